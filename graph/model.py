@@ -1,0 +1,339 @@
+"""The knowledge model: typed nodes and links, each with provenance.
+
+Why one flat record per node: both stores keep node properties as scalars (or lists of
+scalars), so every model flattens to a record with `to_record()` and comes back with
+`node_from_record()`. Backends never need to know the concrete classes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from graph.ids import content_hash, stable_id
+
+__all__ = [
+    "Label",
+    "LinkType",
+    "Provenance",
+    "Node",
+    "Document",
+    "Chunk",
+    "Conversation",
+    "Message",
+    "Note",
+    "Employee",
+    "Customer",
+    "Entity",
+    "EntityKind",
+    "KnowledgeItem",
+    "ItemKind",
+    "ItemStatus",
+    "Link",
+    "NODE_TYPES",
+    "SOURCE_LABELS",
+    "TEXT_LABELS",
+    "node_from_record",
+    "record_digest",
+    "make_id",
+]
+
+
+class Label(StrEnum):
+    """Node labels; the only labels a store ever writes (never taken from user text)."""
+
+    DOCUMENT = "Document"
+    CHUNK = "Chunk"
+    CONVERSATION = "Conversation"
+    MESSAGE = "Message"
+    NOTE = "Note"
+    EMPLOYEE = "Employee"
+    CUSTOMER = "Customer"
+    ENTITY = "Entity"
+    KNOWLEDGE_ITEM = "KnowledgeItem"
+
+
+class LinkType(StrEnum):
+    """Relationship types; the allow-list for every link a store writes."""
+
+    PART_OF = "PART_OF"
+    MENTIONS = "MENTIONS"
+    SAID_BY = "SAID_BY"
+    DERIVED_FROM = "DERIVED_FROM"
+    SIMILAR_TO = "SIMILAR_TO"
+    COMPLEMENTS = "COMPLEMENTS"
+    CONTRADICTS = "CONTRADICTS"
+    PREREQUISITE_OF = "PREREQUISITE_OF"
+    USED_IN = "USED_IN"
+    REPLIES_TO = "REPLIES_TO"
+    NEXT = "NEXT"
+    CO_OCCURS = "CO_OCCURS"
+    HANDLED_BY = "HANDLED_BY"
+    WITH_CUSTOMER = "WITH_CUSTOMER"
+    ATTACHED_TO = "ATTACHED_TO"
+
+
+class EntityKind(StrEnum):
+    PRODUCT = "product"
+    POLICY = "policy"
+    OBJECTION = "objection"
+    NEED = "need"
+    COMPETITOR = "competitor"
+    TOPIC = "topic"
+    MONEY = "money"
+    DURATION = "duration"
+    PERCENT = "percent"
+    DATE = "date"
+    POLICY_TERM = "policy_term"
+
+
+class ItemKind(StrEnum):
+    TALK_TRACK = "talk_track"
+    FAQ = "faq"
+    FACT = "fact"
+
+
+class ItemStatus(StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    RETIRED = "retired"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Provenance(BaseModel):
+    """Where a node or link came from, who or what made it, when, and how sure we are."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str = ""  # uri of the file or id of the node it came from
+    created_by: str = "spiral"  # a person's id, or a pipeline step such as "ingest.extract"
+    created_at: datetime = Field(default_factory=_now)
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+    method: str = ""  # e.g. "gazetteer", "rule:money", "keyword:tfidf", "manual"
+
+
+Scalar = str | int | float | bool | None
+
+
+class Node(BaseModel):
+    """Base of every node. `id` is stable (derived from what identifies the thing)."""
+
+    model_config = ConfigDict(use_enum_values=False)
+
+    label: ClassVar[Label]
+    id: str
+    provenance: Provenance = Field(default_factory=Provenance)
+    # The source (Document / Conversation / Note id) that owns this node; owned nodes are
+    # deleted with their source. Empty for shared nodes (entities, people, items).
+    source_id: str = ""
+    # Pinned nodes (curated, approved, from the gazetteer) survive orphan clean-up.
+    pinned: bool = False
+    content_hash: str = ""
+    embedding: list[float] | None = None
+
+    def search_text(self) -> str:
+        """Text used for lexical and vector search; empty when the node is not searchable."""
+        return ""
+
+    def to_record(self) -> dict[str, Any]:
+        """Flatten to scalars: provenance as prov_* fields, dict fields as JSON strings."""
+        record: dict[str, Any] = {"label": self.label.value}
+        for name, value in self.model_dump(mode="json", exclude={"provenance"}).items():
+            record[name] = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
+        for name, value in self.provenance.model_dump(mode="json").items():
+            record[f"prov_{name}"] = value
+        return record
+
+
+class Document(Node):
+    label: ClassVar[Label] = Label.DOCUMENT
+    uri: str
+    title: str = ""
+    kind: str = "text"  # markdown, text, html, pdf, docx
+    language: str = ""
+
+
+class Chunk(Node):
+    label: ClassVar[Label] = Label.CHUNK
+    text: str
+    uri: str = ""
+    title: str = ""
+    position: int = 0
+    language: str = ""
+
+    def search_text(self) -> str:
+        return f"{self.title}\n{self.text}" if self.title else self.text
+
+
+class Conversation(Node):
+    label: ClassVar[Label] = Label.CONVERSATION
+    uri: str
+    title: str = ""
+    channel: str = ""
+    employee: str = ""
+    customer: str = ""
+    outcome: str = ""
+    satisfaction: float | None = None
+    started_at: str = ""
+
+
+class Message(Node):
+    label: ClassVar[Label] = Label.MESSAGE
+    text: str
+    uri: str = ""
+    role: Literal["customer", "employee", "system"] = "customer"
+    speaker: str = ""
+    time: str = ""
+    position: int = 0
+    exchange: int = 0
+    language: str = ""
+
+    def search_text(self) -> str:
+        return self.text
+
+
+class Note(Node):
+    label: ClassVar[Label] = Label.NOTE
+    uri: str
+    text: str = ""
+    author: str = ""
+    title: str = ""
+
+
+class Employee(Node):
+    label: ClassVar[Label] = Label.EMPLOYEE
+    name: str = ""
+    team: str = ""
+
+
+class Customer(Node):
+    label: ClassVar[Label] = Label.CUSTOMER
+    name: str = ""  # de-identified display name
+    key_hash: str = ""  # keyed hash of the raw identifier, links one customer across sources
+    fields: dict[str, str] = Field(default_factory=dict)  # de-identified contact fields
+
+
+class Entity(Node):
+    label: ClassVar[Label] = Label.ENTITY
+    name: str
+    kind: EntityKind = EntityKind.TOPIC
+    aliases: list[str] = Field(default_factory=list)
+    normalized: str = ""
+
+    def search_text(self) -> str:
+        return " ".join([self.name, *self.aliases])
+
+
+class KnowledgeItem(Node):
+    label: ClassVar[Label] = Label.KNOWLEDGE_ITEM
+    kind: ItemKind = ItemKind.TALK_TRACK
+    status: ItemStatus = ItemStatus.DRAFT
+    title: str = ""
+    text: str
+    situation: str = ""
+    outcome: str = ""
+    uri: str = ""
+
+    def search_text(self) -> str:
+        return "\n".join(p for p in (self.title, self.situation, self.text) if p)
+
+
+NODE_TYPES: dict[Label, type[Node]] = {
+    cls.label: cls
+    for cls in (
+        Document,
+        Chunk,
+        Conversation,
+        Message,
+        Note,
+        Employee,
+        Customer,
+        Entity,
+        KnowledgeItem,
+    )
+}
+SOURCE_LABELS = frozenset({Label.DOCUMENT, Label.CONVERSATION, Label.NOTE})
+# Labels whose nodes carry searchable text (and an embedding).
+TEXT_LABELS = frozenset({Label.CHUNK, Label.MESSAGE, Label.KNOWLEDGE_ITEM})
+
+
+def node_from_record(record: dict[str, Any]) -> Node:
+    """Rebuild a typed node from the flat record a store returns."""
+    cls = NODE_TYPES[Label(record["label"])]
+    data: dict[str, Any] = {}
+    prov: dict[str, Any] = {}
+    for name, value in record.items():
+        if name.startswith("prov_"):
+            prov[name[5:]] = value
+        elif name in cls.model_fields:
+            data[name] = value
+    for name, field in cls.model_fields.items():
+        if isinstance(data.get(name), str) and field.annotation == dict[str, str]:
+            data[name] = json.loads(data[name])
+    data["provenance"] = Provenance(**prov) if prov else Provenance()
+    return cls.model_validate(data)
+
+
+class Link(BaseModel):
+    """A typed, directed link. Identity is (src, type, dst, source_id): one link per source,
+    so forgetting a source removes exactly what it contributed."""
+
+    src: str
+    dst: str
+    type: LinkType
+    weight: float = 1.0
+    source_id: str = ""
+    props: dict[str, Scalar] = Field(default_factory=dict)
+    provenance: Provenance = Field(default_factory=Provenance)
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.src, self.type.value, self.dst, self.source_id)
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "weight": self.weight,
+            "source_id": self.source_id,
+            "props": json.dumps(self.props, ensure_ascii=False),
+        }
+        for name, value in self.provenance.model_dump(mode="json").items():
+            record[f"prov_{name}"] = value
+        return record
+
+    @classmethod
+    def from_record(cls, src: str, type_: str, dst: str, record: dict[str, Any]) -> Link:
+        prov = {k[5:]: v for k, v in record.items() if k.startswith("prov_")}
+        return cls(
+            src=src,
+            dst=dst,
+            type=LinkType(type_),
+            weight=record.get("weight", 1.0),
+            source_id=record.get("source_id", ""),
+            props=json.loads(record.get("props") or "{}"),
+            provenance=Provenance(**prov) if prov else Provenance(),
+        )
+
+
+def make_id(label: Label, *parts: str) -> str:
+    """Stable id: label prefix plus a hash of what identifies the thing."""
+    return stable_id(label.value.lower(), *parts)
+
+
+def text_hash(text: str) -> str:
+    return content_hash(text)
+
+
+def record_digest(record: dict[str, Any]) -> str:
+    """Digest of a flat record: equal digests mean an upsert would change nothing.
+
+    The creation time is left out, so re-deriving the same thing later is not a change (the
+    first `created_at` is kept)."""
+    content = {k: v for k, v in record.items() if k != "prov_created_at"}
+    return content_hash(json.dumps(content, sort_keys=True, ensure_ascii=False, default=str))

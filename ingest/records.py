@@ -1,0 +1,104 @@
+"""Pydantic records passed between ingest steps (load → de-identify → segment → extract →
+link → embed → write). Only the writer turns them into graph nodes and touches the store."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "SourceKind",
+    "LoadedDocument",
+    "TranscriptMessage",
+    "TranscriptConversation",
+    "LoadedTranscript",
+    "LoadedNote",
+    "Loaded",
+    "LoadError",
+    "ContactCard",
+    "SharedFile",
+]
+
+SourceKind = Literal["document", "transcript", "note"]
+
+
+class LoadError(Exception):
+    """A file (or a row in it) cannot be read; the message names the reason in one line."""
+
+    def __init__(self, uri: str, reason: str, row: int | None = None) -> None:
+        self.uri, self.reason, self.row = uri, reason, row
+        where = f"{uri} (row {row})" if row is not None else uri
+        super().__init__(f"{where}: {reason}")
+
+
+class LoadedDocument(BaseModel):
+    uri: str  # the path as given to `spiral ingest`
+    kind: Literal["markdown", "text", "html", "pdf", "docx"]
+    title: str = ""
+    text: str  # full plain text; headings kept as lines
+    raw_hash: str  # sha256 of the file bytes (idempotency)
+
+
+class ContactCard(BaseModel):
+    """Contact or company details a customer shared (a WeCom card, a signature)."""
+
+    name: str = ""
+    company: str = ""
+    title: str = ""
+    phone: str = ""
+    email: str = ""
+    address: str = ""
+    userid: str = ""
+
+
+class SharedFile(BaseModel):
+    """A file sent in a chat (WeCom `file` message): archived as a Document linked to it."""
+
+    filename: str
+    fileext: str = ""
+    filesize: int = 0
+    md5sum: str = ""
+    time: str = ""
+    sender: str = ""
+
+
+class TranscriptMessage(BaseModel):
+    role: Literal["customer", "employee", "system"]
+    text: str
+    speaker: str = ""
+    time: str = ""  # ISO-8601 when known
+
+
+class TranscriptConversation(BaseModel):
+    id: str = ""  # from the file when present; otherwise derived from uri + position
+    channel: str = ""
+    employee: str = ""
+    customer: str = ""
+    outcome: str = ""  # resolved, converted, escalated, lost, ...
+    satisfaction: float | None = None
+    messages: list[TranscriptMessage] = Field(default_factory=list)
+    cards: list[ContactCard] = Field(default_factory=list)
+    files: list[SharedFile] = Field(default_factory=list)
+
+
+class LoadedTranscript(BaseModel):
+    uri: str
+    format: Literal["json", "csv", "log", "wecom", "jddc"]
+    conversations: list[TranscriptConversation]
+    raw_hash: str
+    # Rows that could not be read; the rest of the file still loads.
+    row_errors: list[str] = Field(default_factory=list)
+
+
+class LoadedNote(BaseModel):
+    """Free text an employee wrote (tacit knowledge on its way to explicit)."""
+
+    uri: str
+    text: str
+    author: str = ""
+    title: str = ""
+    raw_hash: str
+
+
+Loaded = LoadedDocument | LoadedTranscript | LoadedNote

@@ -1,0 +1,94 @@
+"""Shared fixtures. The `store` fixture runs each contract test on both backends; the Neo4j
+leg talks to a real server (started here unless NEO4J_URI points at one) and is never skipped."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graph.embedded import EmbeddedStore
+from graph.store import GraphStore
+from tests.neo4j_server import LocalNeo4j
+
+DIM = 64
+
+
+class HashEmbedder:
+    """Bag-of-words hashed into a small vector: cheap, deterministic, and similar texts get
+    similar vectors. For tests where the real model's quality does not matter."""
+
+    dim = DIM
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for token in re.findall(r"\w", text.lower()) + text.lower().split():
+                h = int(hashlib.md5(token.encode()).hexdigest(), 16)
+                out[row, h % DIM] += 1.0
+            norm = np.linalg.norm(out[row])
+            if norm:
+                out[row] /= norm
+        return out
+
+
+@pytest.fixture(scope="session")
+def hash_embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+@pytest.fixture(scope="session")
+def neo4j_uri() -> Iterator[str]:
+    if os.environ.get("NEO4J_URI"):
+        yield os.environ["NEO4J_URI"]
+        return
+    server = LocalNeo4j()
+    uri = server.start()
+    yield uri
+    server.stop()
+
+
+def _neo4j_auth() -> tuple[str, str] | None:
+    password = os.environ.get("NEO4J_PASSWORD")
+    return (os.environ.get("NEO4J_USER", "neo4j"), password) if password else None
+
+
+@pytest.fixture(params=["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
+    """A fresh, empty store of each kind."""
+    opened: list[GraphStore] = []
+    if request.param == "embedded":
+        s: GraphStore = EmbeddedStore.open(tmp_path / "spiral.sqlite")
+    else:
+        from graph.neo4j_store import Neo4jStore
+
+        s = Neo4jStore.connect(request.getfixturevalue("neo4j_uri"), auth=_neo4j_auth())
+        s.clear()
+    opened.append(s)
+    request.node.opened_stores = opened
+    yield s
+    for each in opened:
+        each.close()
+
+
+@pytest.fixture
+def reopen(request: pytest.FixtureRequest):  # noqa: ANN201
+    """Close a store and open a new one on the same data (same file / same server)."""
+
+    def _reopen(store: GraphStore) -> GraphStore:
+        store.close()
+        if isinstance(store, EmbeddedStore):
+            fresh: GraphStore = EmbeddedStore.open(store.path)
+        else:
+            from graph.neo4j_store import Neo4jStore
+
+            fresh = Neo4jStore.connect(request.getfixturevalue("neo4j_uri"), auth=_neo4j_auth())
+        request.node.opened_stores.append(fresh)
+        return fresh
+
+    return _reopen

@@ -1,0 +1,195 @@
+"""One contract, every backend: each test here runs on the embedded store and on Neo4j."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.model import (
+    Chunk,
+    Customer,
+    Document,
+    Entity,
+    EntityKind,
+    Label,
+    Link,
+    LinkType,
+    Provenance,
+)
+from graph.search import hybrid_search
+from graph.store import GraphStore, WriteBatch
+from tests.conftest import HashEmbedder
+
+EMB = HashEmbedder()
+
+
+def doc_batch(doc_id: str, uri: str, texts: list[str], entity_ids: list[str] = ()) -> WriteBatch:
+    """A document, its chunks (with embeddings) and MENTIONS links to the given entities."""
+    doc = Document(id=doc_id, uri=uri, title=uri, content_hash=f"h-{doc_id}-{len(texts)}")
+    chunks = [
+        Chunk(id=f"{doc_id}#{i}", text=t, uri=uri, source_id=doc_id, position=i)
+        for i, t in enumerate(texts)
+    ]
+    for chunk, vec in zip(chunks, EMB.encode([c.text for c in chunks]), strict=True):
+        chunk.embedding = vec.tolist()
+    links = [Link(src=c.id, dst=doc_id, type=LinkType.PART_OF, source_id=doc_id) for c in chunks]
+    links += [
+        Link(src=chunks[0].id, dst=e, type=LinkType.MENTIONS, source_id=doc_id, weight=2)
+        for e in entity_ids
+    ]
+    return WriteBatch(replace_sources=[doc_id], nodes=[doc, *chunks], links=links)
+
+
+def entity(eid: str, name: str, pinned: bool = False) -> Entity:
+    return Entity(id=eid, name=name, kind=EntityKind.PRODUCT, aliases=[name.upper()], pinned=pinned)
+
+
+def test_upsert_round_trip_and_idempotent(store: GraphStore) -> None:
+    prov = Provenance(source="a.md", created_by="tester", confidence=0.8, method="manual")
+    nodes = [
+        entity("e1", "保单"),
+        Customer(id="c1", name="客户A", key_hash="k", fields={"company": "[ORG]"}, provenance=prov),
+    ]
+    assert store.upsert_nodes(nodes) == 2
+    assert store.upsert_nodes(nodes) == 0
+    got = store.get_node("c1")
+    assert isinstance(got, Customer)
+    assert got.fields == {"company": "[ORG]"}
+    assert got.provenance.confidence == 0.8 and got.provenance.created_by == "tester"
+    assert got.provenance.created_at == prov.created_at
+    e1 = store.get_node("e1")
+    assert isinstance(e1, Entity) and e1.aliases == ["保单"] and e1.kind is EntityKind.PRODUCT
+    changed = entity("e1", "保单")
+    changed.aliases = ["保单", "policy"]
+    assert store.upsert_nodes([changed]) == 1
+    assert store.get_node("e1").aliases == ["保单", "policy"]  # type: ignore[union-attr]
+    assert store.get_node("missing") is None
+
+
+def test_links_neighbours_and_idempotency(store: GraphStore) -> None:
+    store.upsert_nodes([entity("a", "A"), entity("b", "B"), entity("c", "C")])
+    links = [
+        Link(src="a", dst="b", type=LinkType.COMPLEMENTS, weight=0.5),
+        Link(src="c", dst="a", type=LinkType.CONTRADICTS, props={"field": "price"}),
+    ]
+    assert store.upsert_links(links) == 2
+    assert store.upsert_links(links) == 0
+    both = store.neighbours("a")
+    assert {(n.node.id, n.direction, n.link.type) for n in both} == {
+        ("b", "out", LinkType.COMPLEMENTS),
+        ("c", "in", LinkType.CONTRADICTS),
+    }
+    out = store.neighbours("a", direction="out")
+    assert [n.node.id for n in out] == ["b"] and out[0].link.weight == 0.5
+    typed = store.neighbours("a", link_types=[LinkType.CONTRADICTS])
+    assert [n.link.props for n in typed] == [{"field": "price"}]
+    assert store.stats().links == {"COMPLEMENTS": 1, "CONTRADICTS": 1}
+
+
+def test_link_to_missing_node_rolls_back_whole_batch(store: GraphStore) -> None:
+    batch = doc_batch("d1", "docs/a.md", ["one", "two"])
+    batch.links.append(Link(src="d1#0", dst="nowhere", type=LinkType.MENTIONS, source_id="d1"))
+    with pytest.raises(ValueError, match="nowhere"):
+        store.write(batch)
+    assert store.stats().total_nodes == 0
+    assert store.get_node("d1") is None
+
+
+def test_write_batch_is_idempotent_and_replaces(store: GraphStore) -> None:
+    store.upsert_nodes([entity("e1", "Gold plan")])
+    first = store.write(doc_batch("d1", "docs/a.md", ["alpha text", "beta text"], ["e1"]))
+    assert first.nodes_written == 3 and first.links_written == 3
+    again = store.write(doc_batch("d1", "docs/a.md", ["alpha text", "beta text"], ["e1"]))
+    assert again.nodes_written == 0 and again.links_written == 0
+    assert store.stats().nodes == {"Document": 1, "Chunk": 2, "Entity": 1}
+    store.write(doc_batch("d1", "docs/a.md", ["only one chunk now"], ["e1"]))
+    assert store.stats().nodes == {"Document": 1, "Chunk": 1, "Entity": 1}
+    assert store.get_node("d1#1") is None
+    assert store.get_node("d1#0").text == "only one chunk now"  # type: ignore[union-attr]
+    assert store.source_hash("d1") == "h-d1-1"
+    assert store.source_hash("nope") is None
+
+
+def test_delete_source_removes_what_hangs_only_on_it(store: GraphStore) -> None:
+    store.upsert_nodes([entity("shared", "Shared"), entity("only", "Only"), entity("kept", "Kept", pinned=True)])
+    store.write(doc_batch("d1", "a.md", ["first doc"], ["shared", "only", "kept"]))
+    store.write(doc_batch("d2", "b.md", ["second doc"], ["shared"]))
+    result = store.delete_source("d1")
+    assert result.nodes_deleted == 3  # d1, its chunk, the orphaned entity "only"
+    assert store.get_node("d1") is None and store.get_node("d1#0") is None
+    assert store.get_node("only") is None
+    assert store.get_node("shared") is not None  # still mentioned by d2
+    assert store.get_node("kept") is not None  # pinned survives
+    assert store.get_node("d2#0") is not None
+    assert store.delete_source("d1").nodes_deleted == 0
+
+
+def test_lexical_search_chinese_and_english(store: GraphStore) -> None:
+    store.write(
+        doc_batch(
+            "d1",
+            "policies/return.md",
+            [
+                "七天无理由退货：商品签收后七天内可申请退货，运费由买家承担。",
+                "The gold health plan covers hospital stays and outpatient visits.",
+                "会员积分可以抵扣现金，每一百积分抵扣一元。",
+            ],
+        )
+    )
+    zh = store.lexical_search("怎么退货", k=3)
+    assert zh and zh[0].id == "d1#0"
+    assert zh[0].uri == "policies/return.md" and "退货" in zh[0].text and zh[0].score > 0
+    en = store.lexical_search("Hospital coverage", k=3)
+    assert en and en[0].id == "d1#1"
+    assert store.lexical_search("积分", k=3)[0].id == "d1#2"
+    assert store.lexical_search("zebra crossing", k=3) == []
+    assert store.lexical_search('") NOT* (: NEAR ^', k=3) == []  # syntax is never interpreted
+    assert store.lexical_search('hospital" OR "zebra', k=3)[0].id == "d1#1"
+
+
+def test_vector_search(store: GraphStore) -> None:
+    store.write(doc_batch("d1", "a.md", ["refund my order please", "loyalty points balance"]))
+    hits = store.vector_search(EMB.encode(["please refund order"])[0].tolist(), k=2)
+    assert [h.id for h in hits] == ["d1#0", "d1#1"]
+    assert hits[0].score > hits[1].score and hits[0].uri == "a.md"
+    only_entities = store.vector_search(EMB.encode(["x"])[0].tolist(), k=2, labels=[Label.ENTITY])
+    assert only_entities == []
+
+
+def test_hybrid_search_fuses_both_rankings(store: GraphStore) -> None:
+    store.write(
+        doc_batch(
+            "d1",
+            "faq.md",
+            ["退款多久到账？一般三到五个工作日。", "how long does a refund take to arrive", "shipping times"],
+        )
+    )
+    for fusion in ("rrf", "weighted", "dense", "lexical"):
+        hits = hybrid_search(store, EMB, "退款 到账", k=2, fusion=fusion)
+        assert hits and hits[0].id == "d1#0", fusion
+        assert all(h.uri == "faq.md" for h in hits)
+        assert hits == sorted(hits, key=lambda h: -h.score)
+
+
+def test_store_reopened_after_close_keeps_data(store: GraphStore, reopen) -> None:  # noqa: ANN001
+    store.write(doc_batch("d1", "a.md", ["persisted 持久化 text"], []))
+    store.upsert_links([Link(src="d1#0", dst="d1", type=LinkType.DERIVED_FROM)])
+    again = reopen(store)
+    assert again.get_node("d1#0").text == "persisted 持久化 text"  # type: ignore[union-attr]
+    assert again.lexical_search("持久化", k=1)[0].id == "d1#0"
+    assert again.vector_search(EMB.encode(["persisted text"])[0].tolist(), k=1)[0].id == "d1#0"
+    assert again.stats().links == {"PART_OF": 1, "DERIVED_FROM": 1}
+
+
+def test_projection_and_stats(store: GraphStore) -> None:
+    store.upsert_nodes([entity("e1", "E1"), entity("e2", "E2")])
+    store.write(doc_batch("d1", "a.md", ["x"], ["e1", "e2"]))
+    g = store.projection()
+    assert set(g.nodes) == {"d1", "d1#0", "e1", "e2"}
+    assert g.nodes["e1"]["label"] == "Entity"
+    assert g.number_of_edges() == 3
+    only = store.projection(link_types=[LinkType.MENTIONS])
+    assert only.number_of_edges() == 2
+    assert store.stats().nodes == {"Document": 1, "Chunk": 1, "Entity": 2}
+    assert [n.id for n in store.get_nodes(Label.ENTITY)] == ["e1", "e2"]
+    store.clear()
+    assert store.stats().total_nodes == 0
