@@ -19,7 +19,14 @@ import numpy as np
 
 from graph.settings import DEFAULT_MODEL
 
-__all__ = ["Embedder", "SentenceEmbedder", "ModelError", "resolve_model_path", "get_embedder"]
+__all__ = [
+    "Embedder",
+    "SentenceEmbedder",
+    "LazyEmbedder",
+    "ModelError",
+    "resolve_model_path",
+    "get_embedder",
+]
 
 DEFAULT_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
@@ -120,3 +127,22 @@ def get_embedder(model: str = DEFAULT_MODEL, batch_size: int = 64) -> SentenceEm
         if key not in _instances:
             _instances[key] = SentenceEmbedder(model, batch_size)
         return _instances[key]
+
+
+class LazyEmbedder:
+    """Loads the shared model on the first encode, so commands that end up not needing it
+    (an empty store, unchanged input) start instantly."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
+        self.model, self.batch_size = model, batch_size
+
+    @property
+    def loaded(self) -> SentenceEmbedder:
+        return get_embedder(self.model, self.batch_size)
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        return self.loaded.dim
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.loaded.encode(texts)

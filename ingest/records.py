@@ -80,6 +80,9 @@ class TranscriptConversation(BaseModel):
     messages: list[TranscriptMessage] = Field(default_factory=list)
     cards: list[ContactCard] = Field(default_factory=list)
     files: list[SharedFile] = Field(default_factory=list)
+    # Messages kept out of `messages` because they carry no text (WeCom image, voice, ...),
+    # counted by type so reports can still say what a conversation contained.
+    omitted: dict[str, int] = Field(default_factory=dict)
 
 
 class LoadedTranscript(BaseModel):

@@ -1,0 +1,44 @@
+# One command each; every target does the set-up it needs (see README).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LAUNCHER_CP := neo4j-local/target/classpath.txt
+
+.PHONY: setup demo test bench lint format neo4j clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+$(LAUNCHER_CP): neo4j-local/pom.xml neo4j-local/src/main/java/spiral/neo4j/Neo4jLauncher.java
+	cd neo4j-local && mvn -q -B package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
+
+setup: $(STAMP) $(LAUNCHER_CP)  ## .venv with Spiral installed, and the local Neo4j launcher built
+
+demo: $(STAMP)  ## the bundled sample data on the embedded store (no server needed)
+	$(BIN)/spiral demo
+
+test: setup  ## the whole suite; starts a real Neo4j 5.26 from neo4j-local/ unless NEO4J_URI is set
+	$(BIN)/python -m pytest
+
+bench: setup  ## speed figures (prints medians and ratios; not a pass/fail test)
+	$(BIN)/python benchmarks/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+neo4j: $(LAUNCHER_CP)  ## run Neo4j on bolt://127.0.0.1:7687 in the foreground, data in .spiral/neo4j
+	java --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED \
+	  --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED \
+	  -Dio.netty.tryReflectionSetAccessible=true -Xmx1g \
+	  -cp neo4j-local/target/classes:$$(cat $(LAUNCHER_CP)) spiral.neo4j.Neo4jLauncher .spiral/neo4j 7687
+
+clean:
+	rm -rf $(VENV) neo4j-local/target .pytest_cache .ruff_cache

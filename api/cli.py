@@ -1,0 +1,187 @@
+"""The `spiral` command line. Its commands and JSON shapes are fixed by DESIGN.md: other tools
+rely on them, so change them only together with the design."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api.runtime import KNOWN_ERRORS, Runtime
+from graph.settings import get_settings
+from ingest.pipeline import IngestReport
+from seci.assist import AskResult
+
+app = typer.Typer(
+    name="spiral",
+    help="Spiral: the right talk track, from your organization's own knowledge.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@contextmanager
+def runtime() -> Iterator[Runtime]:
+    """Open settings, store and (lazily) the model; turn known failures into one clear line."""
+    rt = None
+    try:
+        rt = Runtime(get_settings())
+        yield rt
+    except KNOWN_ERRORS as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        if rt is not None:
+            rt.close()
+
+
+def _print_report(report: IngestReport) -> None:
+    table = Table(title="ingest summary")
+    for column in ("files", "ingested", "unchanged", "failed", "chunks", "messages", "entities", "links"):
+        table.add_column(column, justify="right")
+    t = report.totals()
+    table.add_row(*(str(t[c]) for c in ("files", "ingested", "unchanged", "failed", "chunks", "messages", "entities", "links")))
+    out.print(table)
+    for f in report.files:
+        if f.status == "failed":
+            err.print(f"[red]failed[/red] {f.uri}: {f.reason}")
+        for row_error in f.row_errors:
+            err.print(f"[yellow]skipped row[/yellow] {row_error}")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    kind: Annotated[
+        str | None,
+        typer.Option(help="Force the kind: document, transcript, note, or a format such as pdf, csv, wecom."),
+    ] = None,
+) -> None:
+    """Ingest documents, transcripts and notes. Re-running on unchanged input changes nothing."""
+    with runtime() as rt:
+        report = rt.ingestor().ingest(paths, kind=kind, progress=True)
+        _print_report(report)
+        if report.failed:
+            raise typer.Exit(1)
+
+
+@app.command()
+def forget(paths: Annotated[list[Path], typer.Argument(help="Files as given to `spiral ingest`.")]) -> None:
+    """Remove ingested files and everything derived only from them."""
+    with runtime() as rt:
+        missing = 0
+        for path in paths:
+            result = rt.ingestor().forget(path)
+            if result.nodes_deleted == 0:
+                err.print(f"[yellow]not in the store:[/yellow] {path}")
+                missing += 1
+            else:
+                out.print(f"forgot {path}: {result.nodes_deleted} nodes, {result.links_deleted} links")
+        if missing:
+            raise typer.Exit(1)
+
+
+def _print_answer(result: AskResult, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(result.model_dump(exclude={"hint"}), ensure_ascii=False) + "\n")
+        if result.hint:
+            err.print(f"hint: {result.hint}")
+        return
+    out.print(f"[bold]{result.query}[/bold]")
+    if result.hint:
+        out.print(f"[yellow]{result.hint}[/yellow]")
+    for i, s in enumerate(result.suggestions, 1):
+        out.print(f"[bold cyan]{i}. {s.title}[/bold cyan]  [dim]score {s.score:.3f}[/dim]")
+        out.print(f"   {s.text}")
+        out.print(f"   [dim]why: {s.why}; source: {', '.join(r.uri for r in s.sources)}[/dim]")
+
+
+@app.command()
+def ask(
+    text: Annotated[str | None, typer.Argument(help="The customer's words or the situation.")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=50, help="How many suggestions.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one object per query).")] = False,
+    file: Annotated[Path | None, typer.Option("--file", help="One query per line.")] = None,
+) -> None:
+    """What should I say? Suggestions with why and where they come from."""
+    if (text is None) == (file is None):
+        err.print("[red]error:[/red] give either TEXT or --file QUERIES.txt")
+        raise typer.Exit(2)
+    if file is not None:
+        try:
+            queries = [q.strip() for q in file.read_text(encoding="utf-8-sig").splitlines()]
+        except (OSError, UnicodeDecodeError) as exc:
+            err.print(f"[red]error:[/red] cannot read {file}: {exc}")
+            raise typer.Exit(2) from None
+    else:
+        queries = [text or ""]
+    with runtime() as rt:
+        for query in queries:
+            if file is not None and not query:
+                continue
+            _print_answer(rt.ask(query, top_k), as_json)
+
+
+@app.command()
+def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Counts of nodes by label and links by type in the current store."""
+    with runtime() as rt:
+        s = rt.store.stats()
+        if as_json:
+            sys.stdout.write(json.dumps({"nodes": s.nodes, "links": s.links}) + "\n")
+            return
+        table = Table(title=f"store: {rt.settings.store}")
+        table.add_column("kind")
+        table.add_column("name")
+        table.add_column("count", justify="right")
+        for name, count in s.nodes.items():
+            table.add_row("node", name, str(count))
+        for name, count in s.links.items():
+            table.add_row("link", name, str(count))
+        out.print(table)
+        if not s.nodes:
+            out.print("[yellow]the store is empty: run `spiral demo` or `spiral ingest PATH`[/yellow]")
+
+
+@app.command()
+def demo(
+    queries: Annotated[int, typer.Option(help="How many example questions to ask.")] = 4,
+) -> None:
+    """Load the bundled bilingual sample data and answer a few typical questions."""
+    if not EXAMPLES.is_dir():
+        err.print(f"[red]error:[/red] the sample data is missing at {EXAMPLES}")
+        raise typer.Exit(2)
+    with runtime() as rt:
+        out.print(f"[bold]Ingesting the sample corpus[/bold] from {EXAMPLES} into the {rt.settings.store} store")
+        folders = [EXAMPLES / name for name in ("docs", "notes", "transcripts")]
+        report = rt.ingestor().ingest(folders, progress=True)
+        _print_report(report)
+        lines = (EXAMPLES / "queries.txt").read_text(encoding="utf-8").splitlines()
+        for query in [q for q in lines if q.strip()][:queries]:
+            out.rule()
+            _print_answer(rt.ask(query, 3), as_json=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,275 @@
+"""Document loaders (Markdown, plain text, HTML, PDF, DOCX): bytes in, one LoadedDocument
+out. Each keeps the text whole with headings as their own lines, so later segmentation sees the
+structure the author gave it."""
+
+from __future__ import annotations
+
+import io
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+from ingest.loaders.text_io import decode_text, sha256_hex, stem_of
+from ingest.records import LoadedDocument, LoadError
+
+__all__ = [
+    "load_docx",
+    "load_html",
+    "load_markdown",
+    "load_pdf",
+    "load_text",
+    "markdown_from_text",
+    "markdown_title",
+    "text_from_text",
+]
+
+_MD_H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_TEXT_TITLE_MAX = 60  # a longer first line is a paragraph, not a title
+
+
+def _require_text(text: str, uri: str, what: str) -> str:
+    text = text.strip()
+    if not text:
+        raise LoadError(uri, f"{what} has no text")
+    return text
+
+
+def load_markdown(data: bytes, uri: str) -> LoadedDocument:
+    return markdown_from_text(decode_text(data, uri), uri, sha256_hex(data))
+
+
+def markdown_from_text(text: str, uri: str, raw_hash: str) -> LoadedDocument:
+    """Title from the first `# ` heading outside code fences, else the file name."""
+    text = _require_text(text, uri, "Markdown file")
+    title = markdown_title(text) or stem_of(uri)
+    return LoadedDocument(uri=uri, kind="markdown", title=title, text=text, raw_hash=raw_hash)
+
+
+def markdown_title(text: str) -> str:
+    """The first level-1 ATX heading; '' when there is none."""
+    in_fence = False
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        if not in_fence and (m := _MD_H1.match(line)):
+            return m.group(1).strip()
+    return ""
+
+
+def load_text(data: bytes, uri: str) -> LoadedDocument:
+    return text_from_text(decode_text(data, uri), uri, sha256_hex(data))
+
+
+def text_from_text(text: str, uri: str, raw_hash: str) -> LoadedDocument:
+    """Title: the first line when it is short enough to be one, else the file name."""
+    text = _require_text(text, uri, "text file")
+    first = text.splitlines()[0].strip()
+    title = first if len(first) <= _TEXT_TITLE_MAX else stem_of(uri)
+    return LoadedDocument(uri=uri, kind="text", title=title, text=text, raw_hash=raw_hash)
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+# <head> is not skipped as a whole: its end tag is optional, and what it holds besides
+# <title> is script/style/meta, which have no visible text or are skipped anyway.
+_SKIP_TAGS = {"script", "style", "noscript", "template", "svg", "iframe", "object"}
+_BLOCK_TAGS = {
+    "address", "article", "aside", "blockquote", "br", "caption", "dd", "div", "dl", "dt",
+    "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
+    "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "td",
+    "tfoot", "th", "thead", "tr", "ul",
+}  # fmt: skip
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-]+)""", re.I)
+
+
+class _HTMLText(HTMLParser):
+    """Visible text with block elements on their own lines; title from <title>, else <h1>."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip_depth = 0
+        self.pre_depth = 0
+        self.title = ""
+        self.h1 = ""
+        self._capture: str | None = None  # "title" or "h1" while inside one
+        self._captured: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._capture, self._captured = "title", []
+            return
+        if tag in _SKIP_TAGS:
+            self.skip_depth += 1
+            return
+        if tag == "h1" and not self.h1:
+            self._capture, self._captured = "h1", []
+        if tag == "pre":
+            self.pre_depth += 1
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+        elif tag in ("td", "th"):
+            self.parts.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            if self._capture == "title" and not self.title:
+                self.title = " ".join("".join(self._captured).split())
+            self._capture = None
+            return
+        if tag in _SKIP_TAGS:
+            self.skip_depth = max(0, self.skip_depth - 1)
+            return
+        if tag == "h1" and self._capture == "h1":
+            self.h1 = " ".join("".join(self._captured).split())
+            self._capture = None
+        if tag == "pre":
+            self.pre_depth = max(0, self.pre_depth - 1)
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._capture == "title":
+            self._captured.append(data)
+            return
+        if self.skip_depth:
+            return
+        if self._capture == "h1":
+            self._captured.append(data)
+        if self.pre_depth:
+            self.parts.append(data)
+        else:
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+    def text(self) -> str:
+        lines = (line.strip() for line in "".join(self.parts).split("\n"))
+        return "\n".join(line for line in lines if line)
+
+
+def _decode_html(data: bytes, uri: str) -> str:
+    """A declared <meta charset> wins over guessing when the bytes are not UTF-8."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        if m := _META_CHARSET.search(data[:4096]):
+            declared = m.group(1).decode("ascii").lower()
+            if declared in ("gb2312", "gbk"):
+                declared = "gb18030"
+            try:
+                return data.decode(declared).replace("\r\n", "\n")
+            except (LookupError, UnicodeDecodeError):
+                pass
+    return decode_text(data, uri)
+
+
+def load_html(data: bytes, uri: str) -> LoadedDocument:
+    """Scripts and styles dropped; block elements become line breaks."""
+    parser = _HTMLText()
+    parser.feed(_decode_html(data, uri))
+    parser.close()
+    text = _require_text(parser.text(), uri, "HTML page")
+    title = parser.title or parser.h1 or stem_of(uri)
+    return LoadedDocument(uri=uri, kind="html", title=title, text=text, raw_hash=sha256_hex(data))
+
+
+# --- PDF ------------------------------------------------------------------------------------
+
+_PRODUCER_PREFIX = re.compile(r"^(Microsoft (Word|PowerPoint|Excel) - )")
+
+
+def load_pdf(data: bytes, uri: str) -> LoadedDocument:
+    """Text of all pages. PDFs locked with a user password, and scans without a text layer,
+    are refused: there is nothing we could index. Owner-only protection (an empty user
+    password) is opened, as every PDF viewer does."""
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not _decrypt_empty(reader):
+            raise LoadError(uri, "PDF is encrypted (password protected)")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        meta_title = _pdf_title(reader)
+    except LoadError:
+        raise
+    except Exception as exc:  # pypdf raises many types for damaged files
+        raise LoadError(uri, f"not a readable PDF ({_one_line(exc)})") from None
+    text = "\n\n".join(p for p in pages if p)
+    if not text:
+        raise LoadError(uri, "PDF has no extractable text (scanned images?)")
+    return LoadedDocument(
+        uri=uri, kind="pdf", title=meta_title or stem_of(uri), text=text, raw_hash=sha256_hex(data)
+    )
+
+
+def _decrypt_empty(reader: Any) -> bool:
+    try:
+        return bool(reader.decrypt(""))
+    except Exception:  # e.g. AES without the optional crypto dependency
+        return False
+
+
+def _pdf_title(reader: Any) -> str:
+    try:
+        title = (reader.metadata or {}).get("/Title") or ""
+    except Exception:
+        return ""
+    return _PRODUCER_PREFIX.sub("", str(title)).strip()
+
+
+def _one_line(exc: Exception) -> str:
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return message[:160]
+
+
+# --- DOCX -----------------------------------------------------------------------------------
+
+
+def load_docx(data: bytes, uri: str) -> LoadedDocument:
+    """Paragraphs and table rows in document order; a table row becomes one line with its
+    cells joined by ' | ' (merged cells once). Title: core properties, else the first
+    Title/Heading 1 paragraph, else the file name."""
+    import docx
+    from docx.table import Table
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as exc:
+        raise LoadError(uri, f"not a readable DOCX file ({_one_line(exc)})") from None
+    lines: list[str] = []
+    heading = ""
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            lines.extend(_table_lines(block))
+            continue
+        text = block.text.strip()
+        if not text:
+            continue
+        lines.append(text)
+        style = (block.style.name if block.style is not None else "") or ""
+        if not heading and style in ("Title", "Heading 1"):
+            heading = text
+    text = _require_text("\n".join(lines), uri, "DOCX file")
+    title = (document.core_properties.title or "").strip() or heading or stem_of(uri)
+    return LoadedDocument(uri=uri, kind="docx", title=title, text=text, raw_hash=sha256_hex(data))
+
+
+def _table_lines(table: Any) -> list[str]:
+    lines = []
+    for row in table.rows:
+        seen: set[int] = set()
+        cells = []
+        for cell in row.cells:
+            if id(cell._tc) in seen:  # a merged cell is returned once per grid column
+                continue
+            seen.add(id(cell._tc))
+            if value := " ".join(cell.text.split()):
+                cells.append(value)
+        if cells:
+            lines.append(" | ".join(cells))
+    return lines

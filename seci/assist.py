@@ -1,0 +1,171 @@
+""""What should I say": turn search hits into talk-track suggestions with their reasons.
+
+A hit on a document chunk or a knowledge item is suggested as it is. A hit on something a
+customer said is turned into what the employee answered to it (the REPLIES_TO link), ranked
+up when that conversation ended well: the best answers of the best people become everyone's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
+
+from graph.embeddings import Embedder
+from graph.model import (
+    Chunk,
+    Conversation,
+    ItemStatus,
+    KnowledgeItem,
+    Label,
+    LinkType,
+    Message,
+    Node,
+)
+from graph.search import Fusion, hybrid_search
+from graph.store import GraphStore, Hit
+from graph.text import search_tokens
+
+__all__ = ["SourceRef", "Suggestion", "AskResult", "suggest", "EMPTY_STORE_HINT"]
+
+EMPTY_STORE_HINT = "the store is empty: run `spiral ingest PATH...` or `spiral demo` first"
+NO_MATCH_HINT = "nothing matched: try other words, or ingest more material"
+GOOD_OUTCOMES = {"resolved", "converted"}
+BAD_OUTCOMES = {"lost", "escalated"}
+
+
+class SourceRef(BaseModel):
+    uri: str
+    label: str
+    id: str
+    title: str = ""
+
+
+class Suggestion(BaseModel):
+    id: str
+    title: str
+    text: str
+    score: float
+    why: str
+    sources: list[SourceRef] = Field(default_factory=list)
+
+
+class AskResult(BaseModel):
+    query: str
+    suggestions: list[Suggestion] = Field(default_factory=list)
+    hint: str | None = None
+
+
+def _matched_words(query: str, text: str) -> list[str]:
+    words = set(search_tokens(text))
+    return [t for t in dict.fromkeys(search_tokens(query)) if t in words and len(t) > 1][:5]
+
+
+def _why(query: str, text: str, extra: str) -> str:
+    words = _matched_words(query, text)
+    parts = [f"shares the words {', '.join(words)}" if words else "similar in meaning"]
+    if extra:
+        parts.append(extra)
+    return "; ".join(parts)
+
+
+def _conversation(store: GraphStore, message_id: str) -> Conversation | None:
+    for n in store.neighbours(message_id, [LinkType.PART_OF], direction="out"):
+        if isinstance(n.node, Conversation):
+            return n.node
+    return None
+
+
+def _outcome_factor(conversation: Conversation | None) -> float:
+    outcome = (conversation.outcome if conversation else "").lower()
+    if outcome in GOOD_OUTCOMES:
+        return 1.0
+    return 0.6 if outcome in BAD_OUTCOMES else 0.85
+
+
+def _from_message(store: GraphStore, query: str, hit: Hit, node: Message) -> Suggestion | None:
+    conv = _conversation(store, node.id)
+    outcome = f"the conversation was {conv.outcome}" if conv and conv.outcome else ""
+    if node.role == "employee":
+        reply, said = node, ""
+    else:
+        replies = [
+            n.node
+            for n in store.neighbours(node.id, [LinkType.REPLIES_TO], direction="in")
+            if isinstance(n.node, Message)
+        ]
+        if not replies:
+            return None
+        reply = min(replies, key=lambda m: m.position)
+        said = f'a customer said "{node.text[:60]}"'
+    who = f"{reply.speaker} answered" if reply.speaker else ""
+    extra = ", ".join(p for p in (said, who, outcome) if p)
+    return Suggestion(
+        id=reply.id,
+        title=conv.title if conv and conv.title else (conv.channel if conv else "") or "conversation",
+        text=reply.text,
+        score=hit.score * _outcome_factor(conv),
+        why=_why(query, node.text, extra),
+        sources=[SourceRef(uri=reply.uri, label=Label.MESSAGE.value, id=reply.id)],
+    )
+
+
+def _from_node(query: str, hit: Hit, node: Node) -> Suggestion | None:
+    if isinstance(node, KnowledgeItem):
+        if node.status is ItemStatus.RETIRED:
+            return None
+        boost = 1.1 if node.status is ItemStatus.APPROVED else 1.0
+        extra = f"{node.status.value} {node.kind.value}"
+        return Suggestion(
+            id=node.id,
+            title=node.title or node.kind.value,
+            text=node.text,
+            score=hit.score * boost,
+            why=_why(query, node.search_text(), extra),
+            sources=[SourceRef(uri=node.uri, label=node.label.value, id=node.id)],
+        )
+    if isinstance(node, Chunk):
+        return Suggestion(
+            id=node.id,
+            title=node.title or node.uri,
+            text=node.text,
+            score=hit.score,
+            why=_why(query, node.search_text(), "from a document"),
+            sources=[SourceRef(uri=node.uri, label=node.label.value, id=node.id, title=node.title)],
+        )
+    return None
+
+
+def suggest(
+    store: GraphStore,
+    embedder: Embedder,
+    query: str,
+    top_k: int = 5,
+    fusion: Fusion = "weighted",
+    dense_weight: float = 0.7,
+) -> AskResult:
+    """Suggestions for what to say, best first, each with why it was chosen and its source."""
+    query = query.strip()
+    if not query:
+        return AskResult(query=query, hint="ask something: the customer's words or the situation")
+    if store.stats().total_nodes == 0:
+        return AskResult(query=query, hint=EMPTY_STORE_HINT)
+    hits = hybrid_search(store, embedder, query, k=top_k * 3, fusion=fusion, dense_weight=dense_weight)
+    suggestions = _suggestions(store, query, hits)
+    ranked = sorted(suggestions.values(), key=lambda s: -s.score)[:top_k]
+    return AskResult(query=query, suggestions=ranked, hint=None if ranked else NO_MATCH_HINT)
+
+
+def _suggestions(store: GraphStore, query: str, hits: Sequence[Hit]) -> dict[str, Suggestion]:
+    best: dict[str, Suggestion] = {}
+    for hit in hits:
+        node = store.get_node(hit.id)
+        if node is None:
+            continue
+        if isinstance(node, Message):
+            suggestion = _from_message(store, query, hit, node)
+        else:
+            suggestion = _from_node(query, hit, node)
+        if suggestion and (suggestion.id not in best or best[suggestion.id].score < suggestion.score):
+            best[suggestion.id] = suggestion
+    return best
