@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Spiral",
-        description="Knowledge graph with a SECI workflow: the right talk track at the right moment.",
+        description="Knowledge graph with a SECI workflow: the right talk track, right now.",
         version="0.1.0",
         lifespan=lifespan,
     )

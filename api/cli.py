@@ -47,10 +47,33 @@ def runtime() -> Iterator[Runtime]:
 
 def _print_report(report: IngestReport) -> None:
     table = Table(title="ingest summary")
-    for column in ("files", "ingested", "unchanged", "failed", "chunks", "messages", "entities", "links"):
+    for column in (
+        "files",
+        "ingested",
+        "unchanged",
+        "failed",
+        "chunks",
+        "messages",
+        "entities",
+        "links",
+    ):
         table.add_column(column, justify="right")
     t = report.totals()
-    table.add_row(*(str(t[c]) for c in ("files", "ingested", "unchanged", "failed", "chunks", "messages", "entities", "links")))
+    table.add_row(
+        *(
+            str(t[c])
+            for c in (
+                "files",
+                "ingested",
+                "unchanged",
+                "failed",
+                "chunks",
+                "messages",
+                "entities",
+                "links",
+            )
+        )
+    )
     out.print(table)
     for f in report.files:
         if f.status == "failed":
@@ -64,7 +87,9 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
     kind: Annotated[
         str | None,
-        typer.Option(help="Force the kind: document, transcript, note, or a format such as pdf, csv, wecom."),
+        typer.Option(
+            help="Force the kind: document, transcript, note, or a format such as pdf, csv, wecom."
+        ),
     ] = None,
 ) -> None:
     """Ingest documents, transcripts and notes. Re-running on unchanged input changes nothing."""
@@ -76,7 +101,9 @@ def ingest(
 
 
 @app.command()
-def forget(paths: Annotated[list[Path], typer.Argument(help="Files as given to `spiral ingest`.")]) -> None:
+def forget(
+    paths: Annotated[list[Path], typer.Argument(help="Files as given to `spiral ingest`.")],
+) -> None:
     """Remove ingested files and everything derived only from them."""
     with runtime() as rt:
         missing = 0
@@ -86,7 +113,9 @@ def forget(paths: Annotated[list[Path], typer.Argument(help="Files as given to `
                 err.print(f"[yellow]not in the store:[/yellow] {path}")
                 missing += 1
             else:
-                out.print(f"forgot {path}: {result.nodes_deleted} nodes, {result.links_deleted} links")
+                out.print(
+                    f"forgot {path}: {result.nodes_deleted} nodes, {result.links_deleted} links"
+                )
         if missing:
             raise typer.Exit(1)
 
@@ -108,9 +137,13 @@ def _print_answer(result: AskResult, as_json: bool) -> None:
 
 @app.command()
 def ask(
-    text: Annotated[str | None, typer.Argument(help="The customer's words or the situation.")] = None,
+    text: Annotated[
+        str | None, typer.Argument(help="The customer's words or the situation.")
+    ] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=50, help="How many suggestions.")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one object per query).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (one object per query).")
+    ] = False,
     file: Annotated[Path | None, typer.Option("--file", help="One query per line.")] = None,
 ) -> None:
     """What should I say? Suggestions with why and where they come from."""
@@ -150,7 +183,9 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             table.add_row("link", name, str(count))
         out.print(table)
         if not s.nodes:
-            out.print("[yellow]the store is empty: run `spiral demo` or `spiral ingest PATH`[/yellow]")
+            out.print(
+                "[yellow]the store is empty: run `spiral demo` or `spiral ingest PATH`[/yellow]"
+            )
 
 
 @app.command()
@@ -162,7 +197,10 @@ def demo(
         err.print(f"[red]error:[/red] the sample data is missing at {EXAMPLES}")
         raise typer.Exit(2)
     with runtime() as rt:
-        out.print(f"[bold]Ingesting the sample corpus[/bold] from {EXAMPLES} into the {rt.settings.store} store")
+        out.print(
+            f"[bold]Ingesting the sample corpus[/bold] from {EXAMPLES} "
+            f"into the {rt.settings.store} store"
+        )
         folders = [EXAMPLES / name for name in ("docs", "notes", "transcripts")]
         report = rt.ingestor().ingest(folders, progress=True)
         _print_report(report)

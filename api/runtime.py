@@ -13,7 +13,7 @@ from ingest.gazetteer import GazetteerError
 from ingest.pipeline import Ingestor
 from seci.assist import AskResult, suggest
 
-__all__ = ["Runtime", "KNOWN_ERRORS"]
+__all__ = ["KNOWN_ERRORS", "Runtime"]
 
 # Failures a user can fix (a setting, a missing install): shown as one line, no traceback.
 KNOWN_ERRORS: tuple[type[Exception], ...] = (StoreUnavailable, ModelError, GazetteerError)
@@ -43,4 +43,3 @@ class Runtime:
 
     def close(self) -> None:
         self.store.close()
-

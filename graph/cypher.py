@@ -10,34 +10,33 @@ from __future__ import annotations
 from graph.model import SOURCE_LABELS, Label, LinkType
 
 __all__ = [
-    "FULLTEXT_INDEX",
-    "VECTOR_INDEX",
-    "SCHEMA",
-    "SHOW_SCHEMA_NAMES",
     "AWAIT_INDEXES",
-    "SHOW_VECTOR_INDEX",
+    "COUNT_LINKS",
+    "COUNT_NODES",
     "CREATE_VECTOR_INDEX",
-    "DROP_VECTOR_INDEX",
     "DELETE_ALL_NODES",
-    "UPSERT_NODES",
-    "UPSERT_LINKS",
-    "MISSING_IDS",
-    "OWNED_NODES",
-    "SOURCE_LINKS",
     "DELETE_LINKS",
-    "DETACH_DELETE_NODES",
     "DELETE_ORPHANS",
+    "DETACH_DELETE_NODES",
+    "DROP_VECTOR_INDEX",
+    "FULLTEXT_INDEX",
     "GET_NODE",
     "GET_NODES",
-    "NEIGHBOURS_OUT",
-    "NEIGHBOURS_IN",
-    "SOURCE_HASH",
     "LEXICAL_SEARCH",
-    "VECTOR_SEARCH",
-    "COUNT_NODES",
-    "COUNT_LINKS",
-    "PROJECTION_NODES",
+    "MISSING_IDS",
+    "NEIGHBOURS_IN",
+    "NEIGHBOURS_OUT",
     "PROJECTION_LINKS",
+    "PROJECTION_NODES",
+    "SCHEMA",
+    "SHOW_SCHEMA_NAMES",
+    "SHOW_VECTOR_INDEX",
+    "SOURCE_CONTENTS",
+    "SOURCE_HASH",
+    "UPSERT_LINKS",
+    "UPSERT_NODES",
+    "VECTOR_INDEX",
+    "VECTOR_SEARCH",
 ]
 
 FULLTEXT_INDEX = "spiral_search_text"
@@ -86,12 +85,20 @@ DELETE_ALL_NODES = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10
 
 
 def _upsert_nodes(label: Label) -> str:
-    """Write a row only when its digest differs, so unchanged nodes count as not written."""
+    """Write a row only when its digest differs, so unchanged nodes count as not written.
+
+    The embedding arrives as a list (`row.vector`) or, when the driver packs in pure
+    Python, as one string of space-separated exact hex floats (`row.vector_text`), which
+    Cypher's toFloat reads back bit for bit; neither: the property is removed.
+    """
+    others = ":".join(other.value for other in Label if other is not label)
     return (
         "UNWIND $rows AS row "
         "MERGE (n:Node {id: row.id}) "
-        "WITH n, row WHERE n._digest IS NULL OR n._digest <> row.props._digest "
-        f"SET n = row.props, n:{label.value} "
+        "WITH n, row WHERE coalesce(n._digest <> row.props._digest, true) "
+        f"REMOVE n:{others} "  # an id that changed kind keeps one label
+        f"SET n = row.props, n:{label.value}, "
+        "n.embedding = coalesce(row.vector, [x IN split(row.vector_text, ' ') | toFloat(x)]) "
         "FOREACH (_ IN CASE WHEN row.searchable THEN [1] ELSE [] END | SET n:Searchable) "
         "FOREACH (_ IN CASE WHEN row.searchable THEN [] ELSE [1] END | REMOVE n:Searchable) "
         "RETURN count(n) AS written"
@@ -99,15 +106,18 @@ def _upsert_nodes(label: Label) -> str:
 
 
 def _upsert_links(link_type: LinkType) -> str:
-    """One relationship per (src, type, dst, source_id): MERGE on the source_id property."""
+    """One relationship per (src, type, dst, source_id): MERGE on the source_id property.
+
+    `matched` below the number of rows sent means an endpoint is missing.
+    """
     return (
         "UNWIND $rows AS row "
         "MATCH (a:Node {id: row.src}) "
         "MATCH (b:Node {id: row.dst}) "
         f"MERGE (a)-[r:{link_type.value} {{source_id: row.source_id}}]->(b) "
-        "WITH r, row WHERE r._digest IS NULL OR r._digest <> row.props._digest "
-        "SET r = row.props "
-        "RETURN count(r) AS written"
+        "WITH r, row, coalesce(r._digest <> row.props._digest, true) AS changed "
+        "FOREACH (_ IN CASE WHEN changed THEN [1] ELSE [] END | SET r = row.props) "
+        "RETURN count(*) AS matched, count(CASE WHEN changed THEN 1 END) AS written"
     )
 
 
@@ -121,25 +131,28 @@ MISSING_IDS = (
 
 # -- deletes ------------------------------------------------------------------------------
 
-OWNED_NODES = (
-    "UNWIND $sources AS sid "
+# What the sources own (their nodes, the source nodes) and the links they contributed, in
+# one round trip. Links: one index seek per type (untyped, it would scan every relationship).
+SOURCE_CONTENTS = (
+    "CALL () { UNWIND $sources AS sid "
     "CALL (sid) { MATCH (n:Node {id: sid}) RETURN n "
     "UNION MATCH (n:Node {source_id: sid}) RETURN n } "
-    "RETURN DISTINCT n.id AS id"
-)
-# One index seek per relationship type (an untyped pattern would scan every relationship).
-SOURCE_LINKS = (
-    "UNWIND $sources AS sid CALL (sid) { "
+    "RETURN collect(DISTINCT n.id) AS owned } "
+    "CALL () { UNWIND $sources AS sid CALL (sid) { "
     + " UNION ALL ".join(
         f"MATCH (a)-[r:{t.value} {{source_id: sid}}]->(b) RETURN r, a, b" for t in LinkType
     )
-    + " } RETURN elementId(r) AS eid, a.id AS src, type(r) AS type, b.id AS dst, "
-    "r.source_id AS source_id"
+    + " } RETURN collect([a.id, type(r), b.id, r.source_id]) AS links } "
+    "RETURN owned, links"
 )
-DELETE_LINKS = (
-    "UNWIND $eids AS eid MATCH ()-[r]->() WHERE elementId(r) = eid DELETE r "
-    "RETURN count(*) AS deleted"
-)
+DELETE_LINKS: dict[LinkType, str] = {
+    t: (
+        "UNWIND $rows AS row "
+        f"MATCH (:Node {{id: row.src}})-[r:{t.value} {{source_id: row.source_id}}]->"
+        "(:Node {id: row.dst}) DELETE r RETURN count(r) AS deleted"
+    )
+    for t in LinkType
+}
 DETACH_DELETE_NODES = (
     "UNWIND $ids AS id MATCH (n:Node {id: id}) "
     "OPTIONAL MATCH (n)-[r]-(m) "
@@ -160,9 +173,7 @@ DELETE_ORPHANS = (
 
 GET_NODE = "MATCH (n:Node {id: $id}) RETURN properties(n) AS props"
 GET_NODES: dict[Label, str] = {
-    label: (
-        f"MATCH (n:{label.value}) RETURN properties(n) AS props ORDER BY n.id LIMIT $limit"
-    )
+    label: (f"MATCH (n:{label.value}) RETURN properties(n) AS props ORDER BY n.id LIMIT $limit")
     for label in Label
 }
 _NEIGHBOURS = (
@@ -188,10 +199,14 @@ VECTOR_SEARCH = (
 
 # Counts per label and type come from Neo4j's count store: constant time.
 COUNT_NODES = " UNION ALL ".join(
-    f"MATCH (n:{label.value}) RETURN '{label.value}' AS name, count(n) AS count" for label in Label
+    f"CALL () {{ MATCH (n:{label.value}) RETURN count(n) AS count }} "
+    f"RETURN '{label.value}' AS name, count"
+    for label in Label
 )
 COUNT_LINKS = " UNION ALL ".join(
-    f"MATCH ()-[r:{t.value}]->() RETURN '{t.value}' AS name, count(r) AS count" for t in LinkType
+    f"CALL () {{ MATCH ()-[r:{t.value}]->() RETURN count(r) AS count }} "
+    f"RETURN '{t.value}' AS name, count"
+    for t in LinkType
 )
 PROJECTION_NODES = "MATCH (n:Node) RETURN n.id AS id, n.label AS label"
 PROJECTION_LINKS = (

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -172,7 +172,9 @@ class EmbeddedStore:
         by_id = {n.id: n for n in nodes}  # last write of an id in one batch wins
         for part in _chunks(list(by_id)):
             existing = dict(
-                conn.execute(f"SELECT id, digest FROM nodes WHERE id IN ({_marks(len(part))})", part)
+                conn.execute(
+                    f"SELECT id, digest FROM nodes WHERE id IN ({_marks(len(part))})", part
+                )
             )
             for node_id in part:
                 node = by_id[node_id]
@@ -234,7 +236,9 @@ class EmbeddedStore:
         for part in _chunks(wanted):
             found.update(
                 r[0]
-                for r in conn.execute(f"SELECT id FROM nodes WHERE id IN ({_marks(len(part))})", part)
+                for r in conn.execute(
+                    f"SELECT id FROM nodes WHERE id IN ({_marks(len(part))})", part
+                )
             )
         missing = [i for i in wanted if i not in found]
         if missing:
@@ -255,7 +259,9 @@ class EmbeddedStore:
         rows = conn.execute("SELECT id FROM nodes WHERE source_id = ?", (source_id,))
         return owned + [r[0] for r in rows]
 
-    def _delete_links_of(self, conn: sqlite3.Connection, ids: Sequence[str], touched: set[str]) -> int:
+    def _delete_links_of(
+        self, conn: sqlite3.Connection, ids: Sequence[str], touched: set[str]
+    ) -> int:
         """Delete every link at these nodes; remember the far ends for orphan clean-up."""
         deleted = 0
         for part in _chunks(list(ids)):
@@ -411,7 +417,9 @@ class EmbeddedStore:
     def _records(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for part in _chunks(list(ids)):
-            rows = self._query(f"SELECT id, record FROM nodes WHERE id IN ({_marks(len(part))})", part)
+            rows = self._query(
+                f"SELECT id, record FROM nodes WHERE id IN ({_marks(len(part))})", part
+            )
             out.update((i, json.loads(r)) for i, r in rows)
         return out
 
@@ -420,7 +428,8 @@ class EmbeddedStore:
             version = (self._conn.execute("PRAGMA data_version").fetchone()[0], self._local_writes)
             if self._vectors.version != version:
                 rows = self._conn.execute(
-                    "SELECT id, label, embedding FROM nodes WHERE embedding IS NOT NULL ORDER BY rowid"
+                    "SELECT id, label, embedding FROM nodes "
+                    "WHERE embedding IS NOT NULL ORDER BY rowid"
                 ).fetchall()
                 cache = _VectorCache()
                 cache.version = version  # type: ignore[assignment]
@@ -455,7 +464,5 @@ class EmbeddedStore:
 
     def close(self) -> None:
         with self._lock:
-            try:
+            with suppress(sqlite3.Error):
                 self._conn.close()
-            except sqlite3.Error:
-                pass

@@ -21,11 +21,11 @@ from graph.settings import DEFAULT_MODEL
 
 __all__ = [
     "Embedder",
-    "SentenceEmbedder",
     "LazyEmbedder",
     "ModelError",
-    "resolve_model_path",
+    "SentenceEmbedder",
     "get_embedder",
+    "resolve_model_path",
 ]
 
 DEFAULT_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -94,6 +94,9 @@ class SentenceEmbedder:
         if model == DEFAULT_MODEL and isinstance(location, Path):
             verify_default_weights(location)
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
 
         try:
             self._model = SentenceTransformer(str(location), device="cpu", local_files_only=True)

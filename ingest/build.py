@@ -17,7 +17,6 @@ from graph.ids import stable_id
 from graph.model import (
     Chunk,
     Conversation,
-    Customer,
     Document,
     Employee,
     Entity,
@@ -39,7 +38,7 @@ from ingest.records import (
 )
 from ingest.segment import chunk_text, group_exchanges, reply_pairs
 
-__all__ = ["SourceGraph", "source_id_for", "build_document", "build_note", "build_transcript"]
+__all__ = ["SourceGraph", "build_document", "build_note", "build_transcript", "source_id_for"]
 
 
 def source_id_for(uri: str) -> str:
@@ -58,7 +57,9 @@ class SourceGraph(BaseModel):
         self.nodes.append(node)
         return node
 
-    def link(self, src: str, type_: LinkType, dst: str, weight: float = 1.0, **props: object) -> None:
+    def link(
+        self, src: str, type_: LinkType, dst: str, weight: float = 1.0, **props: object
+    ) -> None:
         self.links.append(
             Link(
                 src=src,

@@ -42,7 +42,7 @@ from ingest.records import (
 )
 from ingest.resolve import Resolver
 
-__all__ = ["Ingestor", "FileReport", "IngestReport", "PIPELINE_VERSION"]
+__all__ = ["PIPELINE_VERSION", "FileReport", "IngestReport", "Ingestor"]
 
 # Bump when the pipeline's output changes, so unchanged files are re-processed once.
 PIPELINE_VERSION = "1"
@@ -89,7 +89,9 @@ class Ingestor:
         gazetteer: Sequence[GazetteerEntry] | None = None,
     ) -> None:
         self.store, self.embedder, self.settings = store, embedder, settings
-        self.deid = Deidentifier(settings.deid_key.get_secret_value()) if settings.deidentify else None
+        self.deid = (
+            Deidentifier(settings.deid_key.get_secret_value()) if settings.deidentify else None
+        )
         entries = list(gazetteer) if gazetteer is not None else self._gazetteer()
         self.extractor = Extractor(entries)
         self.resolver = Resolver(entries, embedder=embedder)
@@ -112,7 +114,9 @@ class Ingestor:
         start = time.perf_counter()
         report = IngestReport()
         files, missing = _expand(paths)
-        report.files += [FileReport(uri=p, status="failed", reason="no such file or folder") for p in missing]
+        report.files += [
+            FileReport(uri=p, status="failed", reason="no such file or folder") for p in missing
+        ]
         for path in _progress(files, progress):
             report.files.append(self.ingest_file(path, str(path), kind))
         report.seconds = time.perf_counter() - start
@@ -133,7 +137,9 @@ class Ingestor:
         entities = self._extract(graph)
         self._embed(graph)
         try:
-            self.store.write(WriteBatch(replace_sources=[graph.source_id], nodes=graph.nodes, links=graph.links))
+            self.store.write(
+                WriteBatch(replace_sources=[graph.source_id], nodes=graph.nodes, links=graph.links)
+            )
         except ValueError as exc:
             return FileReport(uri=uri, status="failed", reason=f"could not write: {exc}")
         return FileReport(
@@ -182,7 +188,9 @@ class Ingestor:
         raw = conv.customer or f"{uri}#{conv.id or index}"
         key = self.deid.key_hash_text(raw) if self.deid else content_hash(raw)
         fields = customer_fields(conv, self.deid) if self.deid else {}
-        return Customer(id=make_id(Label.CUSTOMER, key), name=f"customer-{key[:8]}", key_hash=key, fields=fields)
+        return Customer(
+            id=make_id(Label.CUSTOMER, key), name=f"customer-{key[:8]}", key_hash=key, fields=fields
+        )
 
     def _extract(self, graph: SourceGraph) -> int:
         """Find entity mentions in every chunk and message, resolve them to canonical
@@ -201,7 +209,9 @@ class Ingestor:
 
     def _entity(self, resolved, source_id: str) -> Entity:  # type: ignore[no-untyped-def]
         existing = self.store.get_node(resolved.id)
-        aliases = list(dict.fromkeys([*resolved.aliases, *(getattr(existing, "aliases", []) or [])]))
+        aliases = list(
+            dict.fromkeys([*resolved.aliases, *(getattr(existing, "aliases", []) or [])])
+        )
         return Entity(
             id=resolved.id,
             name=resolved.name,

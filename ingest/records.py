@@ -8,16 +8,16 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 __all__ = [
-    "SourceKind",
-    "LoadedDocument",
-    "TranscriptMessage",
-    "TranscriptConversation",
-    "LoadedTranscript",
-    "LoadedNote",
-    "Loaded",
-    "LoadError",
     "ContactCard",
+    "LoadError",
+    "Loaded",
+    "LoadedDocument",
+    "LoadedNote",
+    "LoadedTranscript",
     "SharedFile",
+    "SourceKind",
+    "TranscriptConversation",
+    "TranscriptMessage",
 ]
 
 SourceKind = Literal["document", "transcript", "note"]

@@ -33,6 +33,8 @@ _FENCE = re.compile(r"^ {0,3}(?:```|~~~)")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)]|\|)\s")
 _TERMINAL = ".!?:;。！？；…"
 _SOFT_BREAKS = " \t，,、：:；;）)"
+# Opening quotes and brackets the sentencizer leaves at the end of the previous sentence.
+_OPENERS = "“‘「『（(《【〈[{"
 
 Unit = tuple[str, str]  # (sentence text, separator that follows it)
 
@@ -89,12 +91,26 @@ def _logical_lines(lines: Sequence[str], language: str) -> list[str]:
     return out
 
 
+def _reattach_openers(sentences: list[str]) -> list[str]:
+    """Move an opening quote or bracket stranded at a sentence end to the next sentence."""
+    out: list[str] = []
+    carry = ""
+    for sentence in sentences:
+        body = (carry + sentence).rstrip(_OPENERS)
+        carry = (carry + sentence)[len(body) :]
+        if body.strip():
+            out.append(body.strip())
+    if carry and out:
+        out[-1] += carry
+    return out
+
+
 def _units(lines: Sequence[str], language: str) -> list[Unit]:
     """Sentences of the lines; the last sentence of a line is followed by a newline."""
     joiner = "" if language == "zh" else " "
     units: list[Unit] = []
     for doc in get_nlp(language).pipe(_logical_lines(lines, language)):
-        sentences = [s.text.strip() for s in doc.sents if s.text.strip()]
+        sentences = _reattach_openers([s.text.strip() for s in doc.sents if s.text.strip()])
         units.extend((s, joiner) for s in sentences)
         if sentences:
             units[-1] = (units[-1][0], "\n")

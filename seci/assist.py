@@ -1,4 +1,4 @@
-""""What should I say": turn search hits into talk-track suggestions with their reasons.
+""" "What should I say": turn search hits into talk-track suggestions with their reasons.
 
 A hit on a document chunk or a knowledge item is suggested as it is. A hit on something a
 customer said is turned into what the employee answered to it (the REPLIES_TO link), ranked
@@ -26,7 +26,7 @@ from graph.search import Fusion, hybrid_search
 from graph.store import GraphStore, Hit
 from graph.text import search_tokens
 
-__all__ = ["SourceRef", "Suggestion", "AskResult", "suggest", "EMPTY_STORE_HINT"]
+__all__ = ["EMPTY_STORE_HINT", "AskResult", "SourceRef", "Suggestion", "suggest"]
 
 EMPTY_STORE_HINT = "the store is empty: run `spiral ingest PATH...` or `spiral demo` first"
 NO_MATCH_HINT = "nothing matched: try other words, or ingest more material"
@@ -102,7 +102,9 @@ def _from_message(store: GraphStore, query: str, hit: Hit, node: Message) -> Sug
     extra = ", ".join(p for p in (said, who, outcome) if p)
     return Suggestion(
         id=reply.id,
-        title=conv.title if conv and conv.title else (conv.channel if conv else "") or "conversation",
+        title=conv.title
+        if conv and conv.title
+        else (conv.channel if conv else "") or "conversation",
         text=reply.text,
         score=hit.score * _outcome_factor(conv),
         why=_why(query, node.text, extra),
@@ -150,7 +152,9 @@ def suggest(
         return AskResult(query=query, hint="ask something: the customer's words or the situation")
     if store.stats().total_nodes == 0:
         return AskResult(query=query, hint=EMPTY_STORE_HINT)
-    hits = hybrid_search(store, embedder, query, k=top_k * 3, fusion=fusion, dense_weight=dense_weight)
+    hits = hybrid_search(
+        store, embedder, query, k=top_k * 3, fusion=fusion, dense_weight=dense_weight
+    )
     suggestions = _suggestions(store, query, hits)
     ranked = sorted(suggestions.values(), key=lambda s: -s.score)[:top_k]
     return AskResult(query=query, suggestions=ranked, hint=None if ranked else NO_MATCH_HINT)
@@ -166,6 +170,8 @@ def _suggestions(store: GraphStore, query: str, hits: Sequence[Hit]) -> dict[str
             suggestion = _from_message(store, query, hit, node)
         else:
             suggestion = _from_node(query, hit, node)
-        if suggestion and (suggestion.id not in best or best[suggestion.id].score < suggestion.score):
+        if suggestion and (
+            suggestion.id not in best or best[suggestion.id].score < suggestion.score
+        ):
             best[suggestion.id] = suggestion
     return best

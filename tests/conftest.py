@@ -77,7 +77,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore
 
 
 @pytest.fixture
-def reopen(request: pytest.FixtureRequest):  # noqa: ANN201
+def reopen(request: pytest.FixtureRequest):
     """Close a store and open a new one on the same data (same file / same server)."""
 
     def _reopen(store: GraphStore) -> GraphStore:
@@ -102,7 +102,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _neo4j_outcomes[report.outcome] = _neo4j_outcomes.get(report.outcome, 0) + 1
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     terminalreporter.write_line(
         "neo4j leg (real server): {passed} passed, {failed} failed, {skipped} skipped".format(
             **_neo4j_outcomes

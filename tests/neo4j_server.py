@@ -43,9 +43,16 @@ def build_launcher() -> str:
     cp_file = LAUNCHER / "target" / "classpath.txt"
     if not cp_file.exists() or not (LAUNCHER / "target" / "classes").exists():
         subprocess.run(
-            ["mvn", "-q", "-B", "package", "dependency:build-classpath",
-             "-Dmdep.outputFile=target/classpath.txt"],
-            cwd=LAUNCHER, check=True,
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "package",
+                "dependency:build-classpath",
+                "-Dmdep.outputFile=target/classpath.txt",
+            ],
+            cwd=LAUNCHER,
+            check=True,
         )
     return f"{LAUNCHER / 'target' / 'classes'}:{cp_file.read_text().strip()}"
 
@@ -64,9 +71,17 @@ class LocalNeo4j:
         classpath = build_launcher()
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [_java(), *JVM_FLAGS, "-cp", classpath, "spiral.neo4j.Neo4jLauncher",
-                 str(self.home / "db"), str(self.port)],
-                stdout=out, stderr=subprocess.STDOUT,
+                [
+                    _java(),
+                    *JVM_FLAGS,
+                    "-cp",
+                    classpath,
+                    "spiral.neo4j.Neo4jLauncher",
+                    str(self.home / "db"),
+                    str(self.port),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -12,7 +12,9 @@ router = APIRouter(prefix="/assist", tags=["assist"])
 
 
 class AskRequest(BaseModel):
-    query: str = Field(min_length=1, max_length=4000, description="The customer's words or the situation.")
+    query: str = Field(
+        min_length=1, max_length=4000, description="The customer's words or the situation."
+    )
     top_k: int = Field(default=5, ge=1, le=50)
 
 

@@ -78,8 +78,8 @@ _SKIP_TAGS = {"script", "style", "noscript", "template", "svg", "iframe", "objec
 _BLOCK_TAGS = {
     "address", "article", "aside", "blockquote", "br", "caption", "dd", "div", "dl", "dt",
     "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
-    "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "td",
-    "tfoot", "th", "thead", "tr", "ul",
+    "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody",
+    "tfoot", "thead", "tr", "ul",
 }  # fmt: skip
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-]+)""", re.I)
 
@@ -111,7 +111,7 @@ class _HTMLText(HTMLParser):
         if tag in _BLOCK_TAGS:
             self.parts.append("\n")
         elif tag in ("td", "th"):
-            self.parts.append(" ")
+            self.parts.append("\t")  # cell boundary, joined as ' | ' like DOCX table rows
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _BLOCK_TAGS:
@@ -142,14 +142,18 @@ class _HTMLText(HTMLParser):
             return
         if self._capture == "h1":
             self._captured.append(data)
-        if self.pre_depth:
-            self.parts.append(data)
+        if self.pre_depth:  # whitespace kept; tabs would read as cell boundaries
+            self.parts.append(data.replace("\t", "    "))
         else:
             self.parts.append(re.sub(r"\s+", " ", data))
 
     def text(self) -> str:
-        lines = (line.strip() for line in "".join(self.parts).split("\n"))
-        return "\n".join(line for line in lines if line)
+        lines = []
+        for line in "".join(self.parts).split("\n"):
+            cells = [cell.strip() for cell in line.split("\t")]
+            if joined := " | ".join(cell for cell in cells if cell):
+                lines.append(joined)
+        return "\n".join(lines)
 
 
 def _decode_html(data: bytes, uri: str) -> str:

@@ -29,9 +29,7 @@ def load_note(data: bytes, uri: str, require_author: bool = False) -> LoadedNote
     return note_from_text(decode_text(data, uri), uri, sha256_hex(data), require_author)
 
 
-def note_from_text(
-    text: str, uri: str, raw_hash: str, require_author: bool = False
-) -> LoadedNote:
+def note_from_text(text: str, uri: str, raw_hash: str, require_author: bool = False) -> LoadedNote:
     """The author line is metadata and leaves the text; the title is the next line (heading
     marks removed), cut to a title's length. Without an author line (a forced `--kind note`)
     the whole text is the note and the author stays empty."""
@@ -48,4 +46,6 @@ def note_from_text(
         raise LoadError(uri, "note has no text")
     first = _HEADING.sub("", body.splitlines()[0]).strip()
     title = first if len(first) <= _TITLE_MAX else first[: _TITLE_MAX - 1].rstrip() + "…"
-    return LoadedNote(uri=uri, text=body, author=author, title=title or stem_of(uri), raw_hash=raw_hash)
+    return LoadedNote(
+        uri=uri, text=body, author=author, title=title or stem_of(uri), raw_hash=raw_hash
+    )

@@ -72,7 +72,8 @@ def iso_from_epoch(value: float) -> str:
 
 
 def time_value(value: object) -> str:
-    """A message time as given: strings kept (trimmed), epoch numbers made ISO-8601."""
+    """A message time as given: strings kept (trimmed); epoch numbers, and 10- or 13-digit
+    strings that can only be epochs, made ISO-8601."""
     if value is None or isinstance(value, bool):
         return ""
     if isinstance(value, int | float):
@@ -82,7 +83,10 @@ def time_value(value: object) -> str:
             return iso_from_epoch(value)
         except (OverflowError, OSError, ValueError):
             return ""
-    return str(value).strip()
+    text = str(value).strip()
+    if text.isdigit() and len(text) in (10, 13):  # epoch seconds / milliseconds as text
+        return iso_from_epoch(int(text))
+    return text
 
 
 def conversation_id(uri: str, index: int) -> str:

@@ -110,7 +110,9 @@ def test_write_batch_is_idempotent_and_replaces(store: GraphStore) -> None:
 
 
 def test_delete_source_removes_what_hangs_only_on_it(store: GraphStore) -> None:
-    store.upsert_nodes([entity("shared", "Shared"), entity("only", "Only"), entity("kept", "Kept", pinned=True)])
+    store.upsert_nodes(
+        [entity("shared", "Shared"), entity("only", "Only"), entity("kept", "Kept", pinned=True)]
+    )
     store.write(doc_batch("d1", "a.md", ["first doc"], ["shared", "only", "kept"]))
     store.write(doc_batch("d2", "b.md", ["second doc"], ["shared"]))
     result = store.delete_source("d1")
@@ -160,7 +162,11 @@ def test_hybrid_search_fuses_both_rankings(store: GraphStore) -> None:
         doc_batch(
             "d1",
             "faq.md",
-            ["退款多久到账？一般三到五个工作日。", "how long does a refund take to arrive", "shipping times"],
+            [
+                "退款多久到账？一般三到五个工作日。",
+                "how long does a refund take to arrive",
+                "shipping times",
+            ],
         )
     )
     for fusion in ("rrf", "weighted", "dense", "lexical"):
@@ -170,7 +176,7 @@ def test_hybrid_search_fuses_both_rankings(store: GraphStore) -> None:
         assert hits == sorted(hits, key=lambda h: -h.score)
 
 
-def test_store_reopened_after_close_keeps_data(store: GraphStore, reopen) -> None:  # noqa: ANN001
+def test_store_reopened_after_close_keeps_data(store: GraphStore, reopen) -> None:
     store.write(doc_batch("d1", "a.md", ["persisted 持久化 text"], []))
     store.upsert_links([Link(src="d1#0", dst="d1", type=LinkType.DERIVED_FROM)])
     again = reopen(store)
