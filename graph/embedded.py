@@ -463,6 +463,5 @@ class EmbeddedStore:
             conn.execute("DELETE FROM fts")
 
     def close(self) -> None:
-        with self._lock:
-            with suppress(sqlite3.Error):
-                self._conn.close()
+        with self._lock, suppress(sqlite3.Error):
+            self._conn.close()

@@ -132,7 +132,8 @@ class _Deletion:
 class Neo4jStore:
     """GraphStore on a Neo4j 5 server (labels `:Node:<Label>`, plus `:Searchable`)."""
 
-    def __init__(self, driver: Driver, database: str = "neo4j") -> None:
+    def __init__(self, driver: Driver, database: str = "neo4j", uri: str = "") -> None:
+        self.uri = uri
         self._driver = driver
         self._database = database
         self._closed = False
@@ -158,7 +159,7 @@ class Neo4jStore:
             raise StoreUnavailable(f"invalid Neo4j URI {uri!r} (NEO4J_URI): {exc}") from exc
         try:
             driver.verify_connectivity()
-            store = cls(driver, database)
+            store = cls(driver, database, uri)
             store._ensure_schema()
         except AuthError as exc:
             driver.close()

@@ -95,8 +95,13 @@ class Ingestor:
         entries = list(gazetteer) if gazetteer is not None else self._gazetteer()
         self.extractor = Extractor(entries)
         self.resolver = Resolver(entries, embedder=embedder)
+        # What else decides the output: a change of any of these re-processes every file.
         self.config_hash = content_hash(
-            PIPELINE_VERSION, str(settings.deidentify), gazetteer_digest(entries)
+            PIPELINE_VERSION,
+            str(settings.deidentify),
+            settings.deid_key.get_secret_value(),
+            settings.embedding_model,
+            gazetteer_digest(entries),
         )
 
     def _gazetteer(self) -> list[GazetteerEntry]:

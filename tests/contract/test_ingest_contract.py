@@ -1,0 +1,150 @@
+"""The ingest pipeline against both stores: the sample corpus, idempotency, replace, forget,
+de-identification of everything stored, and cross-language entity resolution."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from graph.model import Conversation, Customer, Document, Entity, Label, LinkType, Message
+from graph.settings import Settings
+from graph.store import GraphStore
+from ingest.build import source_id_for
+from ingest.pipeline import Ingestor
+from tests.conftest import HashEmbedder
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+CORPUS = [EXAMPLES / "docs", EXAMPLES / "notes", EXAMPLES / "transcripts"]
+
+
+def ingestor(store: GraphStore) -> Ingestor:
+    return Ingestor(store, HashEmbedder(), Settings(deid_key="test-key"))  # type: ignore[arg-type]
+
+
+def dump(store: GraphStore) -> str:
+    """Every node record and link in the store, as one string to scan."""
+    parts: list[str] = []
+    for label in Label:
+        for node in store.get_nodes(label, limit=1_000_000):
+            parts.append(node.model_dump_json(exclude={"embedding"}))
+            for n in store.neighbours(node.id, direction="out"):
+                parts.append(n.link.model_dump_json())
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def corpus_store(store: GraphStore) -> GraphStore:
+    report = ingestor(store).ingest(CORPUS)
+    assert report.failed == 0, [f for f in report.files if f.status == "failed"]
+    return store
+
+
+def test_sample_corpus_is_ingested_and_rerun_writes_nothing(corpus_store: GraphStore) -> None:
+    stats = corpus_store.stats()
+    assert stats.nodes["Conversation"] >= 30
+    assert stats.nodes["Message"] >= 300
+    assert stats.nodes["Note"] == 5
+    assert stats.nodes["Chunk"] >= 40
+    for link in ("MENTIONS", "PART_OF", "SAID_BY", "REPLIES_TO", "CO_OCCURS", "HANDLED_BY"):
+        assert stats.links[link] > 0, link
+    again = ingestor(corpus_store).ingest(CORPUS)
+    assert {f.status for f in again.files} == {"unchanged"}
+    assert corpus_store.stats() == stats
+
+
+def test_no_planted_personal_data_is_stored(corpus_store: GraphStore) -> None:
+    planted = json.loads((EXAMPLES / "PLANTED_PII.json").read_text(encoding="utf-8"))
+    text = dump(corpus_store)
+    compact = re.sub(r"[\s\-]", "", text)
+    for kind, values in planted.items():
+        for value in values:
+            assert value not in text, f"raw {kind} stored: {value}"
+            if kind in ("phone", "id", "card"):
+                digits = re.sub(r"[\s\-+]", "", value)
+                assert digits not in compact, f"{kind} digits stored: {value}"
+    assert "[PHONE]" in text and "[ID]" in text and "[CARD]" in text and "[EMAIL]" in text
+
+
+def test_customers_are_keyed_hashes_and_cards_become_fields(corpus_store: GraphStore) -> None:
+    customers = corpus_store.get_nodes(Label.CUSTOMER, limit=10_000)
+    assert customers and all(isinstance(c, Customer) and c.key_hash for c in customers)
+    assert all(c.name.startswith("customer-") for c in customers)  # type: ignore[union-attr]
+    with_fields = [c for c in customers if c.fields]  # type: ignore[union-attr]
+    assert with_fields, "the WeCom card and the e-mail signature should give customer fields"
+    fields = {k for c in with_fields for k in c.fields}  # type: ignore[union-attr]
+    assert {"company", "email_hash"} <= fields
+
+
+def test_entities_resolve_across_languages(corpus_store: GraphStore) -> None:
+    entities = [e for e in corpus_store.get_nodes(Label.ENTITY, limit=100_000)]
+    by_name = {e.name: e for e in entities if isinstance(e, Entity)}
+    product = by_name["金盾百万医疗险"]
+    assert "Golden Shield Medical" in product.aliases
+    mentioning = {n.node.id for n in corpus_store.neighbours(product.id, [LinkType.MENTIONS], "in")}
+    languages = {getattr(corpus_store.get_node(i), "language", "") for i in mentioning}
+    assert {"zh", "en"} <= languages
+    kinds = {e.kind.value for e in by_name.values()}
+    assert {"product", "policy", "objection", "money", "duration"} <= kinds
+
+
+def test_transcript_structure(corpus_store: GraphStore) -> None:
+    convs = [c for c in corpus_store.get_nodes(Label.CONVERSATION) if isinstance(c, Conversation)]
+    assert {c.outcome for c in convs} >= {"resolved", "converted", "lost", "escalated"}
+    conv = next(c for c in convs if c.uri.endswith("zh_ins_01_wangli_price_jindun.json"))
+    messages = sorted(
+        (n.node for n in corpus_store.neighbours(conv.id, [LinkType.PART_OF], "in")),
+        key=lambda m: m.position,  # type: ignore[attr-defined]
+    )
+    assert all(isinstance(m, Message) for m in messages)
+    assert [m.position for m in messages] == list(range(len(messages)))  # type: ignore[attr-defined]
+    replies = corpus_store.neighbours(messages[1].id, [LinkType.REPLIES_TO], "out")
+    assert messages[1].role == "employee" and replies  # type: ignore[attr-defined]
+    assert replies[0].node.role == "customer"  # type: ignore[attr-defined]
+    handled = corpus_store.neighbours(conv.id, [LinkType.HANDLED_BY], "out")
+    assert [n.node.name for n in handled] == ["王丽"]  # type: ignore[attr-defined]
+
+
+def test_changed_file_replaces_and_forget_removes(store: GraphStore, tmp_path: Path) -> None:
+    path = tmp_path / "policy.md"
+    path.write_text("# 退货\n金盾百万医疗险的免赔额是1万元。犹豫期15天。\n", encoding="utf-8")
+    ing = ingestor(store)
+    ing.ingest([path])
+    sid = source_id_for(str(path))
+    first = {n.node.id for n in store.neighbours(sid, [LinkType.PART_OF], "in")}
+    assert first
+    path.write_text("# Returns\nThe 30-day return applies to Yunshang Apparel orders.\n", "utf-8")
+    report = ing.ingest([path])
+    assert report.files[0].status == "ingested"
+    second = {n.node.id for n in store.neighbours(sid, [LinkType.PART_OF], "in")}
+    texts = " ".join(store.get_node(i).text for i in second)  # type: ignore[union-attr]
+    assert "30-day" in texts and "免赔额" not in texts
+    names = {e.name for e in store.get_nodes(Label.ENTITY, limit=10_000)}  # type: ignore[attr-defined]
+    assert "15 days" not in names  # hung only on the old text
+    result = ing.forget(path)
+    assert result.nodes_deleted >= 2
+    assert store.get_node(sid) is None
+    assert store.stats().nodes.get("Chunk", 0) == 0
+    remaining = store.get_nodes(Label.ENTITY, limit=10_000)
+    assert all(e.pinned for e in remaining)  # only curated/gazetteer entities remain
+
+
+def test_bad_files_are_reported_and_the_rest_ingested(store: GraphStore, tmp_path: Path) -> None:
+    shutil.copy(EXAMPLES / "docs" / "理赔流程.md", tmp_path / "good.md")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "binary.md").write_bytes(b"\x00\x01\x02\xff" * 100)
+    (tmp_path / "broken.json").write_text('{"messages": [', encoding="utf-8")
+    (tmp_path / "gbk.txt").write_bytes("七天无理由退货，运费由买家承担。".encode("gbk"))
+    report = ingestor(store).ingest([tmp_path, tmp_path / "missing.md"])
+    status = {Path(f.uri).name: f for f in report.files}
+    assert status["good.md"].status == "ingested" and status["gbk.txt"].status == "ingested"
+    for bad in ("empty.txt", "binary.md", "broken.json", "missing.md"):
+        assert status[bad].status == "failed" and status[bad].reason, bad
+    assert report.failed == 4
+    docs = [d for d in store.get_nodes(Label.DOCUMENT) if isinstance(d, Document)]
+    assert sorted(Path(d.uri).name for d in docs) == ["gbk.txt", "good.md"]
+    hit = store.lexical_search("无理由退货", k=1, labels=[Label.CHUNK])[0]
+    assert hit.uri.endswith("gbk.txt")
