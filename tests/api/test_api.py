@@ -1,0 +1,50 @@
+"""The HTTP API through FastAPI's TestClient, on a real embedded store and the real model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from graph.settings import Settings
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture
+def client(corpus_dir: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(data_dir=corpus_dir, store="embedded"))) as c:
+        yield c
+
+
+def test_health_and_stats(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok", "store": "embedded"}
+    assert client.get("/admin/stats").json()["nodes"]["Message"] > 300
+
+
+def test_ask(client: TestClient) -> None:
+    response = client.post("/assist/ask", json={"query": "退款多久到账", "top_k": 3})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["query"] == "退款多久到账" and len(body["suggestions"]) == 3
+    assert all(s["sources"][0]["uri"] for s in body["suggestions"])
+
+
+@pytest.mark.parametrize("payload", [{"query": ""}, {"query": "x", "top_k": 0}, {}])
+def test_ask_rejects_bad_input(client: TestClient, payload: dict[str, object]) -> None:
+    assert client.post("/assist/ask", json=payload).status_code == 422
+
+
+def test_upload_ingest(tmp_path: Path) -> None:
+    with TestClient(create_app(Settings(data_dir=tmp_path, store="embedded"))) as c:
+        files = {"file": ("policy.md", "# 换货\n签收15天内可以换货。".encode(), "text/markdown")}
+        first = c.post("/ingest", files=files)
+        assert first.status_code == 200 and first.json()["status"] == "ingested"
+        assert c.post("/ingest", files=files).json()["status"] == "unchanged"
+        empty = c.post("/ingest", files={"file": ("e.txt", b"", "text/plain")})
+        assert empty.status_code == 422 and "e.txt" in empty.json()["detail"]
+        hits = c.post("/assist/ask", json={"query": "换货"}).json()["suggestions"]
+        assert hits[0]["sources"][0]["uri"] == "policy.md"

@@ -1,0 +1,87 @@
+"""The `spiral` CLI: the interfaces DESIGN.md fixes, and its answers to bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+
+pytestmark = pytest.mark.model
+runner = CliRunner()
+
+
+def test_ask_json_shape_and_sources(corpus_dir: Path, use_store) -> None:
+    use_store(corpus_dir)
+    result = runner.invoke(
+        app, ["ask", "客户说金盾百万医疗险太贵了，我该怎么回？", "--top-k", "3", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["query"] == "客户说金盾百万医疗险太贵了，我该怎么回？"
+    assert len(answer["suggestions"]) == 3
+    for s in answer["suggestions"]:
+        assert set(s) >= {"id", "title", "text", "score", "why", "sources"}
+        assert s["sources"] and all(Path(src["uri"]).exists() for src in s["sources"])
+    scores = [s["score"] for s in answer["suggestions"]]
+    assert scores == sorted(scores, reverse=True)
+    assert any("price" in src["uri"] for s in answer["suggestions"] for src in s["sources"])
+
+
+def test_ask_file_one_json_line_per_query_in_order(
+    corpus_dir: Path,
+    use_store,
+    tmp_path: Path,
+) -> None:
+    use_store(corpus_dir)
+    queries = ["How long does a refund take?", "退款多久到账", "客户想换大一码"]
+    path = tmp_path / "q.txt"
+    path.write_text("\n".join(queries) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["ask", "--file", str(path), "--json", "--top-k", "2"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["query"] for line in lines] == queries
+    assert all(len(line["suggestions"]) == 2 for line in lines)
+
+
+def test_empty_store_answers_with_a_hint(tmp_path: Path, use_store) -> None:
+    use_store(tmp_path)
+    result = runner.invoke(app, ["ask", "anything", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"query": "anything", "suggestions": []}
+    assert "spiral ingest" in result.stderr
+    plain = runner.invoke(app, ["ask", "anything"])
+    assert plain.exit_code == 0 and "empty" in plain.stdout
+
+
+def test_stats_json(corpus_dir: Path, use_store) -> None:
+    use_store(corpus_dir)
+    result = runner.invoke(app, ["stats", "--json"])
+    stats = json.loads(result.stdout)
+    assert stats["nodes"]["Conversation"] >= 30 and stats["links"]["MENTIONS"] > 0
+
+
+def test_ingest_reports_bad_files_and_exit_code(tmp_path: Path, use_store) -> None:
+    use_store(tmp_path / "store")
+    good = tmp_path / "good.md"
+    good.write_text("# 退货\n七天无理由退货。", encoding="utf-8")
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"%PDF-1.4 not really a pdf")
+    result = runner.invoke(app, ["ingest", str(good), str(bad)])
+    assert result.exit_code == 1
+    assert f"failed {bad}" in " ".join(result.stderr.split())
+    again = runner.invoke(app, ["ingest", str(good)])
+    assert again.exit_code == 0 and "unchanged" in again.stdout
+    forget = runner.invoke(app, ["forget", str(good)])
+    assert forget.exit_code == 0 and "forgot" in forget.stdout
+
+
+def test_unreachable_neo4j_is_one_clear_line(tmp_path: Path, use_store) -> None:
+    use_store(tmp_path, SPIRAL_STORE="neo4j", NEO4J_URI="bolt://127.0.0.1:9")
+    result = runner.invoke(app, ["stats"])
+    assert result.exit_code == 2
+    assert "NEO4J_URI" in result.stderr and "bolt://127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
