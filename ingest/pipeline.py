@@ -134,6 +134,11 @@ class Ingestor:
             loaded = load(path, uri=uri, kind=kind, max_bytes=max_bytes)
         except LoadError as exc:
             return FileReport(uri=uri, status="failed", reason=exc.reason)
+        return self.ingest_loaded(loaded)
+
+    def ingest_loaded(self, loaded: LoadedDocument | LoadedTranscript | LoadedNote) -> FileReport:
+        """Ingest an already loaded source (e.g. a converted export) as one transaction."""
+        uri = loaded.uri
         digest = content_hash(loaded.raw_hash, self.config_hash)
         row_errors = loaded.row_errors if isinstance(loaded, LoadedTranscript) else []
         if self.store.source_hash(source_id_for(uri)) == digest:
@@ -141,10 +146,9 @@ class Ingestor:
         graph, kind_name = self._build(loaded, digest)
         entities = self._extract(graph)
         self._embed(graph)
+        batch = WriteBatch(replace_sources=[graph.source_id], nodes=graph.nodes, links=graph.links)
         try:
-            self.store.write(
-                WriteBatch(replace_sources=[graph.source_id], nodes=graph.nodes, links=graph.links)
-            )
+            self.store.write(batch)
         except ValueError as exc:
             return FileReport(uri=uri, status="failed", reason=f"could not write: {exc}")
         return FileReport(
