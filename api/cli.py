@@ -45,35 +45,24 @@ def runtime() -> Iterator[Runtime]:
             rt.close()
 
 
+SUMMARY_COLUMNS = (
+    "files",
+    "ingested",
+    "unchanged",
+    "failed",
+    "chunks",
+    "messages",
+    "entities",
+    "links",
+)
+
+
 def _print_report(report: IngestReport) -> None:
     table = Table(title="ingest summary")
-    for column in (
-        "files",
-        "ingested",
-        "unchanged",
-        "failed",
-        "chunks",
-        "messages",
-        "entities",
-        "links",
-    ):
+    for column in SUMMARY_COLUMNS:
         table.add_column(column, justify="right")
-    t = report.totals()
-    table.add_row(
-        *(
-            str(t[c])
-            for c in (
-                "files",
-                "ingested",
-                "unchanged",
-                "failed",
-                "chunks",
-                "messages",
-                "entities",
-                "links",
-            )
-        )
-    )
+    totals = report.totals()
+    table.add_row(*(str(totals[c]) for c in SUMMARY_COLUMNS))
     out.print(table)
     for f in report.files:
         if f.status == "failed":

@@ -24,7 +24,7 @@ from graph.embeddings import Embedder
 from graph.model import EntityKind, Label, Provenance, make_id
 from graph.text import normalize
 from ingest.extract import Mention
-from ingest.gazetteer import GazetteerEntry
+from ingest.gazetteer import GAZETTEER_KINDS, GazetteerEntry
 
 __all__ = [
     "SEMANTIC_KINDS",
@@ -39,16 +39,7 @@ __all__ = [
 
 # Kinds whose names carry meaning an embedding can compare; values (money, dates, ...) are
 # compared by their canonical form only (CNY 3999 is not "similar" to CNY 3998).
-SEMANTIC_KINDS = frozenset(
-    {
-        EntityKind.PRODUCT,
-        EntityKind.POLICY,
-        EntityKind.COMPETITOR,
-        EntityKind.OBJECTION,
-        EntityKind.NEED,
-        EntityKind.TOPIC,
-    }
-)
+SEMANTIC_KINDS = GAZETTEER_KINDS
 
 # Sentence punctuation, quotes and brackets; not % or $, which are part of a value.
 _EDGE_PUNCT = (
