@@ -46,6 +46,7 @@ __all__ = ["PIPELINE_VERSION", "FileReport", "IngestReport", "Ingestor"]
 
 # Bump when the pipeline's output changes, so unchanged files are re-processed once.
 PIPELINE_VERSION = "1"
+EMBED_SLICE = 256  # texts per encode call: the progress granularity of one long file
 
 
 class FileReport(BaseModel):
@@ -89,6 +90,7 @@ class Ingestor:
         gazetteer: Sequence[GazetteerEntry] | None = None,
     ) -> None:
         self.store, self.embedder, self.settings = store, embedder, settings
+        self.on_embedded: Callable[[int, int], None] | None = None
         self.deid = (
             Deidentifier(settings.deid_key.get_secret_value()) if settings.deidentify else None
         )
@@ -122,7 +124,7 @@ class Ingestor:
         report.files += [
             FileReport(uri=p, status="failed", reason="no such file or folder") for p in missing
         ]
-        for path in _progress(files, progress):
+        for path in _progress(self, files, progress):
             report.files.append(self.ingest_file(path, str(path), kind))
         report.seconds = time.perf_counter() - start
         return report
@@ -232,12 +234,15 @@ class Ingestor:
         )
 
     def _embed(self, graph: SourceGraph) -> None:
+        """Embed every chunk and message, in slices so a long file shows its progress."""
         nodes = graph.text_nodes
-        if not nodes:
-            return
-        vectors = self.embedder.encode([n.search_text() for n in nodes])
-        for node, vector in zip(nodes, vectors, strict=True):
-            node.embedding = vector.tolist()
+        for start in range(0, len(nodes), EMBED_SLICE):
+            part = nodes[start : start + EMBED_SLICE]
+            vectors = self.embedder.encode([n.search_text() for n in part])
+            for node, vector in zip(part, vectors, strict=True):
+                node.embedding = vector.tolist()
+            if self.on_embedded:
+                self.on_embedded(start + len(part), len(nodes))
 
 
 def _expand(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
@@ -245,8 +250,9 @@ def _expand(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
     return list(iter_files(existing)), [str(p) for p in paths if not p.exists()]
 
 
-def _progress(files: list[Path], show: bool) -> Iterable[Path]:
-    if not show or len(files) < 2:
+def _progress(ingestor: Ingestor, files: list[Path], show: bool) -> Iterable[Path]:
+    """A bar over files, and one over the texts of the current file while it is embedded."""
+    if not show:
         yield from files
         return
     columns: list[Callable[..., object] | object] = [
@@ -257,8 +263,18 @@ def _progress(files: list[Path], show: bool) -> Iterable[Path]:
         TextColumn("{task.fields[name]}"),
     ]
     with Progress(*columns, transient=True) as bar:  # type: ignore[arg-type]
-        task = bar.add_task("ingesting", total=len(files), name="")
-        for path in files:
-            bar.update(task, name=path.name)
-            yield path
-            bar.advance(task)
+        task = bar.add_task("files", total=len(files), name="")
+        texts = bar.add_task("embedding", total=None, name="", visible=False)
+
+        def on_embedded(done: int, total: int) -> None:
+            bar.update(texts, completed=done, total=total, visible=total > EMBED_SLICE)
+
+        ingestor.on_embedded = on_embedded
+        try:
+            for path in files:
+                bar.update(task, name=path.name)
+                yield path
+                bar.advance(task)
+                bar.update(texts, visible=False)
+        finally:
+            ingestor.on_embedded = None
