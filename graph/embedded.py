@@ -18,6 +18,7 @@ from typing import Any, Literal
 import networkx as nx
 import numpy as np
 
+from graph.embedded_index import VectorIndex, fts_match, query_terms
 from graph.model import (
     SOURCE_LABELS,
     Label,
@@ -36,7 +37,7 @@ from graph.store import (
     WriteResult,
     hit_from_record,
 )
-from graph.text import search_tokens, segment_for_index
+from graph.text import segment_for_index
 
 __all__ = ["EmbeddedStore"]
 
@@ -64,6 +65,7 @@ CREATE TABLE IF NOT EXISTS links (
 CREATE INDEX IF NOT EXISTS links_dst ON links(dst);
 CREATE INDEX IF NOT EXISTS links_source ON links(source_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(body, tokenize = 'unicode61');
+CREATE VIRTUAL TABLE IF NOT EXISTS fts_terms USING fts5vocab(fts, 'row');
 """
 _CHUNK = 500  # ids per IN (...) query, under SQLite's variable limit
 
@@ -77,40 +79,33 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-def _fts_query(query: str) -> str:
-    """Each token quoted (so no FTS5 syntax is ever interpreted) and OR-ed."""
-    tokens = dict.fromkeys(search_tokens(query))
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in tokens)
-
-
-class _VectorCache:
-    """The embedding matrix, rebuilt when any connection changed the file."""
-
-    def __init__(self) -> None:
-        self.version: int | None = None
-        self.ids: list[str] = []
-        self.labels: np.ndarray = np.zeros(0, dtype=object)
-        self.matrix: np.ndarray = np.zeros((0, 0), dtype=np.float32)
-
-
 class EmbeddedStore:
-    """GraphStore on one SQLite file. Thread-safe (one connection behind a lock)."""
+    """GraphStore on one SQLite file. Thread-safe: writes go through one connection behind a
+    lock; reads use a connection per thread, so searches run beside each other and beside
+    a write (WAL)."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
         self._lock = threading.RLock()
-        self._vectors = _VectorCache()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._vectors = VectorIndex(None, [], [], [])
+        self._doc_count: tuple[object, int] = (None, 0)
         self._local_writes = 0
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
 
     @classmethod
     def open(cls, path: Path) -> EmbeddedStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=OFF")
+            conn = cls._connect(path)
             conn.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(
@@ -323,9 +318,21 @@ class EmbeddedStore:
 
     # -- reads --------------------------------------------------------------------------
 
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect(self.path)
+            with self._lock:
+                self._readers.append(conn)
+        return conn
+
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._reader().execute(sql, params).fetchall()
+
+    def _version(self) -> tuple[int, int]:
+        """Changes whenever this or any other connection committed a write."""
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            return self._conn.execute("PRAGMA data_version").fetchone()[0], self._local_writes
 
     @staticmethod
     def _node(record_json: str, blob: bytes | None = None) -> Node:
@@ -377,40 +384,45 @@ class EmbeddedStore:
     def lexical_search(
         self, query: str, k: int = 10, labels: Sequence[Label] | None = None
     ) -> list[Hit]:
-        match = _fts_query(query)
+        terms = query_terms(query)
+        if not terms:
+            return []
+        doc_freq = dict(
+            self._query(
+                f"SELECT term, doc FROM fts_terms WHERE term IN ({_marks(len(terms))})", terms
+            )
+        )
+        match = fts_match(terms, doc_freq, self._documents())
         if not match:
             return []
-        where, params = "", [match]
+        # Rank inside FTS5 first, then join only the best rows (over-fetch when filtering).
+        depth = k * 4 if labels else k
+        where, params = "", [match, depth]
         if labels:
-            where = f" AND n.label IN ({_marks(len(labels))})"
+            where = f" WHERE n.label IN ({_marks(len(labels))})"
             params += [label.value for label in labels]
-        rows = self._query(
-            "SELECT n.record, bm25(fts) AS rank FROM fts JOIN nodes n ON n.rowid = fts.rowid "
-            f"WHERE fts MATCH ?{where} ORDER BY rank LIMIT ?",
-            (*params, k),
+        sql = (
+            "SELECT n.record, f.score FROM (SELECT rowid, bm25(fts) AS score FROM fts "
+            "WHERE fts MATCH ? ORDER BY score LIMIT ?) f JOIN nodes n ON n.rowid = f.rowid"
+            f"{where} ORDER BY f.score LIMIT ?"
         )
-        return [hit_from_record(json.loads(record), -rank) for record, rank in rows]
+        rows = self._query(sql, (*params, k))
+        if labels and len(rows) < k and depth < self._documents():
+            rows = self._query(sql, (match, self._documents(), *params[2:], k))
+        return [hit_from_record(json.loads(record), -score) for record, score in rows]
+
+    def _documents(self) -> int:
+        """Rows in the full-text index (cached per store version)."""
+        version = self._version()
+        if self._doc_count[0] != version:
+            count = self._query("SELECT COUNT(*) FROM fts")[0][0]
+            self._doc_count = (version, int(count))
+        return self._doc_count[1]
 
     def vector_search(
         self, vector: Sequence[float], k: int = 10, labels: Sequence[Label] | None = None
     ) -> list[Hit]:
-        cache = self._vector_cache()
-        if not cache.ids:
-            return []
-        query = np.asarray(vector, dtype=np.float32)
-        if query.shape[0] != cache.matrix.shape[1]:
-            raise ValueError(
-                f"query vector has {query.shape[0]} dimensions, the store holds "
-                f"{cache.matrix.shape[1]}: was the embedding model changed?"
-            )
-        scores = cache.matrix @ query
-        if labels:
-            allowed = np.isin(cache.labels, [label.value for label in labels])
-            scores = np.where(allowed, scores, -np.inf)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
-        best = [(cache.ids[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
+        best = self._vector_index().top(vector, k, labels)
         records = self._records([node_id for node_id, _ in best])
         return [hit_from_record(records[node_id], score) for node_id, score in best]
 
@@ -423,22 +435,16 @@ class EmbeddedStore:
             out.update((i, json.loads(r)) for i, r in rows)
         return out
 
-    def _vector_cache(self) -> _VectorCache:
-        with self._lock:
-            version = (self._conn.execute("PRAGMA data_version").fetchone()[0], self._local_writes)
-            if self._vectors.version != version:
-                rows = self._conn.execute(
-                    "SELECT id, label, embedding FROM nodes "
-                    "WHERE embedding IS NOT NULL ORDER BY rowid"
-                ).fetchall()
-                cache = _VectorCache()
-                cache.version = version  # type: ignore[assignment]
-                cache.ids = [r[0] for r in rows]
-                cache.labels = np.array([r[1] for r in rows], dtype=object)
-                if rows:
-                    cache.matrix = np.vstack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
-                self._vectors = cache
-            return self._vectors
+    def _vector_index(self) -> VectorIndex:
+        version = self._version()
+        if self._vectors.version != version:
+            rows = self._query(
+                "SELECT id, label, embedding FROM nodes WHERE embedding IS NOT NULL ORDER BY rowid"
+            )
+            self._vectors = VectorIndex(
+                version, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+            )
+        return self._vectors
 
     def stats(self) -> StoreStats:
         nodes = dict(self._query("SELECT label, COUNT(*) FROM nodes GROUP BY label ORDER BY label"))

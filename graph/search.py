@@ -10,6 +10,8 @@ chosen by benchmarks/fusion_eval.py on real customer-service queries (see README
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from typing import Literal
 
 from graph.embeddings import Embedder
@@ -70,13 +72,24 @@ def hybrid_search(
     labels: Sequence[Label] | None = DEFAULT_LABELS,
     candidates: int = 50,
 ) -> list[Hit]:
-    """Search both ways for `candidates` hits each, then fuse down to `k`."""
+    """Search both ways for `candidates` hits each, then fuse down to `k`.
+
+    The lexical search runs in a worker thread while the query is embedded (both release
+    the GIL), so its latency hides behind the model's."""
     if not query.strip():
         return []
     depth = max(k, candidates)
-    lexical = store.lexical_search(query, depth, labels) if fusion != "dense" else []
+    lexical_job = (
+        _pool().submit(store.lexical_search, query, depth, labels) if fusion != "dense" else None
+    )
     dense: list[Hit] = []
     if fusion != "lexical":
         vector = embedder.encode([query])[0]
         dense = store.vector_search(vector.tolist(), depth, labels)
+    lexical = lexical_job.result() if lexical_job else []
     return fuse(lexical, dense, k, fusion, dense_weight)
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="spiral-search")
