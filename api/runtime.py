@@ -9,6 +9,7 @@ from graph.embeddings import LazyEmbedder, ModelError
 from graph.factory import open_store
 from graph.settings import Settings
 from graph.store import GraphStore, StoreUnavailable
+from graph.text import detect_language
 from ingest.gazetteer import GazetteerError
 from ingest.pipeline import Ingestor
 from seci.assist import AskResult, suggest
@@ -32,13 +33,17 @@ class Runtime:
         return self._ingestor
 
     def ask(self, query: str, top_k: int = 5) -> AskResult:
+        s = self.settings
+        weight = (
+            s.fusion_dense_weight_cjk if detect_language(query) == "zh" else s.fusion_dense_weight
+        )
         return suggest(
             self.store,
             self.embedder,
             query,
             top_k,
             fusion=self.settings.fusion,
-            dense_weight=self.settings.fusion_dense_weight,
+            dense_weight=weight,
         )
 
     def close(self) -> None:

@@ -522,8 +522,8 @@ def report(bench: Bench, sizes: Sequence[int]) -> list[dict[str, Any]]:
         "the same batches again, unchanged; latencies in ms over "
         f"{len(bench.corpus.queries)} queries, {CANDIDATES} candidates per side; hybrid = "
         "hybrid_search incl. embedding the query, split into emb (the query embedding inside "
-        "it) and h-e (the rest: both searches + fusion); vec 1st = first vector query after "
-        "writing (embedded: loads the vector matrix)"
+        "it) and h-e (what the searches + fusion add on top of it); vec 1st = first vector "
+        "query after writing (embedded: loads the vector matrix)"
     )
     if any(r[1].endswith("*") for r in rows):
         print("* = upsert stopped early by --write-budget; search ran on what was written")

@@ -40,7 +40,7 @@ def fuse(
     dense: Sequence[Hit],
     k: int,
     fusion: Fusion = "weighted",
-    dense_weight: float = 0.7,
+    dense_weight: float = 0.8,
 ) -> list[Hit]:
     """One ranking from two; each returned hit carries the fused score."""
     if fusion == "dense":
@@ -68,7 +68,7 @@ def hybrid_search(
     query: str,
     k: int = 5,
     fusion: Fusion = "weighted",
-    dense_weight: float = 0.7,
+    dense_weight: float = 0.8,
     labels: Sequence[Label] | None = DEFAULT_LABELS,
     candidates: int = 50,
 ) -> list[Hit]:

@@ -144,7 +144,7 @@ def suggest(
     query: str,
     top_k: int = 5,
     fusion: Fusion = "weighted",
-    dense_weight: float = 0.7,
+    dense_weight: float = 0.8,
 ) -> AskResult:
     """Suggestions for what to say, best first, each with why it was chosen and its source."""
     query = query.strip()
