@@ -148,3 +148,27 @@ def test_bad_files_are_reported_and_the_rest_ingested(store: GraphStore, tmp_pat
     assert sorted(Path(d.uri).name for d in docs) == ["gbk.txt", "good.md"]
     hit = store.lexical_search("无理由退货", k=1, labels=[Label.CHUNK])[0]
     assert hit.uri.endswith("gbk.txt")
+
+
+def test_every_document_format_reaches_the_store(store: GraphStore, tmp_path: Path) -> None:
+    from tests.unit.test_loaders import make_docx, make_pdf
+
+    (tmp_path / "a.html").write_text(
+        "<html><head><title>Claims</title><script>x()</script></head><body><h1>Claims</h1>"
+        "<p>Call 13817265509 or mail claims@ankang.example for the claims process.</p></body></html>",
+        encoding="utf-8",
+    )
+    (tmp_path / "b.pdf").write_bytes(make_pdf("Golden Shield Medical deductible", "is 10000 yuan"))
+    (tmp_path / "c.docx").write_bytes(make_docx())
+    (tmp_path / "d.txt").write_text("Size guide: the jacket runs small.", encoding="utf-8")
+    report = ingestor(store).ingest([tmp_path])
+    assert {Path(f.uri).name: f.status for f in report.files} == dict.fromkeys(
+        ["a.html", "b.pdf", "c.docx", "d.txt"], "ingested"
+    )
+    kinds = {d.kind for d in store.get_nodes(Label.DOCUMENT) if isinstance(d, Document)}
+    assert kinds == {"html", "pdf", "docx", "text"}
+    assert store.lexical_search("deductible", k=1)[0].uri.endswith("b.pdf")
+    assert store.lexical_search("无理由退货", k=1, labels=[Label.CHUNK])[0].uri.endswith("c.docx")
+    stored = dump(store)
+    assert "claims process" in stored and "x()" not in stored
+    assert "13817265509" not in stored and "claims@ankang.example" not in stored
