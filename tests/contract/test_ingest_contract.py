@@ -155,7 +155,8 @@ def test_every_document_format_reaches_the_store(store: GraphStore, tmp_path: Pa
 
     (tmp_path / "a.html").write_text(
         "<html><head><title>Claims</title><script>x()</script></head><body><h1>Claims</h1>"
-        "<p>Call 13817265509 or mail claims@ankang.example for the claims process.</p></body></html>",
+        "<p>Call 13817265509 or mail claims@ankang.example for the claims process.</p>"
+        "</body></html>",
         encoding="utf-8",
     )
     (tmp_path / "b.pdf").write_bytes(make_pdf("Golden Shield Medical deductible", "is 10000 yuan"))
