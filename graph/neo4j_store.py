@@ -8,7 +8,6 @@ same content changes nothing and reports zero. All Cypher lives in `graph.cypher
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import math
 from array import array
@@ -60,29 +59,28 @@ def _chunks(rows: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
 
 
 def _vector_fields(node_id: str, embedding: Sequence[float] | None) -> dict[str, Any]:
-    """The embedding as sent (see cypher.UPSERT_NODES) plus a cheap digest of its floats.
+    """The embedding as sent (see cypher.UPSERT_NODES).
 
     Without the Rust packer, a list of floats is packed value by value in Python (several
     times slower than formatting it), so it travels as exact hex floats in one string.
     """
     if not embedding:
-        return {"vector": None, "vector_text": None, "vector_digest": None}
+        return {"vector": None, "vector_text": None}
     values = array("d", embedding)
     if not all(map(math.isfinite, values)):
         raise ValueError(f"embedding of node {node_id!r} has NaN or infinite values")
     return {
         "vector": values.tolist() if _RUST_PACKER else None,
         "vector_text": None if _RUST_PACKER else " ".join(map(float.hex, values)),
-        "vector_digest": hashlib.sha256(values.tobytes()).hexdigest(),
     }
 
 
 def _node_row(node: Node) -> dict[str, Any]:
     """Node properties as stored: the flat record plus the indexed text and the digest."""
     props = node.to_record()
-    vector = _vector_fields(node.id, props.pop("embedding", None))
-    # Hashing the floats' bytes is much cheaper than JSON-encoding them.
-    props["_digest"] = record_digest({**props, "embedding": vector.pop("vector_digest")})
+    embedding = props.pop("embedding", None)
+    vector = _vector_fields(node.id, embedding)
+    props["_digest"] = record_digest({**props, "embedding": embedding})
     text = node.search_text()
     if text.strip():
         props["search_text"] = segment_for_index(text)

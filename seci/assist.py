@@ -150,14 +150,16 @@ def suggest(
     query = query.strip()
     if not query:
         return AskResult(query=query, hint="ask something: the customer's words or the situation")
-    if store.stats().total_nodes == 0:
-        return AskResult(query=query, hint=EMPTY_STORE_HINT)
     hits = hybrid_search(
         store, embedder, query, k=top_k * 3, fusion=fusion, dense_weight=dense_weight
     )
     suggestions = _suggestions(store, query, hits)
     ranked = sorted(suggestions.values(), key=lambda s: -s.score)[:top_k]
-    return AskResult(query=query, suggestions=ranked, hint=None if ranked else NO_MATCH_HINT)
+    if ranked:
+        return AskResult(query=query, suggestions=ranked)
+    # Counting the store costs a scan, so only when there is nothing to show.
+    empty = store.stats().total_nodes == 0
+    return AskResult(query=query, hint=EMPTY_STORE_HINT if empty else NO_MATCH_HINT)
 
 
 def _suggestions(store: GraphStore, query: str, hits: Sequence[Hit]) -> dict[str, Suggestion]:
