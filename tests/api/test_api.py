@@ -48,3 +48,12 @@ def test_upload_ingest(tmp_path: Path) -> None:
         assert empty.status_code == 422 and "e.txt" in empty.json()["detail"]
         hits = c.post("/assist/ask", json={"query": "换货"}).json()["suggestions"]
         assert hits[0]["sources"][0]["uri"] == "policy.md"
+
+
+def test_upload_over_the_size_limit_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, store="embedded", max_file_mb=0.001)
+    with TestClient(create_app(settings)) as c:
+        big = ("七天无理由退货。" * 200).encode()
+        response = c.post("/ingest", files={"file": ("big.md", big, "text/markdown")})
+        assert response.status_code == 413 and "big.md" in response.json()["detail"]
+        assert c.get("/admin/stats").json() == {"nodes": {}, "links": {}}
