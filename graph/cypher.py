@@ -8,6 +8,7 @@ from the `Label` / `LinkType` enums when this module is imported.
 from __future__ import annotations
 
 from graph.model import SOURCE_LABELS, Label, LinkType
+from graph.store import FILTER_FIELDS
 
 __all__ = [
     "AWAIT_INDEXES",
@@ -57,6 +58,29 @@ SCHEMA: dict[str, str] = {
         "FOR (n:Searchable) ON EACH [n.search_text] "
         "OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}"
     ),
+    "spiral_decision_id": (
+        "CREATE CONSTRAINT spiral_decision_id IF NOT EXISTS FOR (d:Decision) REQUIRE d.id IS UNIQUE"
+    ),
+    "spiral_event_seq": (
+        "CREATE CONSTRAINT spiral_event_seq IF NOT EXISTS FOR (e:Event) REQUIRE e.seq IS UNIQUE"
+    ),
+    "spiral_event_counter": (
+        "CREATE CONSTRAINT spiral_event_counter IF NOT EXISTS "
+        "FOR (s:EventSeq) REQUIRE s.name IS UNIQUE"
+    ),
+    "spiral_event_action": (
+        "CREATE INDEX spiral_event_action IF NOT EXISTS FOR (e:Event) ON (e.action, e.seq)"
+    ),
+    "spiral_event_ref": (
+        "CREATE INDEX spiral_event_ref IF NOT EXISTS FOR (r:EventRef) ON (r.id, r.seq)"
+    ),
+    # Filtered queries: one composite index per filterable field, led by the label.
+    **{
+        f"spiral_node_{name}": (
+            f"CREATE INDEX spiral_node_{name} IF NOT EXISTS FOR (n:Node) ON (n.label, n.{name})"
+        )
+        for name in ("id", *FILTER_FIELDS, "updated_at", "pinned")
+    },
     # Links are found by the source that contributed them when a source is deleted.
     **{
         f"spiral_link_source_{t.value.lower()}": (
@@ -95,9 +119,10 @@ def _upsert_nodes(label: Label) -> str:
     return (
         "UNWIND $rows AS row "
         "MERGE (n:Node {id: row.id}) "
-        "WITH n, row WHERE coalesce(n._digest <> row.props._digest, true) "
+        "WITH n, row, n.version AS old WHERE coalesce(n._digest <> row.props._digest, true) "
         f"REMOVE n:{others} "  # an id that changed kind keeps one label
-        f"SET n = row.props, n:{label.value}, "
+        f"SET n = row.props, n:{label.value}, n.version = coalesce(old, 0) + 1, "
+        "n.updated_at = $now, "
         "n.embedding = coalesce(row.vector, [x IN split(row.vector_text, ' ') | toFloat(x)]) "
         "FOREACH (_ IN CASE WHEN row.searchable THEN [1] ELSE [] END | SET n:Searchable) "
         "FOREACH (_ IN CASE WHEN row.searchable THEN [] ELSE [1] END | REMOVE n:Searchable) "
@@ -121,7 +146,73 @@ def _upsert_links(link_type: LinkType) -> str:
     )
 
 
+def _put_node(label: Label) -> str:
+    """Write one node exactly as given (a unit of work or an undo): props carry the version."""
+    others = ":".join(other.value for other in Label if other is not label)
+    return (
+        "MERGE (n:Node {id: $id}) "
+        f"REMOVE n:{others} "
+        f"SET n = $props, n:{label.value}, n.embedding = $vector "
+        "FOREACH (_ IN CASE WHEN $searchable THEN [1] ELSE [] END | SET n:Searchable) "
+        "FOREACH (_ IN CASE WHEN $searchable THEN [] ELSE [1] END | REMOVE n:Searchable)"
+    )
+
+
 UPSERT_NODES: dict[Label, str] = {label: _upsert_nodes(label) for label in Label}
+PUT_NODE: dict[Label, str] = {label: _put_node(label) for label in Label}
+DELETE_NODE = (
+    "OPTIONAL MATCH (n:Node {id: $id}) DETACH DELETE n "
+    "WITH 1 AS _ OPTIONAL MATCH (d:Decision {id: $id}) DELETE d"
+)
+NODE_STATE = (
+    "MATCH (n:Node {id: $id}) OPTIONAL MATCH (d:Decision {id: $id}) "
+    "RETURN properties(n) AS props, d.decided AS decided, d.observed AS observed"
+)
+DECISIONS = (
+    "UNWIND $ids AS id MATCH (d:Decision {id: id}) "
+    "RETURN d.id AS id, d.decided AS decided, d.observed AS observed"
+)
+PUT_DECISION = "MERGE (d:Decision {id: $id}) SET d.decided = $decided, d.observed = $observed"
+DELETE_DECISION = "MATCH (d:Decision {id: $id}) DELETE d"
+SET_OBSERVED = "UNWIND $rows AS row MATCH (d:Decision {id: row.id}) SET d.observed = row.observed"
+LINKS_AT = (
+    "MATCH (n:Node {id: $id})-[r]-(:Node) "
+    "RETURN DISTINCT startNode(r).id AS src, type(r) AS type, endNode(r).id AS dst, "
+    "properties(r) AS props ORDER BY src, type, dst, props.source_id"
+)
+LINK_STATE: dict[LinkType, str] = {
+    t: (
+        f"MATCH (:Node {{id: $src}})-[r:{t.value} {{source_id: $source_id}}]->(:Node {{id: $dst}}) "
+        "RETURN properties(r) AS props"
+    )
+    for t in LinkType
+}
+
+# -- the event log ------------------------------------------------------------------------
+
+# The counter node is locked by the first writer until it commits, so sequence numbers are
+# handed out in commit order: a reader at cursor N never misses an event that commits later
+# with a smaller number.
+APPEND_EVENT = (
+    "MERGE (s:EventSeq {name: 'events'}) ON CREATE SET s.value = 0 "
+    "SET s.value = s.value + 1 "
+    "CREATE (e:Event {seq: s.value, at: $at, actor: $actor, action: $action, ids: $ids, "
+    "before: $before, after: $after, reason: $reason, states: $states}) "
+    "FOREACH (i IN $ids | CREATE (:EventRef {id: i, seq: s.value})) "
+    "RETURN e.seq AS seq"
+)
+_EVENT = "e {.seq, .at, .actor, .action, .ids, .before, .after, .reason, .states} AS event"
+EVENT_BY_SEQ = f"MATCH (e:Event {{seq: $seq}}) RETURN {_EVENT}"
+EVENTS = (
+    "MATCH (e:Event) WHERE e.seq > $since AND ($actions IS NULL OR e.action IN $actions) "
+    f"RETURN {_EVENT} ORDER BY e.seq LIMIT $limit"
+)
+EVENTS_FOR_ID = (
+    "MATCH (r:EventRef) WHERE r.id = $id AND r.seq > $since "
+    "WITH r.seq AS seq ORDER BY seq MATCH (e:Event {seq: seq}) "
+    "WHERE $actions IS NULL OR e.action IN $actions "
+    f"RETURN {_EVENT} ORDER BY e.seq LIMIT $limit"
+)
 UPSERT_LINKS: dict[LinkType, str] = {t: _upsert_links(t) for t in LinkType}
 
 MISSING_IDS = (
@@ -166,6 +257,7 @@ _NOT_SOURCE = " AND ".join(f"NOT n:{label.value}" for label in sorted(SOURCE_LAB
 DELETE_ORPHANS = (
     "UNWIND $ids AS id MATCH (n:Node {id: id}) "
     f"WHERE NOT coalesce(n.pinned, false) AND {_NOT_SOURCE} AND NOT EXISTS {{ (n)--() }} "
+    "AND NOT EXISTS { MATCH (d:Decision) WHERE d.id = n.id } "  # decided on: kept
     "DELETE n RETURN count(*) AS deleted"
 )
 
@@ -187,7 +279,14 @@ _SOURCE_LABEL = " OR ".join(f"n:{label.value}" for label in sorted(SOURCE_LABELS
 SOURCE_HASH = f"MATCH (n:Node {{id: $id}}) WHERE {_SOURCE_LABEL} RETURN n.content_hash AS hash"
 
 _HIT = "node {.id, .label, .text, .name, .uri, .title, .source_id} AS record, score"
-_LABEL_FILTER = "WHERE $labels IS NULL OR any(l IN labels(node) WHERE l IN $labels) "
+_LABEL_FILTER = (
+    "WHERE ($labels IS NULL OR any(l IN labels(node) WHERE l IN $labels)) "
+    + "".join(
+        f"AND (${name} IS NULL OR coalesce(node.{name}, '') = '' OR node.{name} IN ${name}) "
+        for name in ("status", "kind", "team")
+    )
+    + "AND ($now IS NULL OR coalesce(node.expires_at, '') = '' OR node.expires_at > $now) "
+)
 LEXICAL_SEARCH = (
     f"CALL db.index.fulltext.queryNodes('{FULLTEXT_INDEX}', $query, $options) "
     f"YIELD node, score {_LABEL_FILTER}RETURN {_HIT} ORDER BY score DESC LIMIT $k"
@@ -196,6 +295,44 @@ VECTOR_SEARCH = (
     f"CALL db.index.vector.queryNodes('{VECTOR_INDEX}', $candidates, $vector) "
     f"YIELD node, score {_LABEL_FILTER}RETURN {_HIT} ORDER BY score DESC LIMIT $k"
 )
+COUNT_SEARCHABLE = "MATCH (n:Searchable) RETURN count(n) AS count"
+
+
+def query_nodes(
+    equalities: list[str],
+    pinned: bool,
+    expires: bool,
+    updated: bool,
+    sort: str,
+    cursor: bool,
+    descending: bool,
+) -> str:
+    """A filtered, sorted page of one label's nodes. Only field names from FILTER_FIELDS and
+    the fixed sort keys are spliced in; every value is a parameter."""
+    assert set(equalities) <= set(FILTER_FIELDS) and sort in ("id", "updated_at", "expires_at")
+    where = ["n.label = $label"]
+    where += [f"n.{name} = ${name}" for name in equalities]
+    if pinned:
+        where.append("n.pinned = $pinned")
+    if expires:
+        where.append("n.expires_at <> '' AND n.expires_at < $expires_before")
+    if updated:
+        where.append("n.updated_at >= $updated_since")
+    key = "n.id" if sort == "id" else f"coalesce(n.{sort}, '')"
+    op = "<" if descending else ">"
+    if cursor:
+        where.append(
+            f"n.id {op} $after_id"
+            if sort == "id"
+            else f"({key} {op} $after_value OR ({key} = $after_value AND n.id {op} $after_id))"
+        )
+    order = " DESC" if descending else ""
+    keys = f"n.id{order}" if sort == "id" else f"{key}{order}, n.id{order}"
+    return (
+        f"MATCH (n:Node) WHERE {' AND '.join(where)} "
+        f"RETURN n {{.*, embedding: null}} AS props, {key} AS sort ORDER BY {keys} LIMIT $limit"
+    )
+
 
 # Counts per label and type come from Neo4j's count store: constant time.
 COUNT_NODES = " UNION ALL ".join(

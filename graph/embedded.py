@@ -12,12 +12,27 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
 import numpy as np
 
+from graph.changes import (
+    Event,
+    EventDraft,
+    LinkKey,
+    NodeState,
+    Op,
+    StoredEvent,
+    apply_ops,
+    decode_cursor,
+    encode_cursor,
+    now_iso,
+    summary_event,
+    undo_event,
+)
 from graph.embedded_index import VectorIndex, fts_match, query_terms
 from graph.model import (
     SOURCE_LABELS,
@@ -29,19 +44,26 @@ from graph.model import (
     record_digest,
 )
 from graph.store import (
+    FILTER_FIELDS,
     Hit,
     Neighbour,
+    NodePage,
+    NodeQuery,
+    SearchFilter,
+    StoreBusy,
     StoreStats,
     StoreUnavailable,
     WriteBatch,
     WriteResult,
+    batch_event,
+    filter_values,
     hit_from_record,
 )
 from graph.text import segment_for_index
 
 __all__ = ["EmbeddedStore"]
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS nodes (
     id TEXT PRIMARY KEY,
     label TEXT NOT NULL,
@@ -51,8 +73,6 @@ CREATE TABLE IF NOT EXISTS nodes (
     digest TEXT NOT NULL,
     embedding BLOB
 );
-CREATE INDEX IF NOT EXISTS nodes_label ON nodes(label);
-CREATE INDEX IF NOT EXISTS nodes_source ON nodes(source_id);
 CREATE TABLE IF NOT EXISTS links (
     src TEXT NOT NULL,
     type TEXT NOT NULL,
@@ -66,8 +86,50 @@ CREATE INDEX IF NOT EXISTS links_dst ON links(dst);
 CREATE INDEX IF NOT EXISTS links_source ON links(source_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(body, tokenize = 'unicode61');
 CREATE VIRTUAL TABLE IF NOT EXISTS fts_terms USING fts5vocab(fts, 'row');
+-- Decisions live apart from the node: forgetting a source deletes the node, not what people
+-- decided about it, and a re-ingest overlays them again.
+CREATE TABLE IF NOT EXISTS decisions (
+    id TEXT PRIMARY KEY,
+    decided TEXT NOT NULL,
+    observed TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    ids TEXT NOT NULL,
+    before TEXT NOT NULL,
+    after TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    states TEXT
+);
+CREATE INDEX IF NOT EXISTS events_action ON events(action, seq);
+CREATE TABLE IF NOT EXISTS event_ids (
+    id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
 """
+# Columns added after the first release: store bookkeeping and the filterable fields.
+_COLUMNS = {
+    "version": "INTEGER NOT NULL DEFAULT 0",
+    "updated_at": "TEXT NOT NULL DEFAULT ''",
+    **{name: "TEXT NOT NULL DEFAULT ''" for name in FILTER_FIELDS},
+}
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS nodes_label_id ON nodes(label, id);
+CREATE INDEX IF NOT EXISTS nodes_source ON nodes(source_id);
+CREATE INDEX IF NOT EXISTS nodes_pinned ON nodes(label, pinned, id);
+CREATE INDEX IF NOT EXISTS nodes_updated ON nodes(label, updated_at, id);
+""" + "".join(
+    f"CREATE INDEX IF NOT EXISTS nodes_{name} ON nodes(label, {name}, id);\n"
+    for name in FILTER_FIELDS
+)
 _CHUNK = 500  # ids per IN (...) query, under SQLite's variable limit
+_NODE_COLUMNS = "record, embedding, version, updated_at"
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -79,59 +141,102 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-class EmbeddedStore:
-    """GraphStore on one SQLite file. Thread-safe: writes go through one connection behind a
-    lock; reads use a connection per thread, so searches run beside each other and beside
-    a write (WAL)."""
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+
+@dataclass
+class _Prepared:
+    """A node ready to write: everything slow (JSON, digest, jieba) done before the
+    transaction opens, so the write lock is held only for SQL."""
+
+    node: Node
+    record: dict[str, Any]
+    digest: str
+    blob: bytes | None
+    fts: str
+
+
+def _prepare(nodes: Sequence[Node]) -> list[_Prepared]:
+    by_id = {n.id: n for n in nodes}  # last write of an id in one batch wins
+    out = []
+    for node in by_id.values():
+        record = node.to_record()
+        digest = record_digest(record)
+        embedding = record.pop("embedding", None)
+        blob = np.asarray(embedding, dtype=np.float32).tobytes() if embedding else None
+        text = node.search_text()
+        out.append(_Prepared(node, record, digest, blob, segment_for_index(text) if text else ""))
+    return out
+
+
+class EmbeddedStore:
+    """GraphStore on one SQLite file. One writer at a time (a lock in this process, SQLite's
+    busy timeout across processes); readers use a connection per thread and never wait for
+    the writer (WAL): they see the last committed state."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, busy_timeout: float = 30.0) -> None:
         self._conn = conn
         self.path = path
+        self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
-        self._vectors = VectorIndex(None, [], [], [])
+        self._readers_lock = threading.Lock()
+        self._vectors = VectorIndex(None, [], [], [], [])
         self._doc_count: tuple[object, int] = (None, 0)
-        self._local_writes = 0
+        self._closed = False
 
     @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+    def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=timeout, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
     @classmethod
-    def open(cls, path: Path) -> EmbeddedStore:
+    def open(cls, path: Path, busy_timeout: float = 30.0) -> EmbeddedStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = cls._connect(path)
-            conn.executescript(_SCHEMA)
+            conn = cls._connect(path, busy_timeout)
+            conn.executescript(_TABLES)
+            _migrate(conn)
+            conn.executescript(_INDEXES)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(
                 f"cannot open the embedded store at {path} (SPIRAL_DATA_DIR): {exc}"
             ) from exc
-        return cls(conn, path)
+        return cls(conn, path, busy_timeout)
 
     # -- transactions -------------------------------------------------------------------
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise StoreBusy(
+                        f"the embedded store at {self.path} is busy: another writer held it "
+                        f"for more than {self.busy_timeout:g}s (SPIRAL_BUSY_TIMEOUT_S); "
+                        "nothing was written, try again"
+                    ) from exc
+                raise
             try:
                 yield self._conn
+                self._conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
-            self._local_writes += 1
 
-    def write(self, batch: WriteBatch) -> WriteResult:
+    def write(self, batch: WriteBatch, actor: str = "ingest") -> WriteResult:
         """Replace sources by difference: only what the new batch no longer has is deleted,
         only what changed is written, so writing the same batch twice writes nothing."""
         keep_nodes = {n.id for n in batch.nodes}
         keep_links = {link.key for link in batch.links}
+        prepared = _prepare(batch.nodes)
         with self._tx() as conn:
             result = WriteResult()
             touched: set[str] = set()
@@ -143,70 +248,78 @@ class EmbeddedStore:
                     conn, source_id, touched, keep=keep_links
                 )
                 result.nodes_deleted += self._delete_nodes(conn, stale)
-            result.nodes_written = self._upsert_nodes(conn, batch.nodes)
+            result.nodes_written = self._upsert_nodes(conn, prepared)
             result.links_written = self._upsert_links(conn, batch.links)
             result.nodes_deleted += self._delete_nodes(conn, self._orphans(conn, touched))
+            if result != WriteResult():
+                _Tx(self, conn).append_event(batch_event(batch, result, actor))
             return result
 
     def upsert_nodes(self, nodes: Sequence[Node]) -> int:
-        with self._tx() as conn:
-            return self._upsert_nodes(conn, nodes)
+        return self.write(WriteBatch(nodes=list(nodes))).nodes_written
 
     def upsert_links(self, links: Sequence[Link]) -> int:
-        with self._tx() as conn:
-            return self._upsert_links(conn, links)
+        return self.write(WriteBatch(links=list(links))).links_written
 
-    def delete_source(self, source_id: str) -> WriteResult:
+    def delete_source(self, source_id: str, actor: str = "ingest") -> WriteResult:
         with self._tx() as conn:
-            return self._delete_source(conn, source_id)
+            result = self._delete_source(conn, source_id)
+            if result != WriteResult():
+                event = summary_event(actor, "source.forget", [source_id], result.model_dump())
+                _Tx(self, conn).append_event(event)
+            return result
+
+    def apply(self, ops: Sequence[Op], actor: str, action: str, reason: str = "") -> Event:
+        with self._tx() as conn:
+            return apply_ops(_Tx(self, conn), ops, actor, action, reason)
+
+    def undo(self, seq: int, actor: str, reason: str = "") -> Event:
+        with self._tx() as conn:
+            return undo_event(_Tx(self, conn), seq, actor, reason)
 
     # -- writes (inside a transaction) --------------------------------------------------
 
-    def _upsert_nodes(self, conn: sqlite3.Connection, nodes: Sequence[Node]) -> int:
+    def _upsert_nodes(self, conn: sqlite3.Connection, prepared: Sequence[_Prepared]) -> int:
         written = 0
-        by_id = {n.id: n for n in nodes}  # last write of an id in one batch wins
-        for part in _chunks(list(by_id)):
-            existing = dict(
-                conn.execute(
-                    f"SELECT id, digest FROM nodes WHERE id IN ({_marks(len(part))})", part
+        now = now_iso()
+        for part in _chunks(list(prepared)):
+            ids = [p.node.id for p in part]
+            existing = {
+                row[0]: (row[1], row[2])
+                for row in conn.execute(
+                    f"SELECT id, digest, version FROM nodes WHERE id IN ({_marks(len(ids))})", ids
                 )
-            )
-            for node_id in part:
-                node = by_id[node_id]
-                record = node.to_record()
-                digest = record_digest(record)
-                if existing.get(node_id) == digest:
+            }
+            decisions = _decisions(conn, ids)
+            for item in part:
+                digest, version = existing.get(item.node.id, (None, 0))
+                if digest == item.digest:
                     continue
-                self._put_node(conn, node, record, digest)
+                self._put_observed(conn, item, decisions.get(item.node.id), version + 1, now)
                 written += 1
         return written
 
-    def _put_node(
-        self, conn: sqlite3.Connection, node: Node, record: dict[str, Any], digest: str
+    def _put_observed(
+        self,
+        conn: sqlite3.Connection,
+        item: _Prepared,
+        decided: tuple[dict[str, Any], dict[str, Any]] | None,
+        version: int,
+        now: str,
     ) -> None:
-        embedding = record.pop("embedding", None)
-        blob = np.asarray(embedding, dtype=np.float32).tobytes() if embedding else None
-        row = conn.execute(
-            "INSERT INTO nodes (id, label, source_id, pinned, record, digest, embedding) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET label=excluded.label, "
-            "source_id=excluded.source_id, pinned=excluded.pinned, record=excluded.record, "
-            "digest=excluded.digest, embedding=excluded.embedding RETURNING rowid",
-            (
-                node.id,
-                node.label.value,
-                node.source_id,
-                int(node.pinned),
-                json.dumps(record, ensure_ascii=False),
-                digest,
-                blob,
-            ),
-        ).fetchone()
-        conn.execute("DELETE FROM fts WHERE rowid = ?", (row[0],))
-        text = node.search_text()
-        if text:
+        """Write what ingest observed, with any decisions about this node laid on top."""
+        record, fts = item.record, item.fts
+        if decided:
+            values, _ = decided
+            observed = {k: record[k] for k in values if k in record}
             conn.execute(
-                "INSERT INTO fts (rowid, body) VALUES (?, ?)", (row[0], segment_for_index(text))
+                "UPDATE decisions SET observed = ? WHERE id = ?", (_json(observed), item.node.id)
             )
+            record = {**record, **values}
+            text = node_from_record(record).search_text()
+            fts = segment_for_index(text) if text else ""
+        _put_row(conn, item.node.label, item.node.id, record, item.digest, item.blob, version, now)
+        _put_fts(conn, item.node.id, fts)
 
     def _upsert_links(self, conn: sqlite3.Connection, links: Sequence[Link]) -> int:
         if not links:
@@ -214,15 +327,7 @@ class EmbeddedStore:
         self._check_endpoints(conn, {end for link in links for end in (link.src, link.dst)})
         written = 0
         for link in {link.key: link for link in links}.values():
-            record = link.to_record()
-            digest = record_digest(record)
-            cur = conn.execute(
-                "INSERT INTO links (src, type, dst, source_id, record, digest) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(src, type, dst, source_id) DO UPDATE SET "
-                "record=excluded.record, digest=excluded.digest WHERE digest != excluded.digest",
-                (*link.key, json.dumps(record, ensure_ascii=False), digest),
-            )
-            written += cur.rowcount
+            written += _put_link(conn, link.key, link.to_record())
         return written
 
     def _check_endpoints(self, conn: sqlite3.Connection, ids: set[str]) -> None:
@@ -288,14 +393,15 @@ class EmbeddedStore:
         return len(stale)
 
     def _orphans(self, conn: sqlite3.Connection, candidates: Iterable[str]) -> list[str]:
-        """Unpinned, non-source nodes left without any link."""
+        """Unpinned, undecided, non-source nodes left without any link."""
         sources = tuple(label.value for label in SOURCE_LABELS)
         orphans = []
         for node_id in candidates:
             row = conn.execute(
                 f"SELECT 1 FROM nodes WHERE id = ? AND pinned = 0 AND label NOT IN ({_marks(3)}) "
-                "AND NOT EXISTS (SELECT 1 FROM links WHERE src = ? OR dst = ?)",
-                (node_id, *sources, node_id, node_id),
+                "AND NOT EXISTS (SELECT 1 FROM links WHERE src = ? OR dst = ?) "
+                "AND NOT EXISTS (SELECT 1 FROM decisions WHERE id = ?)",
+                (node_id, *sources, node_id, node_id, node_id),
             ).fetchone()
             if row:
                 orphans.append(node_id)
@@ -321,36 +427,78 @@ class EmbeddedStore:
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = self._connect(self.path)
-            with self._lock:
+            if self._closed:
+                raise StoreUnavailable(f"the embedded store at {self.path} is closed")
+            conn = self._local.conn = self._connect(self.path, self.busy_timeout)
+            with self._readers_lock:
                 self._readers.append(conn)
         return conn
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._reader().execute(sql, params).fetchall()
 
-    def _version(self) -> tuple[int, int]:
-        """Changes whenever this or any other connection committed a write."""
-        with self._lock:
-            return self._conn.execute("PRAGMA data_version").fetchone()[0], self._local_writes
+    def _version(self) -> int:
+        """The store's generation: changes whenever any connection committed a write. Read
+        without the writer's lock (WAL readers never wait)."""
+        return int(self._query("SELECT value FROM meta WHERE key = 'generation'")[0][0])
 
     @staticmethod
-    def _node(record_json: str, blob: bytes | None = None) -> Node:
+    def _node(
+        record_json: str, blob: bytes | None = None, version: int = 0, updated_at: str = ""
+    ) -> Node:
         record = json.loads(record_json)
         if blob:
             record["embedding"] = np.frombuffer(blob, dtype=np.float32).tolist()
+        record["version"], record["updated_at"] = version, updated_at
         return node_from_record(record)
 
     def get_node(self, node_id: str) -> Node | None:
-        rows = self._query("SELECT record, embedding FROM nodes WHERE id = ?", (node_id,))
+        rows = self._query(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE id = ?", (node_id,))
         return self._node(*rows[0]) if rows else None
 
     def get_nodes(self, label: Label, limit: int = 1000) -> list[Node]:
         rows = self._query(
-            "SELECT record, embedding FROM nodes WHERE label = ? ORDER BY id LIMIT ?",
+            f"SELECT {_NODE_COLUMNS} FROM nodes WHERE label = ? ORDER BY id LIMIT ?",
             (label.value, limit),
         )
         return [self._node(*r) for r in rows]
+
+    def query_nodes(self, query: NodeQuery) -> NodePage:
+        where = ["label = ?"]
+        params: list[Any] = [query.label.value]
+        for name, value in query.equalities().items():
+            where.append(f"{name} = ?")
+            params.append(value)
+        if query.pinned is not None:
+            where.append("pinned = ?")
+            params.append(int(query.pinned))
+        if query.expires_before is not None:
+            where.append("expires_at != '' AND expires_at < ?")
+            params.append(query.expires_before.isoformat())
+        if query.updated_since is not None:
+            where.append("updated_at >= ?")
+            params.append(query.updated_since.isoformat())
+        sort = query.order_by
+        if query.cursor:
+            value, last_id = decode_cursor(query.cursor)
+            op = "<" if query.descending else ">"
+            if sort == "id":
+                where.append(f"id {op} ?")
+                params.append(last_id)
+            else:
+                where.append(f"({sort}, id) {op} (?, ?)")
+                params += [value, last_id]
+        order = " DESC" if query.descending else ""
+        keys = "id" if sort == "id" else f"{sort}{order}, id"
+        rows = self._query(
+            f"SELECT record, NULL, version, updated_at, {sort} FROM nodes "
+            f"WHERE {' AND '.join(where)} ORDER BY {keys}{order} LIMIT ?",
+            (*params, query.limit + 1),
+        )
+        nodes = [self._node(*row[:4]) for row in rows[: query.limit]]
+        more = len(rows) > query.limit
+        cursor = encode_cursor(rows[query.limit - 1][4], nodes[-1].id) if more else None
+        return NodePage(nodes=nodes, next_cursor=cursor)
 
     def neighbours(
         self,
@@ -363,15 +511,17 @@ class EmbeddedStore:
             if direction not in (side, "both"):
                 continue
             rows = self._query(
-                f"SELECT l.src, l.type, l.dst, l.record, n.record FROM links l "
-                f"JOIN nodes n ON n.id = l.{there} WHERE l.{here} = ? ORDER BY l.type, n.id",
+                f"SELECT l.src, l.type, l.dst, l.record, n.record, n.version, n.updated_at "
+                f"FROM links l JOIN nodes n ON n.id = l.{there} WHERE l.{here} = ? "
+                "ORDER BY l.type, n.id",
                 (node_id,),
             )
-            for src, type_, dst, link_json, node_json in rows:
+            for src, type_, dst, link_json, node_json, version, updated_at in rows:
                 if link_types and LinkType(type_) not in link_types:
                     continue
                 link = Link.from_record(src, type_, dst, json.loads(link_json))
-                result.append(Neighbour(link=link, node=self._node(node_json), direction=side))
+                node = self._node(node_json, None, version, updated_at)
+                result.append(Neighbour(link=link, node=node, direction=side))
         return result
 
     def source_hash(self, source_id: str) -> str | None:
@@ -382,10 +532,14 @@ class EmbeddedStore:
         return json.loads(rows[0][0]).get("content_hash") if rows else None
 
     def lexical_search(
-        self, query: str, k: int = 10, labels: Sequence[Label] | None = None
+        self,
+        query: str,
+        k: int = 10,
+        labels: Sequence[Label] | None = None,
+        filters: SearchFilter | None = None,
     ) -> list[Hit]:
         terms = query_terms(query)
-        if not terms:
+        if not terms or k <= 0:
             return []
         doc_freq = dict(
             self._query(
@@ -396,19 +550,16 @@ class EmbeddedStore:
         if not match:
             return []
         # Rank inside FTS5 first, then join only the best rows (over-fetch when filtering).
-        depth = k * 4 if labels else k
-        where, params = "", [match, depth]
-        if labels:
-            where = f" WHERE n.label IN ({_marks(len(labels))})"
-            params += [label.value for label in labels]
+        where, params = _search_where(labels, filters)
+        depth = k * 4 if where else k
         sql = (
             "SELECT n.record, f.score FROM (SELECT rowid, bm25(fts) AS score FROM fts "
             "WHERE fts MATCH ? ORDER BY score LIMIT ?) f JOIN nodes n ON n.rowid = f.rowid"
-            f"{where} ORDER BY f.score LIMIT ?"
+            f"{' WHERE ' + where if where else ''} ORDER BY f.score LIMIT ?"
         )
-        rows = self._query(sql, (*params, k))
-        if labels and len(rows) < k and depth < self._documents():
-            rows = self._query(sql, (match, self._documents(), *params[2:], k))
+        rows = self._query(sql, (match, depth, *params, k))
+        if where and len(rows) < k and depth < self._documents():
+            rows = self._query(sql, (match, self._documents(), *params, k))
         return [hit_from_record(json.loads(record), -score) for record, score in rows]
 
     def _documents(self) -> int:
@@ -420,9 +571,13 @@ class EmbeddedStore:
         return self._doc_count[1]
 
     def vector_search(
-        self, vector: Sequence[float], k: int = 10, labels: Sequence[Label] | None = None
+        self,
+        vector: Sequence[float],
+        k: int = 10,
+        labels: Sequence[Label] | None = None,
+        filters: SearchFilter | None = None,
     ) -> list[Hit]:
-        best = self._vector_index().top(vector, k, labels)
+        best = self._vector_index().top(vector, k, labels, filters, now_iso())
         records = self._records([node_id for node_id, _ in best])
         return [hit_from_record(records[node_id], score) for node_id, score in best]
 
@@ -438,13 +593,39 @@ class EmbeddedStore:
     def _vector_index(self) -> VectorIndex:
         version = self._version()
         if self._vectors.version != version:
+            columns = ", ".join(FILTER_FIELDS)
             rows = self._query(
-                "SELECT id, label, embedding FROM nodes WHERE embedding IS NOT NULL ORDER BY rowid"
+                f"SELECT id, label, embedding, {columns} FROM nodes "
+                "WHERE embedding IS NOT NULL ORDER BY rowid"
             )
+            meta = {name: [r[3 + i] for r in rows] for i, name in enumerate(FILTER_FIELDS)}
             self._vectors = VectorIndex(
-                version, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+                version, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], meta
             )
         return self._vectors
+
+    def events(
+        self,
+        since: int = 0,
+        limit: int = 1000,
+        actions: Sequence[str] | None = None,
+        node_id: str | None = None,
+    ) -> list[Event]:
+        where, params = ["e.seq > ?"], [since]
+        source = "events e"
+        if node_id is not None:
+            source = "event_ids i JOIN events e ON e.seq = i.seq"
+            where = ["i.id = ?", "i.seq > ?"]
+            params = [node_id, since]
+        if actions:
+            where.append(f"e.action IN ({_marks(len(actions))})")
+            params += list(actions)
+        rows = self._query(
+            f"SELECT {_EVENT_COLUMNS} FROM {source} WHERE {' AND '.join(where)} "
+            "ORDER BY e.seq LIMIT ?",
+            (*params, limit),
+        )
+        return [_event(row).public() for row in rows]
 
     def stats(self) -> StoreStats:
         nodes = dict(self._query("SELECT label, COUNT(*) FROM nodes GROUP BY label ORDER BY label"))
@@ -464,10 +645,242 @@ class EmbeddedStore:
 
     def clear(self) -> None:
         with self._tx() as conn:
-            conn.execute("DELETE FROM links")
-            conn.execute("DELETE FROM nodes")
-            conn.execute("DELETE FROM fts")
+            for table in ("links", "nodes", "fts", "decisions", "events", "event_ids"):
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("DELETE FROM sqlite_sequence WHERE name = 'events'")
 
     def close(self) -> None:
-        with self._lock, suppress(sqlite3.Error):
-            self._conn.close()
+        """Close the writer and every thread's reader connection."""
+        with self._lock:
+            self._closed = True
+            with self._readers_lock:
+                readers, self._readers = self._readers, []
+            for conn in [self._conn, *readers]:
+                with suppress(sqlite3.Error):
+                    conn.close()
+
+
+# -- rows ---------------------------------------------------------------------------------
+
+_EVENT_COLUMNS = "e.seq, e.at, e.actor, e.action, e.ids, e.before, e.after, e.reason, e.states"
+
+
+def _event(row: Sequence[Any]) -> StoredEvent:
+    seq, at, actor, action, ids, before, after, reason, states = row
+    return StoredEvent(
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        ids=json.loads(ids),
+        before=json.loads(before),
+        after=json.loads(after),
+        reason=reason,
+        states=json.loads(states) if states else None,
+    )
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns a store made by an older Spiral lacks, filled from the records."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(nodes)")}
+    for name, decl in _COLUMNS.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE nodes ADD COLUMN {name} {decl}")
+            if name in FILTER_FIELDS:
+                conn.execute(
+                    f"UPDATE nodes SET {name} = coalesce(json_extract(record, '$.{name}'), '')"
+                )
+
+
+def _decisions(
+    conn: sqlite3.Connection, ids: Sequence[str]
+) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    rows = conn.execute(
+        f"SELECT id, decided, observed FROM decisions WHERE id IN ({_marks(len(ids))})", ids
+    )
+    return {row[0]: (json.loads(row[1]), json.loads(row[2])) for row in rows}
+
+
+def _put_row(
+    conn: sqlite3.Connection,
+    label: Label,
+    node_id: str,
+    record: dict[str, Any],
+    digest: str,
+    blob: bytes | None,
+    version: int,
+    updated_at: str,
+) -> None:
+    values = filter_values(record)
+    columns = ", ".join(FILTER_FIELDS)
+    updates = ", ".join(f"{name}=excluded.{name}" for name in FILTER_FIELDS)
+    conn.execute(
+        f"INSERT INTO nodes (id, label, source_id, pinned, record, digest, embedding, version, "
+        f"updated_at, {columns}) VALUES ({_marks(9 + len(FILTER_FIELDS))}) "
+        "ON CONFLICT(id) DO UPDATE SET label=excluded.label, source_id=excluded.source_id, "
+        "pinned=excluded.pinned, record=excluded.record, digest=excluded.digest, "
+        "embedding=excluded.embedding, version=excluded.version, "
+        f"updated_at=excluded.updated_at, {updates}",
+        (
+            node_id,
+            label.value,
+            record.get("source_id") or "",
+            int(bool(record.get("pinned"))),
+            _json(record),
+            digest,
+            blob,
+            version,
+            updated_at,
+            *values.values(),
+        ),
+    )
+
+
+def _put_fts(conn: sqlite3.Connection, node_id: str, text: str) -> None:
+    (rowid,) = conn.execute("SELECT rowid FROM nodes WHERE id = ?", (node_id,)).fetchone()
+    conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
+    if text:
+        conn.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)", (rowid, text))
+
+
+def _put_link(conn: sqlite3.Connection, key: LinkKey, record: dict[str, Any]) -> int:
+    cur = conn.execute(
+        "INSERT INTO links (src, type, dst, source_id, record, digest) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(src, type, dst, source_id) DO UPDATE SET "
+        "record=excluded.record, digest=excluded.digest WHERE digest != excluded.digest",
+        (*key, _json(record), record_digest(record)),
+    )
+    return cur.rowcount
+
+
+def _search_where(
+    labels: Sequence[Label] | None, filters: SearchFilter | None
+) -> tuple[str, list[Any]]:
+    """SQL conditions on the joined node row `n` for a label list and a search filter."""
+    where: list[str] = []
+    params: list[Any] = []
+    if labels:
+        where.append(f"n.label IN ({_marks(len(labels))})")
+        params += [Label(label).value for label in labels]
+    if filters is not None:
+        for name in ("status", "kind", "team"):
+            allowed = getattr(filters, name)
+            if allowed is not None:
+                where.append(f"(n.{name} = '' OR n.{name} IN ({_marks(len(allowed))}))")
+                params += list(allowed)
+        if filters.not_expired:
+            where.append("(n.expires_at = '' OR n.expires_at > ?)")
+            params.append(now_iso())
+    return " AND ".join(where), params
+
+
+class _Tx:
+    """The unit-of-work primitives (graph.changes.TxPort) on an open SQLite transaction."""
+
+    def __init__(self, store: EmbeddedStore, conn: sqlite3.Connection) -> None:
+        self.store, self.conn = store, conn
+
+    def node_state(self, node_id: str) -> NodeState | None:
+        row = self.conn.execute(
+            "SELECT label, record, embedding, version, updated_at, digest FROM nodes WHERE id = ?",
+            (node_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        label, record, blob, version, updated_at, digest = row
+        decided, observed = _decisions(self.conn, [node_id]).get(node_id, ({}, {}))
+        return NodeState(
+            label=Label(label),
+            record=json.loads(record),
+            decided=decided,
+            observed=observed,
+            embedding=np.frombuffer(blob, dtype=np.float32).tolist() if blob else None,
+            version=version,
+            updated_at=updated_at,
+            digest=digest,
+        )
+
+    def put_node_state(self, node_id: str, state: NodeState | None) -> None:
+        conn = self.conn
+        if state is None:
+            conn.execute("DELETE FROM links WHERE src = ? OR dst = ?", (node_id, node_id))
+            self.store._delete_nodes(conn, [node_id])
+            conn.execute("DELETE FROM decisions WHERE id = ?", (node_id,))
+            return
+        blob = np.asarray(state.embedding, np.float32).tobytes() if state.embedding else None
+        record = {**state.record, "label": state.label.value}
+        _put_row(
+            conn, state.label, node_id, record, state.digest, blob, state.version, state.updated_at
+        )
+        text = state.node().search_text()
+        _put_fts(conn, node_id, segment_for_index(text) if text else "")
+        if state.decided:
+            conn.execute(
+                "INSERT INTO decisions (id, decided, observed) VALUES (?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET decided=excluded.decided, "
+                "observed=excluded.observed",
+                (node_id, _json(state.decided), _json(state.observed)),
+            )
+        else:
+            conn.execute("DELETE FROM decisions WHERE id = ?", (node_id,))
+
+    def links_at(self, node_id: str) -> list[tuple[LinkKey, dict[str, Any]]]:
+        rows = self.conn.execute(
+            "SELECT src, type, dst, source_id, record FROM links WHERE src = ? "
+            "UNION ALL SELECT src, type, dst, source_id, record FROM links "
+            "WHERE dst = ? AND src != ? ORDER BY 1, 2, 3, 4",
+            (node_id, node_id, node_id),
+        )
+        return [((r[0], r[1], r[2], r[3]), json.loads(r[4])) for r in rows]
+
+    def link_state(self, key: LinkKey) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT record FROM links WHERE src = ? AND type = ? AND dst = ? AND source_id = ?",
+            key,
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_link_state(self, key: LinkKey, record: dict[str, Any] | None) -> None:
+        if record is None:
+            self.conn.execute(
+                "DELETE FROM links WHERE src = ? AND type = ? AND dst = ? AND source_id = ?",
+                key,
+            )
+        else:
+            _put_link(self.conn, key, record)
+
+    def append_event(self, draft: EventDraft) -> Event:
+        cur = self.conn.execute(
+            "INSERT INTO events (at, actor, action, ids, before, after, reason, states) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                draft.at,
+                draft.actor,
+                draft.action,
+                _json(draft.ids),
+                _json(draft.before),
+                _json(draft.after),
+                draft.reason,
+                _json(draft.states) if draft.states is not None else None,
+            ),
+        )
+        seq = int(cur.lastrowid or 0)
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO event_ids (id, seq) VALUES (?, ?)",
+            [(node_id, seq) for node_id in draft.ids],
+        )
+        return Event(seq=seq, **draft.model_dump(exclude={"states"}))
+
+    def stored_event(self, seq: int) -> StoredEvent | None:
+        row = self.conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events e WHERE e.seq = ?", (seq,)
+        ).fetchone()
+        return _event(row) if row else None
+
+    def first_event_touching(self, node_id: str, after_seq: int) -> Event | None:
+        row = self.conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM event_ids i JOIN events e ON e.seq = i.seq "
+            "WHERE i.id = ? AND i.seq > ? ORDER BY i.seq LIMIT 1",
+            (node_id, after_seq),
+        ).fetchone()
+        return _event(row) if row else None

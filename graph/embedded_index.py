@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from graph.model import Label
+from graph.store import SearchFilter
 from graph.text import search_tokens
 
 __all__ = ["COMMON_TERM_SHARE", "MIN_DOCS_FOR_PRUNING", "VectorIndex", "fts_match"]
@@ -26,20 +27,47 @@ MIN_TERMS = 3
 class VectorIndex:
     """Ids, label codes and the unit-vector matrix of every embedded node, at one version."""
 
-    def __init__(self, version: object, ids: list[str], labels: list[str], vectors: list[bytes]):
+    def __init__(
+        self,
+        version: object,
+        ids: list[str],
+        labels: list[str],
+        vectors: list[bytes],
+        meta: Mapping[str, list[str]] | None = None,
+    ):
         self.version = version
         self.ids = ids
         self.labels = np.array([LABEL_CODES[Label(x)] for x in labels], dtype=np.int16)
+        # The filterable fields per row ('' = unset), for filters applied before ranking.
+        self.meta = {name: np.array(values, dtype=str) for name, values in (meta or {}).items()}
         self.matrix = (
             np.vstack([np.frombuffer(v, dtype=np.float32) for v in vectors])
             if vectors
             else np.zeros((0, 0), dtype=np.float32)
         )
 
+    def allowed(self, filters: SearchFilter, now: str) -> np.ndarray:
+        """Rows the filter lets through: unset values pass, set ones must be allowed."""
+        mask = np.ones(len(self.ids), dtype=bool)
+        for name in ("status", "kind", "team"):
+            wanted = getattr(filters, name)
+            if wanted is not None and name in self.meta:
+                values = self.meta[name]
+                mask &= (values == "") | np.isin(values, list(wanted))
+        if filters.not_expired and "expires_at" in self.meta:
+            expires = self.meta["expires_at"]
+            mask &= (expires == "") | (expires > now)
+        return mask
+
     def top(
-        self, vector: Sequence[float], k: int, labels: Sequence[Label] | None = None
+        self,
+        vector: Sequence[float],
+        k: int,
+        labels: Sequence[Label] | None = None,
+        filters: SearchFilter | None = None,
+        now: str = "",
     ) -> list[tuple[str, float]]:
-        """(id, cosine) of the k nearest, best first."""
+        """(id, cosine) of the k nearest that pass the labels and filters, best first."""
         if not self.ids:
             return []
         query = np.asarray(vector, dtype=np.float32)
@@ -52,7 +80,11 @@ class VectorIndex:
         if labels:
             allowed = np.isin(self.labels, [LABEL_CODES[label] for label in labels])
             scores = np.where(allowed, scores, -np.inf)
+        if filters is not None and filters.active:
+            scores = np.where(self.allowed(filters, now), scores, -np.inf)
         k = min(k, len(scores))
+        if k <= 0:
+            return []
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
         return [(self.ids[i], float(scores[i])) for i in top if np.isfinite(scores[i])]

@@ -76,6 +76,7 @@ class LinkType(StrEnum):
     HANDLED_BY = "HANDLED_BY"
     WITH_CUSTOMER = "WITH_CUSTOMER"
     ATTACHED_TO = "ATTACHED_TO"
+    SAME_AS = "SAME_AS"  # a person's decision: two Employee nodes are one person
 
 
 class EntityKind(StrEnum):
@@ -138,15 +139,21 @@ class Node(BaseModel):
     pinned: bool = False
     content_hash: str = ""
     embedding: list[float] | None = None
+    # Kept by the store, never written by callers: the optimistic-concurrency version (each
+    # change adds one) and the time of the last change.
+    version: int = 0
+    updated_at: str = ""
 
     def search_text(self) -> str:
         """Text used for lexical and vector search; empty when the node is not searchable."""
         return ""
 
     def to_record(self) -> dict[str, Any]:
-        """Flatten to scalars: provenance as prov_* fields, dict fields as JSON strings."""
+        """Flatten to scalars: provenance as prov_* fields, dict fields as JSON strings.
+        The store's own bookkeeping (version, updated_at) is not part of the record."""
         record: dict[str, Any] = {"label": self.label.value}
-        for name, value in self.model_dump(mode="json", exclude={"provenance"}).items():
+        exclude = {"provenance", "version", "updated_at"}
+        for name, value in self.model_dump(mode="json", exclude=exclude).items():
             record[name] = (
                 json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
             )
@@ -211,9 +218,16 @@ class Note(Node):
 
 
 class Employee(Node):
+    """A person on the organisation's side. The id comes from the source system's id
+    (`external_id`) when one is known, so two people with the same name stay two nodes; without
+    one a person is known by name. One person seen under several ids is joined by a SAME_AS link
+    that an admin decides; ingest never merges people on its own."""
+
     label: ClassVar[Label] = Label.EMPLOYEE
-    name: str = ""
+    name: str = ""  # display name (the first one seen)
     team: str = ""
+    external_id: str = ""  # id in the source system (WeCom user id, CRM id, `email:HASH`)
+    aliases: list[str] = Field(default_factory=list)  # other display names seen for this id
 
 
 class Customer(Node):
@@ -221,6 +235,9 @@ class Customer(Node):
     name: str = ""  # de-identified display name
     key_hash: str = ""  # keyed hash of the raw identifier, links one customer across sources
     fields: dict[str, str] = Field(default_factory=dict)  # de-identified contact fields
+    # Where each field's value was observed: "URI@TIME" (the conversation's start time, may be
+    # empty), so the newest value per field wins across conversations and can be traced.
+    field_sources: dict[str, str] = Field(default_factory=dict)
 
 
 class Entity(Node):
@@ -243,6 +260,11 @@ class KnowledgeItem(Node):
     situation: str = ""
     outcome: str = ""
     uri: str = ""
+    # Decided by people (curation), filterable on both stores.
+    owner: str = ""
+    team: str = ""
+    expires_at: str = ""  # ISO-8601; empty: never expires
+    verified_at: str = ""
 
     def search_text(self) -> str:
         return "\n".join(p for p in (self.title, self.situation, self.text) if p)

@@ -9,6 +9,7 @@ same content changes nothing and reports zero. All Cypher lives in `graph.cypher
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from array import array
 from collections import defaultdict
@@ -27,14 +28,33 @@ from neo4j import (
 from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError
 
 from graph import cypher
+from graph.changes import (
+    CreateNode,
+    Event,
+    EventDraft,
+    LinkKey,
+    NodeState,
+    Op,
+    StoredEvent,
+    apply_ops,
+    decode_cursor,
+    encode_cursor,
+    now_iso,
+    summary_event,
+    undo_event,
+)
 from graph.model import Label, Link, LinkType, Node, node_from_record, record_digest
 from graph.store import (
     Hit,
     Neighbour,
+    NodePage,
+    NodeQuery,
+    SearchFilter,
     StoreStats,
     StoreUnavailable,
     WriteBatch,
     WriteResult,
+    batch_event,
     hit_from_record,
 )
 from graph.text import search_tokens, segment_for_index
@@ -42,14 +62,15 @@ from graph.text import search_tokens, segment_for_index
 __all__ = ["Neo4jStore"]
 
 _CHUNK = 5000  # rows per UNWIND query
+_MAX_CANDIDATES = 10_000  # the widest a filtered vector search looks
 _MAX_TERMS = 500  # stay well under Lucene's 1024-clause limit
 _HELPER_PROPS = ("search_text", "_digest")
+_STATE_PROPS = (*_HELPER_PROPS, "embedding", "version", "updated_at")
 
 # The optional Rust packer (package neo4j-rust-ext) makes sending float lists cheap.
 _RUST_PACKER = importlib.util.find_spec("neo4j._rust") is not None
 
 T = TypeVar("T")
-LinkKey = tuple[str, str, str, str]
 _Rows = dict[Label, list[dict[str, Any]]]
 
 
@@ -85,6 +106,18 @@ def _node_row(node: Node) -> dict[str, Any]:
     if text.strip():
         props["search_text"] = segment_for_index(text)
     return {"id": node.id, "searchable": bool(text.strip()), "props": props, **vector}
+
+
+def _overlay(row: dict[str, Any], decided: dict[str, Any]) -> dict[str, Any]:
+    """A node row with people's decisions laid over what ingest observed."""
+    props = {k: v for k, v in row["props"].items() if k != "search_text"}
+    observed = {k: props[k] for k in decided if k in props}
+    props.update(decided)
+    record = {k: v for k, v in props.items() if k not in _HELPER_PROPS}
+    text = node_from_record(record).search_text()
+    if text.strip():
+        props["search_text"] = segment_for_index(text)
+    return {**row, "props": props, "searchable": bool(text.strip()), "observed": observed}
 
 
 def _node_rows(nodes: Sequence[Node]) -> _Rows:
@@ -227,14 +260,16 @@ class Neo4jStore:
 
     # -- writes -------------------------------------------------------------------------
 
-    def write(self, batch: WriteBatch) -> WriteResult:
+    def write(self, batch: WriteBatch, actor: str = "ingest") -> WriteResult:
         """Replace sources by difference: only what the batch no longer has is deleted and
         only what changed is written, so the same batch twice writes nothing."""
         self._ensure_vector_index(batch.nodes)
         rows = _node_rows(batch.nodes)
-        return self._write_tx(lambda tx: self._write_batch(tx, batch, rows))
+        return self._write_tx(lambda tx: self._write_batch(tx, batch, rows, actor))
 
-    def _write_batch(self, tx: ManagedTransaction, batch: WriteBatch, rows: _Rows) -> WriteResult:
+    def _write_batch(
+        self, tx: ManagedTransaction, batch: WriteBatch, rows: _Rows, actor: str
+    ) -> WriteResult:
         keep_nodes = {n.id for n in batch.nodes}
         gone = _Deletion()
         if batch.replace_sources:
@@ -243,35 +278,70 @@ class Neo4jStore:
         written = self._upsert_node_rows(tx, rows)
         linked = self._upsert_links(tx, batch.links)
         orphans = self._delete_orphans(tx, gone.touched - gone.removed - keep_nodes)
-        return WriteResult(
+        result = WriteResult(
             nodes_written=written,
             links_written=linked,
             nodes_deleted=gone.nodes + orphans,
             links_deleted=gone.links,
         )
+        if result != WriteResult():
+            _Tx(self, tx).append_event(batch_event(batch, result, actor))
+        return result
 
     def upsert_nodes(self, nodes: Sequence[Node]) -> int:
-        self._ensure_vector_index(nodes)
-        rows = _node_rows(nodes)
-        return self._write_tx(lambda tx: self._upsert_node_rows(tx, rows))
+        return self.write(WriteBatch(nodes=list(nodes))).nodes_written
 
     def upsert_links(self, links: Sequence[Link]) -> int:
-        return self._write_tx(lambda tx: self._upsert_links(tx, links))
+        return self.write(WriteBatch(links=list(links))).links_written
 
-    def delete_source(self, source_id: str) -> WriteResult:
+    def delete_source(self, source_id: str, actor: str = "ingest") -> WriteResult:
         def work(tx: ManagedTransaction) -> WriteResult:
             gone = self._delete_sources(tx, [source_id], set(), set())
             orphans = self._delete_orphans(tx, gone.touched - gone.removed)
-            return WriteResult(nodes_deleted=gone.nodes + orphans, links_deleted=gone.links)
+            result = WriteResult(nodes_deleted=gone.nodes + orphans, links_deleted=gone.links)
+            if result != WriteResult():
+                event = summary_event(actor, "source.forget", [source_id], result.model_dump())
+                _Tx(self, tx).append_event(event)
+            return result
 
         return self._write_tx(work)
 
+    def apply(self, ops: Sequence[Op], actor: str, action: str, reason: str = "") -> Event:
+        created = [op.node for op in ops if isinstance(op, CreateNode)]
+        self._ensure_vector_index(created)
+        return self._write_tx(lambda tx: apply_ops(_Tx(self, tx), ops, actor, action, reason))
+
+    def undo(self, seq: int, actor: str, reason: str = "") -> Event:
+        return self._write_tx(lambda tx: undo_event(_Tx(self, tx), seq, actor, reason))
+
     @staticmethod
     def _upsert_node_rows(tx: ManagedTransaction, rows: _Rows) -> int:
+        """Upsert by digest; decisions about these nodes (read in this transaction) are laid
+        over what was observed, and the observed values they hide are kept beside them."""
+        ids = [row["id"] for label_rows in rows.values() for row in label_rows]
+        decided: dict[str, dict[str, Any]] = {}
+        for part in _chunks(ids):
+            for found in tx.run(cypher.DECISIONS, ids=list(part)):
+                decided[found["id"]] = json.loads(found["decided"])
+        shadows: list[dict[str, Any]] = []
+        now = now_iso()
         written = 0
         for label, label_rows in rows.items():
+            if decided:
+                label_rows = [
+                    _overlay(row, decided[row["id"]]) if row["id"] in decided else row
+                    for row in label_rows
+                ]
+                shadows += [
+                    {"id": row["id"], "observed": json.dumps(row["observed"], ensure_ascii=False)}
+                    for row in label_rows
+                    if "observed" in row
+                ]
             for part in _chunks(label_rows):
-                written += tx.run(cypher.UPSERT_NODES[label], rows=part).single(strict=True)[0]
+                query = cypher.UPSERT_NODES[label]
+                written += tx.run(query, rows=part, now=now).single(strict=True)[0]
+        for part in _chunks(shadows):
+            tx.run(cypher.SET_OBSERVED, rows=list(part)).consume()
         return written
 
     @staticmethod
@@ -330,6 +400,47 @@ class Neo4jStore:
         rows = self._run(cypher.GET_NODE, id=node_id)
         return _node(rows[0]["props"]) if rows else None
 
+    def query_nodes(self, query: NodeQuery) -> NodePage:
+        equalities = query.equalities()
+        params: dict[str, Any] = {"label": query.label.value, "limit": query.limit + 1}
+        params.update(equalities)
+        if query.pinned is not None:
+            params["pinned"] = query.pinned
+        if query.expires_before is not None:
+            params["expires_before"] = query.expires_before.isoformat()
+        if query.updated_since is not None:
+            params["updated_since"] = query.updated_since.isoformat()
+        if query.cursor:
+            params["after_value"], params["after_id"] = decode_cursor(query.cursor)
+        statement = cypher.query_nodes(
+            list(equalities),
+            pinned=query.pinned is not None,
+            expires=query.expires_before is not None,
+            updated=query.updated_since is not None,
+            sort=query.order_by,
+            cursor=bool(query.cursor),
+            descending=query.descending,
+        )
+        rows = self._run(statement, **params)
+        nodes = [_node(row["props"]) for row in rows[: query.limit]]
+        more = len(rows) > query.limit
+        cursor = encode_cursor(rows[query.limit - 1]["sort"], nodes[-1].id) if more else None
+        return NodePage(nodes=nodes, next_cursor=cursor)
+
+    def events(
+        self,
+        since: int = 0,
+        limit: int = 1000,
+        actions: Sequence[str] | None = None,
+        node_id: str | None = None,
+    ) -> list[Event]:
+        params = {"since": since, "limit": limit, "actions": list(actions) if actions else None}
+        if node_id is None:
+            rows = self._run(cypher.EVENTS, **params)
+        else:
+            rows = self._run(cypher.EVENTS_FOR_ID, id=node_id, **params)
+        return [_event(row["event"]).public() for row in rows]
+
     def get_nodes(self, label: Label, limit: int = 1000) -> list[Node]:
         rows = self._run(cypher.GET_NODES[Label(label)], limit=limit)
         return [_node(row["props"]) for row in rows]
@@ -358,19 +469,31 @@ class Neo4jStore:
         return rows[0]["hash"] if rows else None
 
     def lexical_search(
-        self, query: str, k: int = 10, labels: Sequence[Label] | None = None
+        self,
+        query: str,
+        k: int = 10,
+        labels: Sequence[Label] | None = None,
+        filters: SearchFilter | None = None,
     ) -> list[Hit]:
         lucene = _lucene_query(query)
         if not lucene or k <= 0:
             return []
         wanted = _label_values(labels)
-        # With a label filter the index cannot cut at k, so let Cypher's LIMIT do it.
-        options = {} if wanted else {"limit": k}
-        rows = self._run(cypher.LEXICAL_SEARCH, query=lucene, options=options, labels=wanted, k=k)
+        params = _filter_params(filters)
+        # With a filter the index cannot cut at k, so let Cypher's LIMIT do it.
+        filtered = wanted or (filters is not None and filters.active)
+        options = {} if filtered else {"limit": k}
+        rows = self._run(
+            cypher.LEXICAL_SEARCH, query=lucene, options=options, labels=wanted, k=k, **params
+        )
         return [hit_from_record(row["record"], row["score"]) for row in rows]
 
     def vector_search(
-        self, vector: Sequence[float], k: int = 10, labels: Sequence[Label] | None = None
+        self,
+        vector: Sequence[float],
+        k: int = 10,
+        labels: Sequence[Label] | None = None,
+        filters: SearchFilter | None = None,
     ) -> list[Hit]:
         dimensions = self._dimensions
         if dimensions is None or len(vector) != dimensions:
@@ -383,10 +506,19 @@ class Neo4jStore:
                 "was the embedding model changed?"
             )
         wanted = _label_values(labels)
-        candidates = max(k * 10, 100) if wanted else k
+        filtered = bool(wanted) or (filters is not None and filters.active)
+        candidates = max(k * 10, 100) if filtered else k
         params = {"vector": [float(x) for x in vector], "labels": wanted, "k": k}
+        params.update(_filter_params(filters))
         try:
             rows = self._run(cypher.VECTOR_SEARCH, candidates=candidates, **params)
+            # The index filters after it ranks: widen until k pass or the index is exhausted.
+            while filtered and len(rows) < k and candidates < _MAX_CANDIDATES:
+                total = self._run(cypher.COUNT_SEARCHABLE)[0]["count"]
+                if candidates >= total:
+                    break
+                candidates = min(candidates * 8, _MAX_CANDIDATES)
+                rows = self._run(cypher.VECTOR_SEARCH, candidates=candidates, **params)
         except ClientError:
             if self._vector_dimensions() is None:  # dropped by another client's clear()
                 return []
@@ -429,3 +561,131 @@ def _raise_missing(tx: ManagedTransaction, links: Sequence[Link]) -> None:
         missing += tx.run(cypher.MISSING_IDS, ids=list(part)).single(strict=True)["missing"]
     shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
     raise ValueError(f"links point at nodes that do not exist: {shown}")
+
+
+def _filter_params(filters: SearchFilter | None) -> dict[str, Any]:
+    f = filters or SearchFilter()
+    return {
+        "status": f.status,
+        "kind": f.kind,
+        "team": f.team,
+        "now": now_iso() if f.not_expired else None,
+    }
+
+
+def _event(data: dict[str, Any]) -> StoredEvent:
+    return StoredEvent(
+        seq=data["seq"],
+        at=data["at"],
+        actor=data["actor"],
+        action=data["action"],
+        ids=list(data["ids"] or []),
+        before=json.loads(data["before"]),
+        after=json.loads(data["after"]),
+        reason=data["reason"] or "",
+        states=json.loads(data["states"]) if data.get("states") else None,
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _Tx:
+    """The unit-of-work primitives (graph.changes.TxPort) on an open Neo4j transaction."""
+
+    def __init__(self, store: Neo4jStore, tx: ManagedTransaction) -> None:
+        self.store, self.tx = store, tx
+
+    def node_state(self, node_id: str) -> NodeState | None:
+        row = self.tx.run(cypher.NODE_STATE, id=node_id).single()
+        if row is None:
+            return None
+        props = dict(row["props"])
+        embedding = props.get("embedding")
+        return NodeState(
+            label=Label(props["label"]),
+            record={k: v for k, v in props.items() if k not in _STATE_PROPS},
+            decided=json.loads(row["decided"]) if row["decided"] else {},
+            observed=json.loads(row["observed"]) if row["observed"] else {},
+            embedding=list(embedding) if embedding else None,
+            version=props.get("version") or 0,
+            updated_at=props.get("updated_at") or "",
+            digest=props.get("_digest") or "",
+        )
+
+    def put_node_state(self, node_id: str, state: NodeState | None) -> None:
+        if state is None:
+            self.tx.run(cypher.DELETE_NODE, id=node_id).consume()
+            return
+        props = {**state.record, "label": state.label.value, "_digest": state.digest}
+        props.update(version=state.version, updated_at=state.updated_at)
+        text = state.node().search_text()
+        if text.strip():
+            props["search_text"] = segment_for_index(text)
+        self.tx.run(
+            cypher.PUT_NODE[state.label],
+            id=node_id,
+            props=props,
+            vector=state.embedding,
+            searchable=bool(text.strip()),
+        ).consume()
+        if state.decided:
+            self.tx.run(
+                cypher.PUT_DECISION,
+                id=node_id,
+                decided=_dumps(state.decided),
+                observed=_dumps(state.observed),
+            ).consume()
+        else:
+            self.tx.run(cypher.DELETE_DECISION, id=node_id).consume()
+
+    def links_at(self, node_id: str) -> list[tuple[LinkKey, dict[str, Any]]]:
+        found: dict[LinkKey, dict[str, Any]] = {}
+        for row in self.tx.run(cypher.LINKS_AT, id=node_id):
+            props = {k: v for k, v in row["props"].items() if k != "_digest"}
+            found[(row["src"], row["type"], row["dst"], props.get("source_id", ""))] = props
+        return list(found.items())
+
+    def link_state(self, key: LinkKey) -> dict[str, Any] | None:
+        src, type_, dst, source_id = key
+        row = self.tx.run(
+            cypher.LINK_STATE[LinkType(type_)], src=src, dst=dst, source_id=source_id
+        ).single()
+        return {k: v for k, v in row["props"].items() if k != "_digest"} if row else None
+
+    def put_link_state(self, key: LinkKey, record: dict[str, Any] | None) -> None:
+        src, type_, dst, source_id = key
+        link_type = LinkType(type_)
+        row = {"src": src, "dst": dst, "source_id": source_id}
+        if record is None:
+            self.tx.run(cypher.DELETE_LINKS[link_type], rows=[row]).consume()
+            return
+        props = {**record, "_digest": record_digest(record)}
+        found = self.tx.run(cypher.UPSERT_LINKS[link_type], rows=[{**row, "props": props}])
+        if found.single(strict=True)["matched"] < 1:
+            raise ValueError(f"links point at nodes that do not exist: {src}, {dst}")
+
+    def append_event(self, draft: EventDraft) -> Event:
+        seq = self.tx.run(
+            cypher.APPEND_EVENT,
+            at=draft.at,
+            actor=draft.actor,
+            action=draft.action,
+            ids=draft.ids,
+            before=_dumps(draft.before),
+            after=_dumps(draft.after),
+            reason=draft.reason,
+            states=_dumps(draft.states) if draft.states is not None else None,
+        ).single(strict=True)["seq"]
+        return Event(seq=seq, **draft.model_dump(exclude={"states"}))
+
+    def stored_event(self, seq: int) -> StoredEvent | None:
+        row = self.tx.run(cypher.EVENT_BY_SEQ, seq=seq).single()
+        return _event(row["event"]) if row else None
+
+    def first_event_touching(self, node_id: str, after_seq: int) -> Event | None:
+        row = self.tx.run(
+            cypher.EVENTS_FOR_ID, id=node_id, since=after_seq, actions=None, limit=1
+        ).single()
+        return _event(row["event"]) if row else None

@@ -16,7 +16,7 @@ from typing import Literal
 
 from graph.embeddings import Embedder
 from graph.model import Label
-from graph.store import GraphStore, Hit
+from graph.store import GraphStore, Hit, SearchFilter
 
 __all__ = ["DEFAULT_LABELS", "Fusion", "fuse", "hybrid_search"]
 
@@ -71,8 +71,10 @@ def hybrid_search(
     dense_weight: float = 0.8,
     labels: Sequence[Label] | None = DEFAULT_LABELS,
     candidates: int = 50,
+    filters: SearchFilter | None = None,
 ) -> list[Hit]:
-    """Search both ways for `candidates` hits each, then fuse down to `k`.
+    """Search both ways for `candidates` hits each, then fuse down to `k`. `filters` apply
+    inside each search, before ranking, so what they exclude never takes a slot.
 
     The lexical search runs in a worker thread while the query is embedded (both release
     the GIL), so its latency hides behind the model's."""
@@ -80,12 +82,14 @@ def hybrid_search(
         return []
     depth = max(k, candidates)
     lexical_job = (
-        _pool().submit(store.lexical_search, query, depth, labels) if fusion != "dense" else None
+        _pool().submit(store.lexical_search, query, depth, labels, filters)
+        if fusion != "dense"
+        else None
     )
     dense: list[Hit] = []
     if fusion != "lexical":
         vector = embedder.encode([query])[0]
-        dense = store.vector_search(vector.tolist(), depth, labels)
+        dense = store.vector_search(vector.tolist(), depth, labels, filters)
     lexical = lexical_job.result() if lexical_job else []
     return fuse(lexical, dense, k, fusion, dense_weight)
 

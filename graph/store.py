@@ -4,27 +4,113 @@ contract suite (tests/contract); nothing outside graph/ knows which backend it t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import networkx as nx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from graph.changes import Conflict, Event, EventDraft, NotFound, Op, summary_event
 from graph.model import Label, Link, LinkType, Node
 
 __all__ = [
+    "FILTER_FIELDS",
+    "Conflict",
     "GraphStore",
     "Hit",
     "Neighbour",
+    "NodePage",
+    "NodeQuery",
+    "NotFound",
+    "SearchFilter",
+    "StoreBusy",
     "StoreStats",
     "StoreUnavailable",
     "WriteBatch",
     "WriteResult",
+    "batch_event",
+    "filter_values",
     "hit_from_record",
 ]
+
+# Node fields both stores index for filtered queries and search filters.
+FILTER_FIELDS = ("status", "kind", "owner", "team", "expires_at")
 
 
 class StoreUnavailable(RuntimeError):
     """The store cannot be reached or opened; the message says which setting to check."""
+
+
+class StoreBusy(RuntimeError):
+    """Another writer held the store longer than the busy timeout; nothing was written."""
+
+
+def _iso(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC) if value else None
+
+
+def filter_values(record: dict[str, Any]) -> dict[str, str]:
+    """The filterable fields of a flat node record, as the stores index them ('' = unset)."""
+    return {name: str(record.get(name) or "") for name in FILTER_FIELDS}
+
+
+class NodeQuery(BaseModel):
+    """Nodes of one label with property filters, sorted, one page at a time (index-backed on
+    both stores: no full scans)."""
+
+    label: Label
+    status: str | None = None
+    kind: str | None = None
+    owner: str | None = None
+    team: str | None = None
+    pinned: bool | None = None
+    expires_before: datetime | None = None
+    updated_since: datetime | None = None
+    order_by: Literal["id", "updated_at", "expires_at"] = "id"
+    descending: bool = False
+    limit: int = Field(default=100, ge=1, le=10_000)
+    cursor: str | None = None  # next_cursor of the previous page
+
+    _utc = field_validator("expires_before", "updated_since")(_iso)
+
+    def equalities(self) -> dict[str, str]:
+        return {
+            name: value
+            for name in ("status", "kind", "owner", "team")
+            if (value := getattr(self, name)) is not None
+        }
+
+
+class NodePage(BaseModel):
+    nodes: list[Node]
+    next_cursor: str | None = None
+
+
+class SearchFilter(BaseModel):
+    """Applied before ranking: a node is left out when it has a value for a filtered field
+    that is not allowed. Nodes without the field (chunks, messages have no status or team)
+    pass: unscoped material is shared."""
+
+    status: list[str] | None = None
+    kind: list[str] | None = None
+    team: list[str] | None = None
+    not_expired: bool = False
+
+    def allows(self, values: dict[str, str], now: str) -> bool:
+        for name in ("status", "kind", "team"):
+            allowed = getattr(self, name)
+            if allowed is not None and values.get(name) and values[name] not in allowed:
+                return False
+        expires = values.get("expires_at") or ""
+        return not (self.not_expired and expires and expires <= now)
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, n) is not None for n in ("status", "kind", "team")) or (
+            self.not_expired
+        )
 
 
 class WriteBatch(BaseModel):
@@ -44,6 +130,18 @@ class WriteResult(BaseModel):
     links_written: int = 0
     nodes_deleted: int = 0
     links_deleted: int = 0
+
+
+def batch_event(batch: WriteBatch, result: WriteResult, actor: str) -> EventDraft:
+    """The one summary event of a write: per source for ingest ("source.write"), or a bulk
+    "upsert" naming what it wrote. Not undoable: re-ingest or forget the source instead."""
+    if batch.replace_sources:
+        uris = [getattr(n, "uri", "") for n in batch.nodes if n.id in batch.replace_sources]
+        after = {"uri": uris[0] if uris else "", **result.model_dump()}
+        return summary_event(actor, "source.write", batch.replace_sources, after)
+    ends = [end for link in batch.links for end in (link.src, link.dst)]
+    ids = [n.id for n in batch.nodes] + ends
+    return summary_event(actor, "upsert", list(dict.fromkeys(ids))[:1000], result.model_dump())
 
 
 class Hit(BaseModel):
@@ -95,8 +193,10 @@ class GraphStore(Protocol):
     """A knowledge graph store. Writes are idempotent: writing the same nodes and links again
     changes nothing and reports zero written."""
 
-    def write(self, batch: WriteBatch) -> WriteResult:
-        """Apply one batch atomically (delete `replace_sources`, then upsert nodes, links)."""
+    def write(self, batch: WriteBatch, actor: str = "ingest") -> WriteResult:
+        """Apply one batch atomically (delete `replace_sources`, then upsert nodes, links),
+        and log one summary event for it in the same transaction. Decided fields of the nodes
+        written are kept (overlaid on what the batch observed)."""
         ...
 
     def upsert_nodes(self, nodes: Sequence[Node]) -> int: ...
@@ -114,9 +214,9 @@ class GraphStore(Protocol):
         direction: Literal["out", "in", "both"] = "both",
     ) -> list[Neighbour]: ...
 
-    def delete_source(self, source_id: str) -> WriteResult:
+    def delete_source(self, source_id: str, actor: str = "ingest") -> WriteResult:
         """Delete a source, the nodes it owns, its links, and nodes left orphaned by that
-        (unless pinned)."""
+        (unless pinned or decided on); decisions are kept for when it comes back."""
         ...
 
     def source_hash(self, source_id: str) -> str | None:
@@ -124,12 +224,43 @@ class GraphStore(Protocol):
         ...
 
     def lexical_search(
-        self, query: str, k: int = 10, labels: Sequence[Label] | None = None
+        self,
+        query: str,
+        k: int = 10,
+        labels: Sequence[Label] | None = None,
+        filters: SearchFilter | None = None,
     ) -> list[Hit]: ...
 
     def vector_search(
-        self, vector: Sequence[float], k: int = 10, labels: Sequence[Label] | None = None
+        self,
+        vector: Sequence[float],
+        k: int = 10,
+        labels: Sequence[Label] | None = None,
+        filters: SearchFilter | None = None,
     ) -> list[Hit]: ...
+
+    def query_nodes(self, query: NodeQuery) -> NodePage:
+        """Filtered, sorted, paged nodes (without embeddings)."""
+        ...
+
+    def apply(self, ops: Sequence[Op], actor: str, action: str, reason: str = "") -> Event:
+        """One unit of work: the operations and their event commit together or not at all.
+        Raises Conflict (stale version), NotFound, or ValueError (invalid change)."""
+        ...
+
+    def undo(self, seq: int, actor: str, reason: str = "") -> Event:
+        """Append the inverse of event `seq`; Conflict when later changes stand in the way."""
+        ...
+
+    def events(
+        self,
+        since: int = 0,
+        limit: int = 1000,
+        actions: Sequence[str] | None = None,
+        node_id: str | None = None,
+    ) -> list[Event]:
+        """The log after sequence number `since`, oldest first (the change feed)."""
+        ...
 
     def stats(self) -> StoreStats: ...
 
