@@ -3,6 +3,7 @@ rely on them, so change them only together with the design."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from api.runtime import KNOWN_ERRORS, Runtime
 from graph.settings import get_settings
+from graph.store import Conflict, NotFound
 from ingest.pipeline import IngestReport
 from seci.assist import AskResult
 
@@ -175,6 +177,62 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             out.print(
                 "[yellow]the store is empty: run `spiral demo` or `spiral ingest PATH`[/yellow]"
             )
+
+
+def _actor(given: str | None) -> str:
+    return given or f"cli:{getpass.getuser()}"
+
+
+@app.command()
+def events(
+    since: Annotated[int, typer.Option(min=0, help="Show events after this sequence number.")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 1000,
+    action: Annotated[
+        list[str] | None, typer.Option("--action", help="Only these actions (repeatable).")
+    ] = None,
+    node: Annotated[str | None, typer.Option("--id", help="Only events touching this id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The event log from a cursor: every change, who made it, before and after, and why."""
+    with runtime() as rt:
+        found = rt.store.events(since=since, limit=limit, actions=action, node_id=node)
+        if as_json:
+            for event in found:
+                sys.stdout.write(event.model_dump_json() + "\n")
+            return
+        table = Table(title=f"events after #{since}")
+        for column in ("seq", "at", "actor", "action", "ids", "reason"):
+            table.add_column(column, overflow="fold")
+        for event in found:
+            ids = ", ".join(event.ids[:3]) + (
+                f" (+{len(event.ids) - 3})" if len(event.ids) > 3 else ""
+            )
+            table.add_row(
+                str(event.seq), event.at[:19], event.actor, event.action, ids, event.reason
+            )
+        out.print(table)
+        if not found:
+            out.print(f"[yellow]no events after #{since}[/yellow]")
+
+
+@app.command()
+def undo(
+    seq: Annotated[int, typer.Argument(help="The sequence number of the event to undo.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the log).")] = "",
+    actor: Annotated[str | None, typer.Option(help="Who undoes it (default: cli:$USER).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Undo one event: its inverse is appended to the log (nothing is erased)."""
+    with runtime() as rt:
+        try:
+            event = rt.store.undo(seq, actor=_actor(actor), reason=reason)
+        except (Conflict, NotFound) as exc:
+            err.print(f"[red]refused:[/red] {exc}")
+            raise typer.Exit(1) from None
+        if as_json:
+            sys.stdout.write(event.model_dump_json() + "\n")
+        else:
+            out.print(f"undid #{seq} as event #{event.seq}: {', '.join(event.ids)}")
 
 
 @app.command()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from graph.embeddings import LazyEmbedder, ModelError
 from graph.factory import open_store
 from graph.settings import Settings
-from graph.store import GraphStore, StoreUnavailable
+from graph.store import GraphStore, StoreBusy, StoreUnavailable
 from graph.text import detect_language
 from ingest.gazetteer import GazetteerError
 from ingest.pipeline import Ingestor
@@ -17,7 +17,12 @@ from seci.assist import AskResult, suggest
 __all__ = ["KNOWN_ERRORS", "Runtime"]
 
 # Failures a user can fix (a setting, a missing install): shown as one line, no traceback.
-KNOWN_ERRORS: tuple[type[Exception], ...] = (StoreUnavailable, ModelError, GazetteerError)
+KNOWN_ERRORS: tuple[type[Exception], ...] = (
+    StoreUnavailable,
+    StoreBusy,
+    ModelError,
+    GazetteerError,
+)
 
 
 class Runtime:

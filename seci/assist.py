@@ -23,13 +23,15 @@ from graph.model import (
     Node,
 )
 from graph.search import Fusion, hybrid_search
-from graph.store import GraphStore, Hit
+from graph.store import GraphStore, Hit, SearchFilter
 from graph.text import search_tokens
 
 __all__ = ["EMPTY_STORE_HINT", "AskResult", "SourceRef", "Suggestion", "suggest"]
 
 EMPTY_STORE_HINT = "the store is empty: run `spiral ingest PATH...` or `spiral demo` first"
 NO_MATCH_HINT = "nothing matched: try other words, or ingest more material"
+# Retired and expired items never take a slot: filtered inside the search, before ranking.
+LIVE = SearchFilter(status=[ItemStatus.DRAFT.value, ItemStatus.APPROVED.value], not_expired=True)
 GOOD_OUTCOMES = {"resolved", "converted"}
 BAD_OUTCOMES = {"lost", "escalated"}
 
@@ -151,7 +153,13 @@ def suggest(
     if not query:
         return AskResult(query=query, hint="ask something: the customer's words or the situation")
     hits = hybrid_search(
-        store, embedder, query, k=top_k * 3, fusion=fusion, dense_weight=dense_weight
+        store,
+        embedder,
+        query,
+        k=top_k * 3,
+        fusion=fusion,
+        dense_weight=dense_weight,
+        filters=LIVE,
     )
     suggestions = _suggestions(store, query, hits)
     ranked = sorted(suggestions.values(), key=lambda s: -s.score)[:top_k]

@@ -85,3 +85,55 @@ def test_unreachable_neo4j_is_one_clear_line(tmp_path: Path, use_store) -> None:
     assert result.exit_code == 2
     assert "NEO4J_URI" in result.stderr and "bolt://127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_missing_configured_gazetteer_is_one_clear_line(tmp_path: Path, use_store) -> None:
+    missing = tmp_path / "nope.json"
+    use_store(tmp_path / "store", SPIRAL_GAZETTEER_PATH=str(missing))
+    good = tmp_path / "good.md"
+    good.write_text("# 退货\n七天无理由退货。", encoding="utf-8")
+    result = runner.invoke(app, ["ingest", str(good)])
+    assert result.exit_code == 2
+    shown = "".join(result.stderr.split())  # rich wraps long lines
+    assert f"SPIRAL_GAZETTEER_PATH={missing}:nosuchfile" in shown
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_events_feed_and_undo(tmp_path: Path, use_store) -> None:
+    from graph.changes import SetFields
+    from graph.embedded import EmbeddedStore
+    from graph.model import Employee
+
+    use_store(tmp_path / "store")
+    doc = tmp_path / "policy.md"
+    doc.write_text("# 退货\n七天无理由退货。", encoding="utf-8")
+    assert runner.invoke(app, ["ingest", str(doc)]).exit_code == 0
+    store = EmbeddedStore.open(tmp_path / "store" / "spiral.sqlite")
+    try:
+        store.upsert_nodes([Employee(id="emp:1", name="王丽")])
+        decided = store.apply(
+            [SetFields(id="emp:1", fields={"team": "理赔组"})],
+            actor="admin:li",
+            action="assign_team",
+            reason="moved",
+        )
+    finally:
+        store.close()
+    result = runner.invoke(app, ["events", "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["action"] for e in lines] == ["source.write", "upsert", "assign_team"]
+    for e in lines:
+        assert set(e) == {"seq", "at", "actor", "action", "ids", "before", "after", "reason"}
+    assert lines[0]["after"]["uri"] == str(doc) and lines[0]["actor"] == "ingest"
+    assert lines[2]["before"] == {"emp:1": {"team": ""}}
+    assert lines[2]["after"] == {"emp:1": {"team": "理赔组"}} and lines[2]["reason"] == "moved"
+    since = runner.invoke(app, ["events", "--since", str(lines[1]["seq"]), "--json"])
+    assert [json.loads(x)["seq"] for x in since.stdout.splitlines()] == [decided.seq]
+    undone = runner.invoke(app, ["undo", str(decided.seq), "--reason", "mistake", "--json"])
+    assert undone.exit_code == 0, undone.output
+    assert json.loads(undone.stdout)["after"] == {"emp:1": {"team": ""}}
+    refused = runner.invoke(app, ["undo", str(lines[0]["seq"])])
+    assert refused.exit_code == 1 and "ingest" in refused.stderr
+    table = runner.invoke(app, ["events", "--action", "undo"])
+    assert table.exit_code == 0 and "mistake" in table.stdout
