@@ -18,4 +18,4 @@ def open_store(settings: Settings) -> GraphStore:
         return Neo4jStore.connect(settings.neo4j_uri, auth=auth, database=settings.neo4j_database)
     from graph.embedded import EmbeddedStore
 
-    return EmbeddedStore.open(settings.sqlite_path)
+    return EmbeddedStore.open(settings.sqlite_path, busy_timeout=settings.busy_timeout_s)

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # package (ingest.gazetteer.gazetteer_file); a set path that does not exist is an error.
     gazetteer_path: Path | None = None
     max_file_mb: float = Field(default=50.0, gt=0)
+    # The embedded store lets one writer in at a time; another waits this long, then gives up
+    # with a clear error (nothing half-written). Readers never wait.
+    busy_timeout_s: float = Field(default=30.0, gt=0)
 
     neo4j_uri: str = Field(
         default="bolt://127.0.0.1:7687", validation_alias=AliasChoices("NEO4J_URI")
