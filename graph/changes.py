@@ -42,6 +42,7 @@ __all__ = [
     "SetFields",
     "StoredEvent",
     "TxPort",
+    "UpdateLink",
     "apply_ops",
     "decode_cursor",
     "encode_cursor",
@@ -113,6 +114,23 @@ class AddLink(BaseModel):
     link: Link
 
 
+class UpdateLink(BaseModel):
+    """Change the weight or props of one link, given the version the caller read."""
+
+    op: Literal["relink"] = "relink"
+    src: str
+    type: LinkType
+    dst: str
+    source_id: str = ""
+    weight: float | None = None
+    props: dict[str, str | int | float | bool | None] | None = None
+    expected_version: int | None = None
+
+    @property
+    def key(self) -> LinkKey:
+        return (self.src, LinkType(self.type).value, self.dst, self.source_id)
+
+
 class RemoveLink(BaseModel):
     op: Literal["unlink"] = "unlink"
     src: str
@@ -131,7 +149,7 @@ class Repoint(BaseModel):
 
 
 Op = Annotated[
-    SetFields | ClearFields | CreateNode | DeleteNode | AddLink | RemoveLink | Repoint,
+    SetFields | ClearFields | CreateNode | DeleteNode | AddLink | UpdateLink | RemoveLink | Repoint,
     Field(discriminator="op"),
 ]
 
@@ -342,7 +360,27 @@ class _Work:
         for end in (op.link.src, op.link.dst):
             if self.node(end) is None:
                 raise NotFound(f"cannot link: no node with id {end!r}")
-        self.put_link(op.link.key, op.link.to_record())
+        old = self.link(op.link.key)
+        version = (old or {}).get("version", 0) + 1 if old else 1
+        self.put_link(op.link.key, {**op.link.to_record(), "version": version})
+
+    def _op_relink(self, op: UpdateLink) -> None:
+        record = self.link(op.key)
+        if record is None:
+            raise NotFound(f"no link {link_key_text(op.key)}")
+        version = record.get("version", 0)
+        if op.expected_version is not None and op.expected_version != version:
+            raise Conflict(
+                f"link {link_key_text(op.key)} is at version {version}, not "
+                f"{op.expected_version}: it changed since it was read; read it again and retry"
+            )
+        record = dict(record)
+        if op.weight is not None:
+            record["weight"] = op.weight
+        if op.props is not None:
+            record["props"] = json.dumps(op.props, ensure_ascii=False)
+        record["version"] = version + 1
+        self.put_link(op.key, record)
 
     def _op_unlink(self, op: RemoveLink) -> None:
         key = (op.src, LinkType(op.type).value, op.dst, op.source_id)

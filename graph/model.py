@@ -317,6 +317,9 @@ class Link(BaseModel):
     source_id: str = ""
     props: dict[str, Scalar] = Field(default_factory=dict)
     provenance: Provenance = Field(default_factory=Provenance)
+    # Kept by the store for links changed one at a time (optimistic concurrency); not part
+    # of the record a caller writes.
+    version: int = 0
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -343,6 +346,7 @@ class Link(BaseModel):
             source_id=record.get("source_id", ""),
             props=json.loads(record.get("props") or "{}"),
             provenance=Provenance(**prov) if prov else Provenance(),
+            version=record.get("version") or 0,
         )
 
 

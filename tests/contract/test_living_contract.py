@@ -21,6 +21,7 @@ from graph.changes import (
     RemoveLink,
     Repoint,
     SetFields,
+    UpdateLink,
 )
 from graph.model import (
     Chunk,
@@ -402,3 +403,29 @@ def test_reader_is_not_blocked_by_a_long_write(store: GraphStore) -> None:
     thread.join()
     assert store.get_node("big#9999") is not None
     assert during >= 3, f"only {during} searches finished while the write was running"
+
+
+def test_link_update_with_version_and_stale_one_refused(store: GraphStore) -> None:
+    seed(store)
+    store.apply(
+        [AddLink(link=Link(src="i1", dst="i2", type=LinkType.COMPLEMENTS, weight=0.5))],
+        actor="km",
+        action="link",
+    )
+    (read,) = store.neighbours("i1", [LinkType.COMPLEMENTS])
+    assert read.link.version == 1
+    change = UpdateLink(
+        src="i1", type=LinkType.COMPLEMENTS, dst="i2", weight=0.9, props={"why": "both"}
+    )
+    store.apply(
+        [change.model_copy(update={"expected_version": read.link.version})], actor="km", action="x"
+    )
+    (now,) = store.neighbours("i1", [LinkType.COMPLEMENTS])
+    assert (now.link.weight, now.link.props, now.link.version) == (0.9, {"why": "both"}, 2)
+    with pytest.raises(Conflict, match="version 2, not 1"):
+        store.apply(
+            [change.model_copy(update={"expected_version": 1, "weight": 0.1})],
+            actor="km",
+            action="x",
+        )
+    assert store.neighbours("i1", [LinkType.COMPLEMENTS])[0].link.weight == 0.9

@@ -18,6 +18,7 @@ from graph.changes import (
     RemoveLink,
     Repoint,
     SetFields,
+    UpdateLink,
 )
 from graph.embedded import EmbeddedStore
 from graph.model import Link, LinkType
@@ -57,6 +58,14 @@ ops = st.one_of(
         src=st.sampled_from(NODES),
         type=st.sampled_from(TYPES),
         dst=st.sampled_from(NODES),
+    ),
+    st.builds(
+        UpdateLink,
+        src=st.sampled_from(NODES),
+        type=st.sampled_from(TYPES),
+        dst=st.sampled_from(NODES),
+        weight=st.sampled_from([0.3, 2.0]),
+        props=st.sampled_from([None, {"why": "x"}]),
     ),
     st.builds(DeleteNode, id=st.sampled_from(NODES)),
     st.just(CreateNode(node=item("n1", "made by hand"))),
