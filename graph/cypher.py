@@ -76,8 +76,9 @@ SCHEMA: dict[str, str] = {
     ),
     # Filtered queries: one composite index per filterable field, led by the label.
     **{
-        f"spiral_node_{name}": (
-            f"CREATE INDEX spiral_node_{name} IF NOT EXISTS FOR (n:Node) ON (n.label, n.{name})"
+        f"spiral_node_label_{name}": (
+            f"CREATE INDEX spiral_node_label_{name} IF NOT EXISTS "
+            f"FOR (n:Node) ON (n.label, n.{name})"
         )
         for name in ("id", *FILTER_FIELDS, "updated_at", "pinned")
     },
