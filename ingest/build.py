@@ -35,10 +35,19 @@ from ingest.records import (
     LoadedNote,
     LoadedTranscript,
     TranscriptConversation,
+    TranscriptMessage,
 )
 from ingest.segment import chunk_text, group_exchanges, reply_pairs
 
-__all__ = ["SourceGraph", "build_document", "build_note", "build_transcript", "source_id_for"]
+__all__ = [
+    "SourceGraph",
+    "build_document",
+    "build_note",
+    "build_transcript",
+    "employee_id",
+    "message_employee",
+    "source_id_for",
+]
 
 
 def source_id_for(uri: str) -> str:
@@ -116,8 +125,51 @@ def build_document(doc: LoadedDocument, content_hash: str) -> SourceGraph:
     return graph
 
 
-def employee_id(name: str) -> str:
+def employee_id(name: str, external_id: str = "") -> str:
+    """The Employee node id: from the source system's id when one is known, so two people who
+    share a display name stay two nodes; else from the normalised name (unchanged from before,
+    so people known only by name keep their ids)."""
+    if external_id:
+        return make_id(Label.EMPLOYEE, "id", external_id)
     return make_id(Label.EMPLOYEE, normalize(name))
+
+
+class _People:
+    """The Employees one source names: one node per id, the first name seen as `name` and any
+    other names seen for the same id as `aliases`."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Employee] = {}
+
+    def ref(self, name: str, external_id: str = "") -> str:
+        node_id = employee_id(name, external_id)
+        node = self.by_id.get(node_id)
+        if node is None:
+            self.by_id[node_id] = Employee(
+                id=node_id, name=name or external_id, external_id=external_id
+            )
+        elif name and name != node.name and name not in node.aliases:
+            node.aliases.append(name)
+        return node_id
+
+    def add_to(self, graph: SourceGraph) -> None:
+        for node in self.by_id.values():
+            graph.add(node)
+
+
+def message_employee(
+    conv: TranscriptConversation, msg: TranscriptMessage
+) -> tuple[str, str] | None:
+    """(name, source id) of the employee who wrote `msg`, or None. A message without its own id
+    that names the conversation's employee is theirs, so takes the conversation's id."""
+    if msg.role != "employee" or not (msg.speaker or msg.speaker_id):
+        return None
+    external = msg.speaker_id
+    same_person = bool(msg.speaker) and normalize(msg.speaker) == normalize(conv.employee)
+    if not external and conv.employee_id and same_person:
+        external = conv.employee_id
+    name = msg.speaker or (conv.employee if external and external == conv.employee_id else "")
+    return name, external
 
 
 def build_note(note: LoadedNote, content_hash: str) -> SourceGraph:
@@ -135,9 +187,10 @@ def build_note(note: LoadedNote, content_hash: str) -> SourceGraph:
         )
     )
     _add_chunks(graph, sid, note.uri, note.title, note.text)
-    if note.author:
-        graph.add(Employee(id=employee_id(note.author), name=note.author))
-        graph.link(sid, LinkType.SAID_BY, employee_id(note.author))
+    if note.author or note.author_id:
+        people = _People()
+        graph.link(sid, LinkType.SAID_BY, people.ref(note.author, note.author_id))
+        people.add_to(graph)
     return graph
 
 
@@ -157,13 +210,20 @@ def build_transcript(
             provenance=_prov(transcript.uri),
         )
     )
+    people = _People()
     for index, conv in enumerate(transcript.conversations):
-        _add_conversation(graph, transcript.uri, index, conv, customer_ids[index])
+        _add_conversation(graph, people, transcript.uri, index, conv, customer_ids[index])
+    people.add_to(graph)
     return graph
 
 
 def _add_conversation(
-    graph: SourceGraph, uri: str, index: int, conv: TranscriptConversation, customer_id: str
+    graph: SourceGraph,
+    people: _People,
+    uri: str,
+    index: int,
+    conv: TranscriptConversation,
+    customer_id: str,
 ) -> None:
     conv_id = make_id(Label.CONVERSATION, uri, conv.id or str(index))
     graph.add(
@@ -183,12 +243,12 @@ def _add_conversation(
     )
     graph.link(conv_id, LinkType.PART_OF, graph.source_id)
     graph.link(conv_id, LinkType.WITH_CUSTOMER, customer_id)
-    employees = {m.speaker for m in conv.messages if m.role == "employee" and m.speaker}
-    employees |= {conv.employee} if conv.employee else set()
-    for name in sorted(employees):
-        graph.add(Employee(id=employee_id(name), name=name))
-        graph.link(conv_id, LinkType.HANDLED_BY, employee_id(name))
-    _add_messages(graph, uri, conv_id, conv, customer_id)
+    named = conv.employee or conv.employee_id
+    handlers = {people.ref(conv.employee, conv.employee_id)} if named else set()
+    handlers |= {people.ref(*who) for m in conv.messages if (who := message_employee(conv, m))}
+    for handler in sorted(handlers):
+        graph.link(conv_id, LinkType.HANDLED_BY, handler)
+    _add_messages(graph, people, uri, conv_id, conv, customer_id)
     for n, shared in enumerate(conv.files):
         doc_id = f"{conv_id}#f{n}"
         graph.add(
@@ -206,7 +266,12 @@ def _add_conversation(
 
 
 def _add_messages(
-    graph: SourceGraph, uri: str, conv_id: str, conv: TranscriptConversation, customer_id: str
+    graph: SourceGraph,
+    people: _People,
+    uri: str,
+    conv_id: str,
+    conv: TranscriptConversation,
+    customer_id: str,
 ) -> None:
     messages = conv.messages
     exchanges = group_exchanges(messages)
@@ -231,8 +296,8 @@ def _add_messages(
         graph.link(ids[i], LinkType.PART_OF, conv_id)
         if i:
             graph.link(ids[i - 1], LinkType.NEXT, ids[i])
-        if msg.role == "employee" and msg.speaker:
-            graph.link(ids[i], LinkType.SAID_BY, employee_id(msg.speaker))
+        if who := message_employee(conv, msg):
+            graph.link(ids[i], LinkType.SAID_BY, people.ref(*who))
         elif msg.role == "customer":
             graph.link(ids[i], LinkType.SAID_BY, customer_id)
     for answer, question in reply_pairs(messages):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +23,9 @@ __all__ = [
     "GAZETTEER_KINDS",
     "GazetteerEntry",
     "GazetteerError",
+    "bundled_gazetteer",
     "gazetteer_digest",
+    "gazetteer_file",
     "load_gazetteer",
     "merge",
 ]
@@ -91,6 +94,24 @@ class GazetteerEntry(BaseModel):
                 seen.add(normalize(form))
                 out.append(form)
         return tuple(out)
+
+
+def bundled_gazetteer() -> Path:
+    """The gazetteer shipped inside the package (`ingest/data/gazetteer.json`): present in any
+    install, editable or not; `examples/gazetteer.json` is the same file for readers."""
+    return Path(str(files("ingest").joinpath("data", "gazetteer.json")))
+
+
+def gazetteer_file(configured: Path | None) -> Path:
+    """The gazetteer to load: the configured path (settings `gazetteer_path`), or the bundled
+    one when none is set. A configured path that is not a file is an error naming the setting,
+    never a silent run without a gazetteer."""
+    if configured is None:
+        return bundled_gazetteer()
+    if not configured.is_file():
+        reason = "not a file" if configured.exists() else "no such file"
+        raise GazetteerError(f"SPIRAL_GAZETTEER_PATH={configured}: {reason}")
+    return configured
 
 
 def _entries_from(data: Any) -> list[dict[str, Any]]:

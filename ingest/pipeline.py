@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from graph.embeddings import Embedder
 from graph.ids import content_hash
-from graph.model import Customer, Entity, Label, Message, make_id
+from graph.model import Customer, Employee, Entity, Label, Message, make_id
 from graph.settings import Settings
 from graph.store import GraphStore, WriteBatch, WriteResult
 from ingest.build import (
@@ -26,12 +27,19 @@ from ingest.build import (
     build_document,
     build_note,
     build_transcript,
+    message_employee,
     source_id_for,
 )
 from ingest.contacts import customer_fields
 from ingest.deidentify import Deidentifier
 from ingest.extract import Extractor
-from ingest.gazetteer import GazetteerEntry, gazetteer_digest, load_gazetteer, merge
+from ingest.gazetteer import (
+    GazetteerEntry,
+    gazetteer_digest,
+    gazetteer_file,
+    load_gazetteer,
+    merge,
+)
 from ingest.loaders import iter_files, load
 from ingest.records import (
     LoadedDocument,
@@ -45,7 +53,8 @@ from ingest.resolve import Resolver
 __all__ = ["PIPELINE_VERSION", "FileReport", "IngestReport", "Ingestor"]
 
 # Bump when the pipeline's output changes, so unchanged files are re-processed once.
-PIPELINE_VERSION = "1"
+# 2: employees keyed by source-system ids; customer fields merged per field with sources.
+PIPELINE_VERSION = "2"
 EMBED_SLICE = 256  # texts per encode call: the progress granularity of one long file
 
 
@@ -107,9 +116,9 @@ class Ingestor:
         )
 
     def _gazetteer(self) -> list[GazetteerEntry]:
-        """The gazetteer file, extended by the pinned (curated) entities in the graph."""
-        path = self.settings.gazetteer_path
-        entries = load_gazetteer(path) if path and path.exists() else []
+        """The gazetteer file (the bundled one unless configured), extended by the pinned
+        (curated) entities in the graph. Raises GazetteerError when it cannot be read."""
+        entries = load_gazetteer(gazetteer_file(self.settings.gazetteer_path))
         curated = [n for n in self.store.get_nodes(Label.ENTITY, limit=100_000) if n.pinned]
         return merge(entries, curated)  # type: ignore[arg-type]
 
@@ -179,29 +188,114 @@ class Ingestor:
             doc = loaded.model_copy(update={"text": self._redact(loaded.text)})
             return build_document(doc, digest), loaded.kind
         if isinstance(loaded, LoadedNote):
-            note = loaded.model_copy(update={"text": self._redact(loaded.text)})
-            return build_note(note, digest), "note"
+            author, author_id = self._person(loaded.author, loaded.author_id)
+            note = loaded.model_copy(
+                update={"text": self._redact(loaded.text), "author": author, "author_id": author_id}
+            )
+            graph = build_note(note, digest)
+            self._merge_people(graph)
+            return graph, "note"
         conversations = [self._deidentify_conversation(c) for c in loaded.conversations]
         customers = [self._customer(loaded.uri, i, c) for i, c in enumerate(loaded.conversations)]
         clean = loaded.model_copy(update={"conversations": conversations})
         graph = build_transcript(clean, digest, [c.id for c in customers])
-        for customer in {c.id: c for c in customers}.values():
+        for customer in self._merge_customers(loaded.uri, customers):
             graph.add(customer)
+        self._merge_people(graph)
         return graph, f"transcript:{loaded.format}"
 
     def _deidentify_conversation(self, conv: TranscriptConversation) -> TranscriptConversation:
-        messages = [m.model_copy(update={"text": self._redact(m.text)}) for m in conv.messages]
-        return conv.model_copy(update={"messages": messages, "customer": "", "cards": []})
+        employee, employee_id = self._person(conv.employee, conv.employee_id)
+        messages = []
+        for m in conv.messages:
+            update = {"text": self._redact(m.text)}
+            if who := message_employee(conv, m):  # resolved on the raw names, then hashed
+                update["speaker"], update["speaker_id"] = self._person(*who)
+            messages.append(m.model_copy(update=update))
+        update = {"messages": messages, "customer": "", "customer_id": "", "cards": []}
+        update |= {"employee": employee, "employee_id": employee_id}
+        return conv.model_copy(update=update)
+
+    def _person(self, name: str, external_id: str) -> tuple[str, str]:
+        """An employee's (name, source id) as stored. An id or a name holding personal data (an
+        e-mail address, a phone) is replaced by its keyed hash: the hash is then the person's id
+        (`email:HASH`), and the name becomes `employee-HASH8`, so no raw address is stored."""
+        if self.deid is None:
+            return name, external_id
+        if external_id and (kind := self._pii_kind(external_id)):
+            external_id = f"{kind}:{self.deid.key_hash_text(external_id)}"
+        if name and (kind := self._pii_kind(name)):
+            hashed = self.deid.key_hash_text(name)
+            external_id = external_id or f"{kind}:{hashed}"
+            name = f"employee-{hashed[:8]}"
+        return name, external_id
+
+    def _pii_kind(self, value: str) -> str:
+        """'email', 'phone', ... when `value` is exactly one such value; 'pii' when it holds
+        personal data among other text; '' when it holds none (or de-identification is off)."""
+        text = value.strip()
+        findings = self.deid.redact(text).findings if self.deid else []
+        if not findings:
+            return ""
+        whole = len(findings) == 1 and (findings[0].start, findings[0].end) == (0, len(text))
+        return findings[0].kind.value.lower() if whole else "pii"
 
     def _customer(self, uri: str, index: int, conv: TranscriptConversation) -> Customer:
-        """The customer as a keyed hash of their identifier: the same person links across
-        conversations, and no raw identifier is stored."""
-        raw = conv.customer or f"{uri}#{conv.id or index}"
+        """The customer as a keyed hash of their identifier (the source system's customer id
+        when given, else the name): the same person links across conversations, and no raw
+        identifier is stored. Each field records where it was seen (`URI@TIME`)."""
+        raw = conv.customer_id or conv.customer or f"{uri}#{conv.id or index}"
         key = self.deid.key_hash_text(raw) if self.deid else content_hash(raw)
         fields = customer_fields(conv, self.deid) if self.deid else {}
+        seen = f"{uri}@{_conversation_time(conv)}"
         return Customer(
-            id=make_id(Label.CUSTOMER, key), name=f"customer-{key[:8]}", key_hash=key, fields=fields
+            id=make_id(Label.CUSTOMER, key),
+            name=f"customer-{key[:8]}",
+            key_hash=key,
+            fields=fields,
+            field_sources=dict.fromkeys(fields, seen),
         )
+
+    def _merge_customers(self, uri: str, customers: Sequence[Customer]) -> list[Customer]:
+        """One Customer per id, each field the newest non-empty value seen: over this file's
+        conversations and what the store holds from other sources. What the store holds from
+        this same file is dropped first, as this file is now what it says."""
+        merged: dict[str, Customer] = {}
+        for customer in customers:
+            if customer.id not in merged:
+                merged[customer.id] = self._stored_fields(customer, uri)
+            merged[customer.id] = _newest_fields(merged[customer.id], customer)
+        return list(merged.values())
+
+    def _stored_fields(self, customer: Customer, uri: str) -> Customer:
+        """`customer` carrying the fields the store already holds for it from other sources."""
+        stored = self.store.get_node(customer.id)
+        if not isinstance(stored, Customer):
+            return customer.model_copy(update={"fields": {}, "field_sources": {}})
+        keep = {
+            name: value
+            for name, value in stored.fields.items()
+            if _source_uri(stored.field_sources.get(name, "")) != uri
+        }
+        sources = {name: stored.field_sources.get(name, "") for name in keep}
+        return customer.model_copy(update={"fields": keep, "field_sources": sources})
+
+    def _merge_people(self, graph: SourceGraph) -> None:
+        """Employees are shared by every source that names them: keep the display name the
+        store already has and every other name seen as an alias, instead of overwriting them
+        with this source's view. Other fields (a team) are decisions the store keeps itself."""
+        for position, node in enumerate(graph.nodes):
+            if not isinstance(node, Employee):
+                continue
+            stored = self.store.get_node(node.id)
+            if not isinstance(stored, Employee):
+                continue
+            name = stored.name or node.name
+            names = [*stored.aliases, node.name, *node.aliases]
+            aliases = sorted({n for n in names if n and n != name})
+            external_id = node.external_id or stored.external_id
+            update = {"name": name, "aliases": aliases, "external_id": external_id}
+            graph.nodes[position] = node.model_copy(update=update)
 
     def _extract(self, graph: SourceGraph) -> int:
         """Find entity mentions in every chunk and message, resolve them to canonical
@@ -243,6 +337,39 @@ class Ingestor:
                 node.embedding = vector.tolist()
             if self.on_embedded:
                 self.on_embedded(start + len(part), len(nodes))
+
+
+def _conversation_time(conv: TranscriptConversation) -> str:
+    """When the conversation started: the first message time it gives ('' when none does)."""
+    return next((m.time for m in conv.messages if m.time), "")
+
+
+def _source_uri(source: str) -> str:
+    return source.rpartition("@")[0] if "@" in source else source
+
+
+def _source_time(source: str) -> datetime | None:
+    """The time of a `URI@TIME` field source; None when absent or unreadable (such a value
+    loses to any timed one). A time without a zone is read as UTC."""
+    text = source.rpartition("@")[2] if "@" in source else ""
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def _newest_fields(current: Customer, seen: Customer) -> Customer:
+    """`current` with each non-empty field of `seen` that is at least as new (by conversation
+    time; a value with a time beats one without; a tie goes to `seen`, the later processed)."""
+    fields, sources = dict(current.fields), dict(current.field_sources)
+    for name, value in seen.fields.items():
+        source = seen.field_sources.get(name, "")
+        new, old = _source_time(source), _source_time(sources.get(name, ""))
+        newer = old is None if new is None else old is None or new >= old
+        if value and (not fields.get(name) or newer):
+            fields[name], sources[name] = value, source
+    return seen.model_copy(update={"fields": fields, "field_sources": sources})
 
 
 def _expand(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:

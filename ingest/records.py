@@ -67,6 +67,8 @@ class TranscriptMessage(BaseModel):
     role: Literal["customer", "employee", "system"]
     text: str
     speaker: str = ""
+    # The speaker's id in the source system (employees only); empty when only a name is known.
+    speaker_id: str = ""
     time: str = ""  # ISO-8601 when known
 
 
@@ -75,6 +77,10 @@ class TranscriptConversation(BaseModel):
     channel: str = ""
     employee: str = ""
     customer: str = ""
+    # Source-system ids of the people (DESIGN.md): they identify a person where the display name
+    # cannot (two people may share a name); empty when only names are known.
+    employee_id: str = ""
+    customer_id: str = ""
     outcome: str = ""  # resolved, converted, escalated, lost, ...
     satisfaction: float | None = None
     messages: list[TranscriptMessage] = Field(default_factory=list)
@@ -100,6 +106,7 @@ class LoadedNote(BaseModel):
     uri: str
     text: str
     author: str = ""
+    author_id: str = ""  # the author's source-system id, when known (else known by name)
     title: str = ""
     raw_hash: str
 

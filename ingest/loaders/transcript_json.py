@@ -95,6 +95,8 @@ def _conversation(
         channel=_text(item.get("channel")),
         employee=_text(item.get("employee")),
         customer=_text(item.get("customer")),
+        employee_id=_text(item.get("employee_id")),
+        customer_id=_text(item.get("customer_id")),
         outcome=_text(item.get("outcome")),
         satisfaction=satisfaction,
         messages=messages,
@@ -117,8 +119,15 @@ def _message(raw: Any) -> TranscriptMessage:
     text = str(text).strip()
     if not text:
         raise _RowError("empty 'text'")
+    # An employee's message may name its speaker's id ("speaker_id", or "employee_id" as on the
+    # conversation); a customer's id there is not an employee's, so it is not kept.
+    speaker_id = _text(raw.get("speaker_id") or raw.get("employee_id"))
     return TranscriptMessage(
-        role=role, text=text, speaker=_text(raw.get("speaker")), time=time_value(raw.get("time"))
+        role=role,
+        text=text,
+        speaker=_text(raw.get("speaker")),
+        speaker_id=speaker_id if role == "employee" else "",
+        time=time_value(raw.get("time")),
     )
 
 

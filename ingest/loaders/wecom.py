@@ -13,6 +13,8 @@ Choices:
   video, link, emotion, mixed, …) carries no text worth mining and is only counted in
   `omitted` by type.
 - External contacts (ids starting `wm` / `wo`) are customers; everyone else is an employee.
+  The archive names people only by id: an employee's corp user id is both their name and their
+  `employee_id` / `speaker_id` (the id that keeps them one Employee node).
 """
 
 from __future__ import annotations
@@ -151,9 +153,10 @@ def _msgtime(value: Any) -> int | None:
 def _note_parties(conv: TranscriptConversation, ids: list[str]) -> None:
     for user_id in ids:
         if is_external(user_id):
-            conv.customer = conv.customer or user_id
-        else:
-            conv.employee = conv.employee or user_id
+            if not conv.customer:
+                conv.customer, conv.customer_id = user_id, user_id
+        elif not conv.employee:
+            conv.employee, conv.employee_id = user_id, user_id
 
 
 def _add(
@@ -166,7 +169,13 @@ def _add(
         content = body.get("content") if isinstance(body, dict) else None
         if not isinstance(content, str) or not content.strip():
             raise ValueError("text message without 'text.content'")
-        message = TranscriptMessage(role=role, text=content.strip(), speaker=sender, time=time)
+        message = TranscriptMessage(
+            role=role,
+            text=content.strip(),
+            speaker=sender,
+            speaker_id=sender if role == "employee" else "",
+            time=time,
+        )
         state.timed.append((*order, message))
     elif msgtype == "card":
         if not isinstance(body, dict):

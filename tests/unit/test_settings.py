@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+import ingest
 from graph.settings import Settings
+from ingest.gazetteer import GazetteerError, bundled_gazetteer, gazetteer_file, load_gazetteer
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_environment_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -34,3 +38,37 @@ def test_defaults_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPIRAL_STORE", "mysql")
     with pytest.raises(ValidationError, match="store"):
         Settings()
+
+
+def test_default_gazetteer_is_the_packaged_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SPIRAL_GAZETTEER_PATH", raising=False)
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.gazetteer_path is None
+    path = gazetteer_file(s.gazetteer_path)
+    assert path.is_file() and path == bundled_gazetteer()
+    assert path.parent.parent == Path(ingest.__file__).parent  # inside the package
+    assert len(load_gazetteer(path)) >= 10
+    # examples/gazetteer.json is the same file, for readers and the docs
+    assert path.read_bytes() == (EXAMPLES / "gazetteer.json").read_bytes()
+
+
+def test_empty_gazetteer_setting_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPIRAL_GAZETTEER_PATH", "")
+    assert Settings(_env_file=None).gazetteer_path is None  # type: ignore[call-arg]
+
+
+def test_missing_configured_gazetteer_is_an_error_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nope.json"
+    monkeypatch.setenv("SPIRAL_GAZETTEER_PATH", str(missing))
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.gazetteer_path == missing
+    with pytest.raises(GazetteerError) as info:
+        gazetteer_file(s.gazetteer_path)
+    assert str(info.value) == f"SPIRAL_GAZETTEER_PATH={missing}: no such file"
+    with pytest.raises(GazetteerError, match=r"SPIRAL_GAZETTEER_PATH=.*: not a file"):
+        gazetteer_file(tmp_path)
+    present = tmp_path / "g.json"
+    present.write_text('{"entities": []}', encoding="utf-8")
+    assert gazetteer_file(present) == present
