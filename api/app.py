@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api.routes import admin, assist, ingest
 from api.runtime import KNOWN_ERRORS, Runtime
 from graph.settings import Settings, get_settings
+from graph.store import Conflict, NotFound
 
 __all__ = ["create_app"]
 
@@ -31,8 +32,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (assist.router, ingest.router, admin.router):
         app.include_router(router)
 
-    @app.exception_handler(KNOWN_ERRORS[0])
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        """A setting or a busy store, not the request: one clear line, try again later."""
         return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    async def conflict(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+    async def not_found(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    for error in KNOWN_ERRORS:
+        app.add_exception_handler(error, unavailable)
+    app.add_exception_handler(Conflict, conflict)
+    app.add_exception_handler(NotFound, not_found)
 
     return app

@@ -57,3 +57,12 @@ def test_upload_over_the_size_limit_is_refused_and_writes_nothing(tmp_path: Path
         response = c.post("/ingest", files={"file": ("big.md", big, "text/markdown")})
         assert response.status_code == 413 and "big.md" in response.json()["detail"]
         assert c.get("/admin/stats").json() == {"nodes": {}, "links": {}}
+
+
+def test_misconfigured_gazetteer_is_a_clear_503(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, store="embedded", gazetteer_path=tmp_path / "no.json")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        files = {"file": ("policy.md", "# 换货\n签收15天内可以换货。".encode(), "text/markdown")}
+        response = c.post("/ingest", files=files)
+        assert response.status_code == 503
+        assert "SPIRAL_GAZETTEER_PATH" in response.json()["detail"]
