@@ -175,6 +175,14 @@ class NodeState(BaseModel):
             {**self.record, "version": self.version, "updated_at": self.updated_at}
         )
 
+    def observed_node(self) -> Node:
+        """The node as ingest last observed it: decided fields back to their observed values."""
+        record = {k: v for k, v in self.record.items() if k not in self.decided}
+        record.update({k: v for k, v in self.observed.items() if k in self.decided})
+        node = node_from_record({**record, "version": self.version, "updated_at": self.updated_at})
+        node.embedding = self.embedding
+        return node
+
 
 class Event(BaseModel):
     """One entry of the append-only log (the shape `spiral events --json` prints)."""

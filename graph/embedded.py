@@ -456,6 +456,10 @@ class EmbeddedStore:
         rows = self._query(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE id = ?", (node_id,))
         return self._node(*rows[0]) if rows else None
 
+    def get_observed(self, node_id: str) -> Node | None:
+        state = _Tx(self, self._reader()).node_state(node_id)
+        return state.observed_node() if state else None
+
     def get_nodes(self, label: Label, limit: int = 1000) -> list[Node]:
         rows = self._query(
             f"SELECT {_NODE_COLUMNS} FROM nodes WHERE label = ? ORDER BY id LIMIT ?",

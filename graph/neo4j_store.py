@@ -400,6 +400,11 @@ class Neo4jStore:
         rows = self._run(cypher.GET_NODE, id=node_id)
         return _node(rows[0]["props"]) if rows else None
 
+    def get_observed(self, node_id: str) -> Node | None:
+        with self._driver.session(database=self._database) as session:
+            state = session.execute_read(lambda tx: _Tx(self, tx).node_state(node_id))
+        return state.observed_node() if state else None
+
     def query_nodes(self, query: NodeQuery) -> NodePage:
         equalities = query.equalities()
         params: dict[str, Any] = {"label": query.label.value, "limit": query.limit + 1}

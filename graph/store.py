@@ -205,6 +205,11 @@ class GraphStore(Protocol):
 
     def get_node(self, node_id: str) -> Node | None: ...
 
+    def get_observed(self, node_id: str) -> Node | None:
+        """The node without people's decisions laid over it: what ingest merges with, so a
+        decision is never written back as if it had been observed."""
+        ...
+
     def get_nodes(self, label: Label, limit: int = 1000) -> list[Node]: ...
 
     def neighbours(

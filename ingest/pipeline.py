@@ -20,7 +20,7 @@ from graph.embeddings import Embedder
 from graph.ids import content_hash
 from graph.model import Customer, Employee, Entity, Label, Message, make_id
 from graph.settings import Settings
-from graph.store import GraphStore, WriteBatch, WriteResult
+from graph.store import GraphStore, NodeQuery, WriteBatch, WriteResult
 from ingest.build import (
     SourceGraph,
     add_mentions,
@@ -119,8 +119,18 @@ class Ingestor:
         """The gazetteer file (the bundled one unless configured), extended by the pinned
         (curated) entities in the graph. Raises GazetteerError when it cannot be read."""
         entries = load_gazetteer(gazetteer_file(self.settings.gazetteer_path))
-        curated = [n for n in self.store.get_nodes(Label.ENTITY, limit=100_000) if n.pinned]
-        return merge(entries, curated)  # type: ignore[arg-type]
+        return merge(entries, self._curated())  # type: ignore[arg-type]
+
+    def _curated(self) -> list[Entity]:
+        """Pinned entities, one indexed page at a time (never every entity to find a flag)."""
+        found: list[Entity] = []
+        query = NodeQuery(label=Label.ENTITY, pinned=True, limit=1000)
+        while True:
+            page = self.store.query_nodes(query)
+            found += [n for n in page.nodes if isinstance(n, Entity)]
+            if not page.next_cursor:
+                return found
+            query = query.model_copy(update={"cursor": page.next_cursor})
 
     # -- public -------------------------------------------------------------------------
 
@@ -269,7 +279,7 @@ class Ingestor:
 
     def _stored_fields(self, customer: Customer, uri: str) -> Customer:
         """`customer` carrying the fields the store already holds for it from other sources."""
-        stored = self.store.get_node(customer.id)
+        stored = self.store.get_observed(customer.id)
         if not isinstance(stored, Customer):
             return customer.model_copy(update={"fields": {}, "field_sources": {}})
         keep = {
@@ -287,7 +297,7 @@ class Ingestor:
         for position, node in enumerate(graph.nodes):
             if not isinstance(node, Employee):
                 continue
-            stored = self.store.get_node(node.id)
+            stored = self.store.get_observed(node.id)
             if not isinstance(stored, Employee):
                 continue
             name = stored.name or node.name
@@ -313,7 +323,7 @@ class Ingestor:
         return len(entities)
 
     def _entity(self, resolved, source_id: str) -> Entity:  # type: ignore[no-untyped-def]
-        existing = self.store.get_node(resolved.id)
+        existing = self.store.get_observed(resolved.id)
         aliases = list(
             dict.fromkeys([*resolved.aliases, *(getattr(existing, "aliases", []) or [])])
         )

@@ -186,3 +186,50 @@ def test_two_conversations_of_one_customer_in_one_file(store: GraphStore, tmp_pa
     assert "Beta Logistics" in customer.fields["company"]  # newest, though not last in the file
     assert customer.field_sources["company"] == f"{path}@2026-03-09T10:00:00"
     assert customer.field_sources["phone_hash"] == f"{path}@2026-03-01T10:00:00"
+
+
+# -- decisions about people -----------------------------------------------------------------
+
+
+def test_decided_fields_of_people_survive_reingest_and_are_not_observed(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    """An admin's team and display name stay through re-ingest and forget-then-re-ingest, and
+    ingest never writes them back as if it had observed them (clearing restores ingest's)."""
+    from graph.changes import ClearFields, SetFields
+
+    path = write(tmp_path, "a.json", chat("c1", "王丽", "wangli"))
+    ingest(store, path)
+    (person,) = employees(store)
+    store.apply(
+        [SetFields(id=person.id, fields={"team": "理赔组", "name": "王丽 (理赔)"})],
+        actor="admin:li",
+        action="assign_team",
+    )
+    changed = chat("c1", "王丽", "wangli")
+    changed["messages"].append({"role": "employee", "speaker": "王丽", "text": "还有问题吗"})
+    write(tmp_path, "a.json", changed)
+    ingest(store, path)
+    ingestor(store).forget(path)
+    ingest(store, path)
+    (again,) = employees(store)
+    assert (again.team, again.name) == ("理赔组", "王丽 (理赔)")
+    store.apply([ClearFields(id=person.id, fields=["name", "team"])], actor="a", action="x")
+    (cleared,) = employees(store)
+    assert (cleared.team, cleared.name) == ("", "王丽")
+    assert "王丽 (理赔)" not in cleared.aliases
+
+
+def test_curated_entities_extend_the_gazetteer(store: GraphStore) -> None:
+    from graph.changes import SetFields
+    from graph.model import Entity, EntityKind
+
+    store.upsert_nodes(
+        [
+            Entity(id="ent:x", name="星河保", kind=EntityKind.PRODUCT, pinned=True),
+            Entity(id="ent:y", name="月光卡", kind=EntityKind.PRODUCT),
+        ]
+    )
+    store.apply([SetFields(id="ent:y", fields={"pinned": True})], actor="km", action="pin")
+    names = {m.name for m in ingestor(store).extractor.extract("星河保和月光卡怎么买")}
+    assert {"星河保", "月光卡"} <= names
