@@ -233,3 +233,25 @@ def test_curated_entities_extend_the_gazetteer(store: GraphStore) -> None:
     store.apply([SetFields(id="ent:y", fields={"pinned": True})], actor="km", action="pin")
     names = {m.name for m in ingestor(store).extractor.extract("星河保和月光卡怎么买")}
     assert {"星河保", "月光卡"} <= names
+
+
+def test_one_person_under_two_names_can_be_linked(store: GraphStore, tmp_path: Path) -> None:
+    """Two sources know one person by different names and no shared id: an admin links the
+    two Employee nodes (SAME_AS); the link is a decision and survives re-ingesting both."""
+    from graph.changes import AddLink
+    from graph.model import Link
+
+    zh = write(tmp_path, "zh.json", chat("c1", "王丽", "wangli"))
+    en = write(tmp_path, "en.json", chat("c2", "Wang Li", ""))
+    ingest(store, zh, en)
+    by_name = {e.name: e for e in employees(store)}
+    assert set(by_name) == {"王丽", "Wang Li"}
+    link = Link(src=by_name["Wang Li"].id, dst=by_name["王丽"].id, type=LinkType.SAME_AS)
+    event = store.apply([AddLink(link=link)], actor="admin:li", action="link_people")
+    for path in (zh, en):
+        ingestor(store).forget(path)
+    ingest(store, zh, en)
+    same = store.neighbours(by_name["Wang Li"].id, [LinkType.SAME_AS], "out")
+    assert [n.node.name for n in same] == ["王丽"]  # type: ignore[attr-defined]
+    store.undo(event.seq, actor="admin:li", reason="not the same person")
+    assert store.neighbours(by_name["Wang Li"].id, [LinkType.SAME_AS]) == []

@@ -73,3 +73,33 @@ def test_older_store_file_is_migrated(tmp_path: Path) -> None:
     page = store.query_nodes(NodeQuery(label=Label.KNOWLEDGE_ITEM, status="approved"))
     assert [n.id for n in page.nodes] == ["k1"]
     store.close()
+
+
+def test_filtered_queries_and_change_feed_use_indexes(tmp_path: Path) -> None:
+    """No full scans on the embedded store either: the statements the store really runs
+    (traced) search an index in SQLite's plan."""
+    from datetime import UTC, datetime
+
+    from graph.model import Label
+    from graph.store import NodeQuery
+
+    store = EmbeddedStore.open(tmp_path / "s.sqlite")
+    conn = store._reader()
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    item = Label.KNOWLEDGE_ITEM
+    store.query_nodes(NodeQuery(label=item, status="approved", team="a"))
+    store.query_nodes(NodeQuery(label=item, expires_before=datetime(2027, 1, 1, tzinfo=UTC)))
+    store.query_nodes(
+        NodeQuery(label=item, updated_since=datetime(2026, 1, 1), order_by="updated_at")
+    )
+    store.query_nodes(NodeQuery(label=Label.ENTITY, pinned=True))
+    store.events(since=3)
+    store.events(since=3, node_id="x")
+    conn.set_trace_callback(None)
+    assert len(statements) == 6
+    for sql in statements:
+        detail = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "USING" in detail, (sql, detail)
+        assert "SCAN nodes" not in detail and "SCAN i " not in detail, (sql, detail)
+    store.close()
