@@ -74,13 +74,17 @@ SCHEMA: dict[str, str] = {
     "spiral_event_ref": (
         "CREATE INDEX spiral_event_ref IF NOT EXISTS FOR (r:EventRef) ON (r.id, r.seq)"
     ),
-    # Filtered queries: one composite index per filterable field, led by the label.
+    # Filtered queries: one composite index per filterable field, led by the label and ended
+    # by the id, so an equality filter also yields its rows in id order (pages stop early).
+    "spiral_node_label_id": (
+        "CREATE INDEX spiral_node_label_id IF NOT EXISTS FOR (n:Node) ON (n.label, n.id)"
+    ),
     **{
-        f"spiral_node_label_{name}": (
-            f"CREATE INDEX spiral_node_label_{name} IF NOT EXISTS "
-            f"FOR (n:Node) ON (n.label, n.{name})"
+        f"spiral_node_by_{name}": (
+            f"CREATE INDEX spiral_node_by_{name} IF NOT EXISTS "
+            f"FOR (n:Node) ON (n.label, n.{name}, n.id)"
         )
-        for name in ("id", *FILTER_FIELDS, "updated_at", "pinned")
+        for name in (*FILTER_FIELDS, "updated_at", "pinned")
     },
     # Links are found by the source that contributed them when a source is deleted.
     **{
@@ -308,30 +312,40 @@ def query_nodes(
     cursor: bool,
     descending: bool,
 ) -> str:
-    """A filtered, sorted page of one label's nodes. Only field names from FILTER_FIELDS and
-    the fixed sort keys are spliced in; every value is a parameter."""
+    """A filtered, sorted page of one label's nodes, read in index order so a page stops after
+    `limit` rows. Only field names from FILTER_FIELDS and the fixed sort keys are spliced in;
+    every value is a parameter.
+
+    Neo4j yields a composite index's order only when ORDER BY names all its properties (the
+    equal ones too) and every property has a predicate, hence `n.id IS NOT NULL` and the hint.
+    """
     assert set(equalities) <= set(FILTER_FIELDS) and sort in ("id", "updated_at", "expires_at")
-    where = ["n.label = $label"]
-    where += [f"n.{name} = ${name}" for name in equalities]
-    if pinned:
-        where.append("n.pinned = $pinned")
+    keys = [*equalities, *(["pinned"] if pinned else [])]
+    lead = sort if sort != "id" else (keys[0] if keys else "")
+    index = ["label", *([lead] if lead else []), "id"]
+    where = ["n.label = $label", "n.id IS NOT NULL"]
+    where += [f"n.{name} = ${name}" for name in keys]
     if expires:
-        where.append("n.expires_at <> '' AND n.expires_at < $expires_before")
+        where.append("n.expires_at > '' AND n.expires_at < $expires_before")
     if updated:
         where.append("n.updated_at >= $updated_since")
-    key = "n.id" if sort == "id" else f"coalesce(n.{sort}, '')"
     op = "<" if descending else ">"
-    if cursor:
-        where.append(
-            f"n.id {op} $after_id"
-            if sort == "id"
-            else f"({key} {op} $after_value OR ({key} = $after_value AND n.id {op} $after_id))"
-        )
+    if sort == "id":
+        if cursor:
+            where.append(f"n.id {op} $after_id")
+    else:
+        where.append(f"n.{sort} IS NOT NULL")
+        if cursor:
+            where.append(f"n.{sort} {op}= $after_value")
+            where.append(
+                f"CASE WHEN n.{sort} {op} $after_value THEN true ELSE n.id {op} $after_id END"
+            )
     order = " DESC" if descending else ""
-    keys = f"n.id{order}" if sort == "id" else f"{key}{order}, n.id{order}"
+    hint = f"USING INDEX n:Node({', '.join(index)}) "
     return (
-        f"MATCH (n:Node) WHERE {' AND '.join(where)} "
-        f"RETURN n {{.*, embedding: null}} AS props, {key} AS sort ORDER BY {keys} LIMIT $limit"
+        f"MATCH (n:Node) {hint}WHERE {' AND '.join(where)} "
+        f"RETURN n {{.*, embedding: null}} AS props, n.{sort} AS sort "
+        f"ORDER BY {', '.join(f'n.{name}{order}' for name in index)} LIMIT $limit"
     )
 
 

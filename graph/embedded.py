@@ -477,7 +477,7 @@ class EmbeddedStore:
             where.append("pinned = ?")
             params.append(int(query.pinned))
         if query.expires_before is not None:
-            where.append("expires_at != '' AND expires_at < ?")
+            where.append("expires_at > '' AND expires_at < ?")
             params.append(query.expires_before.isoformat())
         if query.updated_since is not None:
             where.append("updated_at >= ?")
