@@ -112,6 +112,9 @@ CREATE TABLE IF NOT EXISTS event_ids (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
+-- 'vectors' moves only when the set of embeddings changes: a decision (a status, a team)
+-- refreshes the search filters without reloading every vector.
+INSERT OR IGNORE INTO meta (key, value) VALUES ('vectors', 0);
 """
 # Columns added after the first release: store bookkeeping and the filterable fields.
 _COLUMNS = {
@@ -184,6 +187,10 @@ class EmbeddedStore:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._vectors = VectorIndex(None, [], [], [], [])
+        self._vectors_generation: object = None
+        self._vectors_seq = 0
+        self._index_lock = threading.Lock()
+        self._embeddings_changed = False  # in the open write transaction
         self._doc_count: tuple[object, int] = (None, 0)
         self._closed = False
 
@@ -223,9 +230,12 @@ class EmbeddedStore:
                         "nothing was written, try again"
                     ) from exc
                 raise
+            self._embeddings_changed = False
             try:
                 yield self._conn
                 self._conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+                if self._embeddings_changed:
+                    self._conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'vectors'")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -285,16 +295,19 @@ class EmbeddedStore:
         for part in _chunks(list(prepared)):
             ids = [p.node.id for p in part]
             existing = {
-                row[0]: (row[1], row[2])
+                row[0]: (row[1], row[2], row[3])
                 for row in conn.execute(
-                    f"SELECT id, digest, version FROM nodes WHERE id IN ({_marks(len(ids))})", ids
+                    "SELECT id, digest, version, embedding IS NOT NULL FROM nodes "
+                    f"WHERE id IN ({_marks(len(ids))})",
+                    ids,
                 )
             }
             decisions = _decisions(conn, ids)
             for item in part:
-                digest, version = existing.get(item.node.id, (None, 0))
+                digest, version, embedded = existing.get(item.node.id, (None, 0, False))
                 if digest == item.digest:
                     continue
+                self._embeddings_changed |= bool(item.blob) or bool(embedded)
                 self._put_observed(conn, item, decisions.get(item.node.id), version + 1, now)
                 written += 1
         return written
@@ -416,6 +429,7 @@ class EmbeddedStore:
                 part,
             )
             deleted += conn.execute(f"DELETE FROM nodes WHERE id IN ({marks})", part).rowcount
+        self._embeddings_changed |= deleted > 0
         return deleted
 
     @staticmethod
@@ -441,6 +455,15 @@ class EmbeddedStore:
         """The store's generation: changes whenever any connection committed a write. Read
         without the writer's lock (WAL readers never wait)."""
         return int(self._query("SELECT value FROM meta WHERE key = 'generation'")[0][0])
+
+    def _generations(self) -> tuple[int, int, int]:
+        """(any write, embeddings changed, last event), read in one statement (one snapshot)."""
+        row = self._query(
+            "SELECT (SELECT value FROM meta WHERE key = 'generation'), "
+            "(SELECT value FROM meta WHERE key = 'vectors'), "
+            "(SELECT coalesce(max(seq), 0) FROM events)"
+        )[0]
+        return int(row[0]), int(row[1]), int(row[2])
 
     @staticmethod
     def _node(
@@ -595,18 +618,46 @@ class EmbeddedStore:
         return out
 
     def _vector_index(self) -> VectorIndex:
-        version = self._version()
-        if self._vectors.version != version:
+        """The vectors at the current generation. A change of embeddings reloads the matrix;
+        any other change (a decision) re-reads only the filterable fields of the nodes that
+        the events since the last look touched. One thread builds; the others wait for it."""
+        generation, vectors, last_seq = self._generations()
+        if self._vectors.version == generation:
+            return self._vectors
+        with self._index_lock:
+            current = self._vectors
+            if current.version == generation:
+                return current
             columns = ", ".join(FILTER_FIELDS)
+            if self._vectors_generation == vectors and self._vectors_seq <= last_seq:
+                touched = [
+                    r[0]
+                    for r in self._query(
+                        "SELECT DISTINCT id FROM event_ids WHERE seq > ? AND seq <= ?",
+                        (self._vectors_seq, last_seq),
+                    )
+                ]
+                changed: dict[str, list[str]] = {}
+                for part in _chunks(touched):
+                    rows = self._query(
+                        f"SELECT id, {columns} FROM nodes WHERE id IN ({_marks(len(part))}) "
+                        "AND embedding IS NOT NULL",
+                        part,
+                    )
+                    changed.update((r[0], list(r[1:])) for r in rows)
+                self._vectors = current.with_changes(generation, changed)
+                self._vectors_seq = last_seq
+                return self._vectors
             rows = self._query(
                 f"SELECT id, label, embedding, {columns} FROM nodes "
                 "WHERE embedding IS NOT NULL ORDER BY rowid"
             )
             meta = {name: [r[3 + i] for r in rows] for i, name in enumerate(FILTER_FIELDS)}
             self._vectors = VectorIndex(
-                version, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], meta
+                generation, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], meta
             )
-        return self._vectors
+            self._vectors_generation, self._vectors_seq = vectors, last_seq
+            return self._vectors
 
     def events(
         self,
@@ -649,6 +700,7 @@ class EmbeddedStore:
 
     def clear(self) -> None:
         with self._tx() as conn:
+            self._embeddings_changed = True
             for table in ("links", "nodes", "fts", "decisions", "events", "event_ids"):
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("DELETE FROM sqlite_sequence WHERE name = 'events'")
@@ -812,6 +864,8 @@ class _Tx:
             conn.execute("DELETE FROM decisions WHERE id = ?", (node_id,))
             return
         blob = np.asarray(state.embedding, np.float32).tobytes() if state.embedding else None
+        old = conn.execute("SELECT embedding FROM nodes WHERE id = ?", (node_id,)).fetchone()
+        self.store._embeddings_changed |= (old[0] if old else None) != blob
         record = {**state.record, "label": state.label.value}
         _put_row(
             conn, state.label, node_id, record, state.digest, blob, state.version, state.updated_at

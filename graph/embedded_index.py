@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from graph.model import Label
-from graph.store import SearchFilter
+from graph.store import FILTER_FIELDS, SearchFilter
 from graph.text import search_tokens
 
 __all__ = ["COMMON_TERM_SHARE", "MIN_DOCS_FOR_PRUNING", "VectorIndex", "fts_match"]
@@ -38,6 +38,7 @@ class VectorIndex:
         self.version = version
         self.ids = ids
         self.labels = np.array([LABEL_CODES[Label(x)] for x in labels], dtype=np.int16)
+        self._rows: dict[str, int] | None = None
         # The filterable fields per row ('' = unset), for filters applied before ranking.
         self.meta = {name: np.array(values, dtype=str) for name, values in (meta or {}).items()}
         self.matrix = (
@@ -45,6 +46,36 @@ class VectorIndex:
             if vectors
             else np.zeros((0, 0), dtype=np.float32)
         )
+
+    def with_changes(self, version: object, changed: Mapping[str, list[str]]) -> VectorIndex:
+        """The same vectors with some rows' filterable fields replaced (after decisions): no
+        matrix reload. `changed` maps an id to its values in FILTER_FIELDS order."""
+        clone = object.__new__(VectorIndex)
+        clone.version, clone.ids, clone.labels, clone.matrix = (
+            version,
+            self.ids,
+            self.labels,
+            self.matrix,
+        )
+        clone._rows = self.rows()
+        clone.meta = {name: values.copy() for name, values in self.meta.items()}
+        for node_id, values in changed.items():
+            row = clone._rows.get(node_id)
+            if row is None:
+                continue
+            for name, value in zip(FILTER_FIELDS, values, strict=True):
+                if name in clone.meta:
+                    column = clone.meta[name]
+                    if len(value) > column.itemsize // 4:  # wider than the column's strings
+                        column = clone.meta[name] = column.astype(f"<U{len(value)}")
+                    column[row] = value
+        return clone
+
+    def rows(self) -> dict[str, int]:
+        """id → row, built once per matrix."""
+        if getattr(self, "_rows", None) is None:
+            self._rows = {node_id: row for row, node_id in enumerate(self.ids)}
+        return self._rows
 
     def allowed(self, filters: SearchFilter, now: str) -> np.ndarray:
         """Rows the filter lets through: unset values pass, set ones must be allowed."""

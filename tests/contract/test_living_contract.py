@@ -429,3 +429,18 @@ def test_link_update_with_version_and_stale_one_refused(store: GraphStore) -> No
             action="x",
         )
     assert store.neighbours("i1", [LinkType.COMPLEMENTS])[0].link.weight == 0.9
+
+
+def test_search_sees_a_decision_made_after_it_last_looked(store: GraphStore) -> None:
+    """A decision after a search (the embedded store then refreshes only the fields that
+    changed, not its vectors) is seen by the next search, and so is its undo."""
+    store.write(source_batch({f"r{i}": f"refund policy answer number {i}" for i in range(4)}))
+    live = SearchFilter(status=["draft", "approved"], team=["sales"])
+    vector = EMB.encode(["refund policy answer number 1"])[0].tolist()
+    assert store.vector_search(vector, k=1, filters=live)[0].id == "r1"
+    retired = store.apply([SetFields(id="r1", fields={"status": "retired"})], actor="a", action="x")
+    assert "r1" not in {h.id for h in store.vector_search(vector, k=4, filters=live)}
+    store.apply([SetFields(id="r2", fields={"team": "service"})], actor="a", action="x")
+    assert {h.id for h in store.vector_search(vector, k=4, filters=live)} == {"r0", "r3"}
+    store.undo(retired.seq, actor="a")
+    assert store.vector_search(vector, k=1, filters=live)[0].id == "r1"
