@@ -48,6 +48,7 @@ __all__ = [
     "encode_cursor",
     "link_key_text",
     "now_iso",
+    "overlay",
     "summary_event",
     "undo_event",
 ]
@@ -214,6 +215,32 @@ class EventDraft(BaseModel):
 class StoredEvent(Event):
     states: dict[str, Any] | None = None
 
+    @classmethod
+    def from_stored(
+        cls,
+        seq: int,
+        at: str,
+        actor: str,
+        action: str,
+        ids: list[str],
+        before: str,
+        after: str,
+        reason: str | None,
+        states: str | None,
+    ) -> StoredEvent:
+        """An event as both stores keep it: before, after and states as JSON text."""
+        return cls(
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            ids=list(ids or []),
+            before=json.loads(before),
+            after=json.loads(after),
+            reason=reason or "",
+            states=json.loads(states) if states else None,
+        )
+
     def public(self) -> Event:
         return Event.model_validate(self.model_dump(exclude={"states"}))
 
@@ -236,6 +263,15 @@ class TxPort(Protocol):
     def stored_event(self, seq: int) -> StoredEvent | None: ...
 
     def first_event_touching(self, node_id: str, after_seq: int) -> Event | None: ...
+
+
+def overlay(
+    record: dict[str, Any], decided: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What ingest observed with people's decisions laid on top, and the observed values
+    those decisions hide (kept so clearing a decision restores them)."""
+    hidden = {name: record[name] for name in decided if name in record}
+    return {**record, **decided}, hidden
 
 
 def link_key_text(key: LinkKey) -> str:
@@ -368,8 +404,7 @@ class _Work:
         for end in (op.link.src, op.link.dst):
             if self.node(end) is None:
                 raise NotFound(f"cannot link: no node with id {end!r}")
-        old = self.link(op.link.key)
-        version = (old or {}).get("version", 0) + 1 if old else 1
+        version = (self.link(op.link.key) or {}).get("version", 0) + 1
         self.put_link(op.link.key, {**op.link.to_record(), "version": version})
 
     def _op_relink(self, op: UpdateLink) -> None:

@@ -30,6 +30,7 @@ from graph.changes import (
     decode_cursor,
     encode_cursor,
     now_iso,
+    overlay,
     summary_event,
     undo_event,
 )
@@ -323,12 +324,10 @@ class EmbeddedStore:
         """Write what ingest observed, with any decisions about this node laid on top."""
         record, fts = item.record, item.fts
         if decided:
-            values, _ = decided
-            observed = {k: record[k] for k in values if k in record}
+            record, observed = overlay(record, decided[0])
             conn.execute(
                 "UPDATE decisions SET observed = ? WHERE id = ?", (_json(observed), item.node.id)
             )
-            record = {**record, **values}
             text = node_from_record(record).search_text()
             fts = segment_for_index(text) if text else ""
         _put_row(conn, item.node.label, item.node.id, record, item.digest, item.blob, version, now)
@@ -451,13 +450,9 @@ class EmbeddedStore:
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._reader().execute(sql, params).fetchall()
 
-    def _version(self) -> int:
-        """The store's generation: changes whenever any connection committed a write. Read
-        without the writer's lock (WAL readers never wait)."""
-        return int(self._query("SELECT value FROM meta WHERE key = 'generation'")[0][0])
-
     def _generations(self) -> tuple[int, int, int]:
-        """(any write, embeddings changed, last event), read in one statement (one snapshot)."""
+        """(any write, embeddings changed, last event), read in one statement (one snapshot),
+        without the writer's lock: WAL readers never wait."""
         row = self._query(
             "SELECT (SELECT value FROM meta WHERE key = 'generation'), "
             "(SELECT value FROM meta WHERE key = 'vectors'), "
@@ -591,7 +586,7 @@ class EmbeddedStore:
 
     def _documents(self) -> int:
         """Rows in the full-text index (cached per store version)."""
-        version = self._version()
+        version = self._generations()[0]
         if self._doc_count[0] != version:
             count = self._query("SELECT COUNT(*) FROM fts")[0][0]
             self._doc_count = (version, int(count))
@@ -722,18 +717,8 @@ _EVENT_COLUMNS = "e.seq, e.at, e.actor, e.action, e.ids, e.before, e.after, e.re
 
 
 def _event(row: Sequence[Any]) -> StoredEvent:
-    seq, at, actor, action, ids, before, after, reason, states = row
-    return StoredEvent(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        ids=json.loads(ids),
-        before=json.loads(before),
-        after=json.loads(after),
-        reason=reason,
-        states=json.loads(states) if states else None,
-    )
+    seq, at, actor, action, ids, *rest = row
+    return StoredEvent.from_stored(seq, at, actor, action, json.loads(ids), *rest)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

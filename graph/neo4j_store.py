@@ -40,6 +40,7 @@ from graph.changes import (
     decode_cursor,
     encode_cursor,
     now_iso,
+    overlay,
     summary_event,
     undo_event,
 )
@@ -110,9 +111,9 @@ def _node_row(node: Node) -> dict[str, Any]:
 
 def _overlay(row: dict[str, Any], decided: dict[str, Any]) -> dict[str, Any]:
     """A node row with people's decisions laid over what ingest observed."""
-    props = {k: v for k, v in row["props"].items() if k != "search_text"}
-    observed = {k: props[k] for k in decided if k in props}
-    props.update(decided)
+    props, observed = overlay(
+        {k: v for k, v in row["props"].items() if k != "search_text"}, decided
+    )
     record = {k: v for k, v in props.items() if k not in _HELPER_PROPS}
     text = node_from_record(record).search_text()
     if text.strip():
@@ -518,8 +519,10 @@ class Neo4jStore:
         try:
             rows = self._run(cypher.VECTOR_SEARCH, candidates=candidates, **params)
             # The index filters after it ranks: widen until k pass or the index is exhausted.
+            total: int | None = None
             while filtered and len(rows) < k and candidates < _MAX_CANDIDATES:
-                total = self._run(cypher.COUNT_SEARCHABLE)[0]["count"]
+                if total is None:
+                    total = self._run(cypher.COUNT_SEARCHABLE)[0]["count"]
                 if candidates >= total:
                     break
                 candidates = min(candidates * 8, _MAX_CANDIDATES)
@@ -579,17 +582,8 @@ def _filter_params(filters: SearchFilter | None) -> dict[str, Any]:
 
 
 def _event(data: dict[str, Any]) -> StoredEvent:
-    return StoredEvent(
-        seq=data["seq"],
-        at=data["at"],
-        actor=data["actor"],
-        action=data["action"],
-        ids=list(data["ids"] or []),
-        before=json.loads(data["before"]),
-        after=json.loads(data["after"]),
-        reason=data["reason"] or "",
-        states=json.loads(data["states"]) if data.get("states") else None,
-    )
+    names = ("seq", "at", "actor", "action", "ids", "before", "after", "reason", "states")
+    return StoredEvent.from_stored(*(data.get(name) for name in names))
 
 
 def _dumps(value: Any) -> str:

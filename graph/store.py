@@ -98,14 +98,6 @@ class SearchFilter(BaseModel):
     team: list[str] | None = None
     not_expired: bool = False
 
-    def allows(self, values: dict[str, str], now: str) -> bool:
-        for name in ("status", "kind", "team"):
-            allowed = getattr(self, name)
-            if allowed is not None and values.get(name) and values[name] not in allowed:
-                return False
-        expires = values.get("expires_at") or ""
-        return not (self.not_expired and expires and expires <= now)
-
     @property
     def active(self) -> bool:
         return any(getattr(self, n) is not None for n in ("status", "kind", "team")) or (
