@@ -100,6 +100,7 @@ class Ingestor:
     ) -> None:
         self.store, self.embedder, self.settings = store, embedder, settings
         self.on_embedded: Callable[[int, int], None] | None = None
+        self._pii_kinds: dict[str, str] = {}  # name or id → what personal data it is
         self.deid = (
             Deidentifier(settings.deid_key.get_secret_value()) if settings.deidentify else None
         )
@@ -244,11 +245,15 @@ class Ingestor:
         """'email', 'phone', ... when `value` is exactly one such value; 'pii' when it holds
         personal data among other text; '' when it holds none (or de-identification is off)."""
         text = value.strip()
+        if text in self._pii_kinds:  # the same few names recur on every message
+            return self._pii_kinds[text]
         findings = self.deid.redact(text).findings if self.deid else []
-        if not findings:
-            return ""
-        whole = len(findings) == 1 and (findings[0].start, findings[0].end) == (0, len(text))
-        return findings[0].kind.value.lower() if whole else "pii"
+        kind = ""
+        if findings:
+            whole = len(findings) == 1 and (findings[0].start, findings[0].end) == (0, len(text))
+            kind = findings[0].kind.value.lower() if whole else "pii"
+        self._pii_kinds[text] = kind
+        return kind
 
     def _customer(self, uri: str, index: int, conv: TranscriptConversation) -> Customer:
         """The customer as a keyed hash of their identifier (the source system's customer id
