@@ -36,6 +36,7 @@ __all__ = [
     "LinkKey",
     "NodeState",
     "NotFound",
+    "Observe",
     "Op",
     "RemoveLink",
     "Repoint",
@@ -102,6 +103,15 @@ class CreateNode(BaseModel):
     node: SerializeAsAny[Node]
 
 
+class Observe(BaseModel):
+    """Write what a pipeline derived (mining), like ingest does: people's decisions about the
+    node stay laid on top, so re-mining never undoes an approval or an edit. Writing the same
+    node again changes nothing."""
+
+    op: Literal["observe"] = "observe"
+    node: SerializeAsAny[Node]
+
+
 class DeleteNode(BaseModel):
     """Delete one node and every link at it."""
 
@@ -150,7 +160,15 @@ class Repoint(BaseModel):
 
 
 Op = Annotated[
-    SetFields | ClearFields | CreateNode | DeleteNode | AddLink | UpdateLink | RemoveLink | Repoint,
+    SetFields
+    | ClearFields
+    | CreateNode
+    | Observe
+    | DeleteNode
+    | AddLink
+    | UpdateLink
+    | RemoveLink
+    | Repoint,
     Field(discriminator="op"),
 ]
 
@@ -394,6 +412,25 @@ class _Work:
         )
         self.put_node(op.node.id, state)
 
+    def _op_observe(self, op: Observe) -> None:
+        record = op.node.to_record()
+        digest = record_digest(record)
+        embedding = record.pop("embedding", None)
+        state = self.node(op.node.id)
+        if state is None:
+            state = NodeState(label=op.node.label, record=record, embedding=embedding, version=0)
+        elif state.label is not op.node.label:
+            raise Conflict(f"node {op.node.id!r} is a {state.label.value}, not a {op.node.label}")
+        elif state.digest == digest:
+            return
+        else:
+            state = state.model_copy(deep=True)
+            state.record, state.observed = overlay(record, state.decided)
+            state.embedding = embedding
+        state.digest = digest
+        state.version += 1
+        self.put_node(op.node.id, state)
+
     def _op_delete(self, op: DeleteNode) -> None:
         self.existing(op.id, op.expected_version)
         for key, _ in self.links_at(op.id):
@@ -404,8 +441,12 @@ class _Work:
         for end in (op.link.src, op.link.dst):
             if self.node(end) is None:
                 raise NotFound(f"cannot link: no node with id {end!r}")
-        version = (self.link(op.link.key) or {}).get("version", 0) + 1
-        self.put_link(op.link.key, {**op.link.to_record(), "version": version})
+        current = self.link(op.link.key)
+        record = op.link.to_record()
+        if current is not None and _same_link(current, record):
+            return  # the same link again: nothing changes
+        version = (current or {}).get("version", 0) + 1
+        self.put_link(op.link.key, {**record, "version": version})
 
     def _op_relink(self, op: UpdateLink) -> None:
         record = self.link(op.key)
@@ -486,6 +527,14 @@ class _Work:
         )
 
 
+def _same_link(current: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Equal but for the store's version and the time the link object was made."""
+    skip = {"version", "prov_created_at"}
+    return {k: v for k, v in current.items() if k not in skip} == {
+        k: v for k, v in record.items() if k not in skip
+    }
+
+
 def _dump(state: NodeState | None) -> dict[str, Any] | None:
     return state.model_dump(mode="json") if state else None
 
@@ -528,7 +577,8 @@ def apply_ops(
     tx: TxPort, ops: Sequence[BaseModel], actor: str, action: str, reason: str = ""
 ) -> Event:
     """Apply operations in order and append their event; any error propagates (the caller's
-    transaction rolls back, so nothing is left behind)."""
+    transaction rolls back, so nothing is left behind). When nothing changed (observations
+    equal to what is stored) no event is appended and the event returned has seq 0."""
     if not ops:
         raise ValueError("a unit of work needs at least one operation")
     if not actor.strip() or not action.strip():
@@ -536,7 +586,10 @@ def apply_ops(
     work = _Work(tx)
     for op in ops:
         work.apply(op)
-    return tx.append_event(work.draft(actor, action, reason))
+    draft = work.draft(actor, action, reason)
+    if not draft.ids:  # only observations that changed nothing: nothing to log
+        return Event(seq=0, **draft.model_dump(exclude={"states"}))
+    return tx.append_event(draft)
 
 
 def undo_event(tx: TxPort, seq: int, actor: str, reason: str = "") -> Event:

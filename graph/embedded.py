@@ -284,6 +284,12 @@ class EmbeddedStore:
         with self._tx() as conn:
             return apply_ops(_Tx(self, conn), ops, actor, action, reason)
 
+    def log(self, actor: str, action: str, after: dict[str, Any], reason: str = "") -> Event:
+        with self._tx() as conn:
+            draft = summary_event(actor, action, [], after)
+            draft.reason = reason
+            return _Tx(self, conn).append_event(draft)
+
     def undo(self, seq: int, actor: str, reason: str = "") -> Event:
         with self._tx() as conn:
             return undo_event(_Tx(self, conn), seq, actor, reason)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from functools import lru_cache
+from typing import Any, ClassVar, Literal, get_args, get_origin
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,6 +39,7 @@ __all__ = [
     "Node",
     "Note",
     "Provenance",
+    "ResponseStat",
     "make_id",
     "node_from_record",
     "record_digest",
@@ -153,10 +155,9 @@ class Node(BaseModel):
         The store's own bookkeeping (version, updated_at) is not part of the record."""
         record: dict[str, Any] = {"label": self.label.value}
         exclude = {"provenance", "version", "updated_at"}
+        structured = _json_fields(type(self))
         for name, value in self.model_dump(mode="json", exclude=exclude).items():
-            record[name] = (
-                json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
-            )
+            record[name] = json.dumps(value, ensure_ascii=False) if name in structured else value
         for name, value in self.provenance.model_dump(mode="json").items():
             record[f"prov_{name}"] = value
         return record
@@ -251,6 +252,19 @@ class Entity(Node):
         return " ".join([self.name, *self.aliases])
 
 
+class ResponseStat(BaseModel):
+    """One way employees answered a situation, with how the conversations it was used in
+    ended: counts, never a bare rate (1 of 1 is not 100 %)."""
+
+    text: str
+    successes: int = 0
+    trials: int = 0  # conversations with a known outcome
+    evidence: int = 0  # conversations it was said in, outcome known or not
+    score: float = 0.0  # success estimate shrunk towards the situation's rate
+    speakers: list[str] = Field(default_factory=list)  # Employee ids
+    message_ids: list[str] = Field(default_factory=list)  # first message of each turn
+
+
 class KnowledgeItem(Node):
     label: ClassVar[Label] = Label.KNOWLEDGE_ITEM
     kind: ItemKind = ItemKind.TALK_TRACK
@@ -265,6 +279,23 @@ class KnowledgeItem(Node):
     team: str = ""
     expires_at: str = ""  # ISO-8601; empty: never expires
     verified_at: str = ""
+    # What mining observed (talk tracks): responses best first, responses to avoid (linked to
+    # bad outcomes: shown to curators and trainers, never suggested), and the counts.
+    responses: list[ResponseStat] = Field(default_factory=list)
+    avoid: list[ResponseStat] = Field(default_factory=list)
+    evidence: int = 0  # situations (customer turns) it was mined from
+    uses: int = 0
+    successes: int = 0
+    trials: int = 0
+    confidence: float = 0.0
+    # The situation profile mining matches new conversations against: content words and
+    # entity ids with how many situations named them (MENTIONS links mirror `entities`).
+    terms: dict[str, int] = Field(default_factory=dict)
+    entities: dict[str, int] = Field(default_factory=dict)
+    intents: dict[str, int] = Field(default_factory=dict)  # the objections and needs among them
+    # Who made it: "seci.externalize", a person's id, or "merge".
+    externalized_by: str = ""
+    merged_from: list[str] = Field(default_factory=list)
 
     def search_text(self) -> str:
         return "\n".join(p for p in (self.title, self.situation, self.text) if p)
@@ -289,6 +320,23 @@ SOURCE_LABELS = frozenset({Label.DOCUMENT, Label.CONVERSATION, Label.NOTE})
 TEXT_LABELS = frozenset({Label.CHUNK, Label.MESSAGE, Label.KNOWLEDGE_ITEM})
 
 
+@lru_cache(maxsize=None)
+def _json_fields(cls: type[Node]) -> frozenset[str]:
+    """Fields a flat record keeps as JSON text: dicts and lists of models."""
+    names = set()
+    for name, field in cls.model_fields.items():
+        annotation = field.annotation
+        args = get_args(annotation)
+        if get_origin(annotation) is dict or (
+            get_origin(annotation) is list
+            and args
+            and isinstance(args[0], type)
+            and issubclass(args[0], BaseModel)
+        ):
+            names.add(name)
+    return frozenset(names)
+
+
 def node_from_record(record: dict[str, Any]) -> Node:
     """Rebuild a typed node from the flat record a store returns."""
     cls = NODE_TYPES[Label(record["label"])]
@@ -299,8 +347,8 @@ def node_from_record(record: dict[str, Any]) -> Node:
             prov[name[5:]] = value
         elif name in cls.model_fields:
             data[name] = value
-    for name, field in cls.model_fields.items():
-        if isinstance(data.get(name), str) and field.annotation == dict[str, str]:
+    for name in _json_fields(cls):
+        if isinstance(data.get(name), str):
             data[name] = json.loads(data[name])
     data["provenance"] = Provenance(**prov) if prov else Provenance()
     return cls.model_validate(data)

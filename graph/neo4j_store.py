@@ -30,6 +30,7 @@ from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError
 from graph import cypher
 from graph.changes import (
     CreateNode,
+    Observe,
     Event,
     EventDraft,
     LinkKey,
@@ -307,8 +308,13 @@ class Neo4jStore:
 
         return self._write_tx(work)
 
+    def log(self, actor: str, action: str, after: dict[str, Any], reason: str = "") -> Event:
+        draft = summary_event(actor, action, [], after)
+        draft.reason = reason
+        return self._write_tx(lambda tx: _Tx(self, tx).append_event(draft))
+
     def apply(self, ops: Sequence[Op], actor: str, action: str, reason: str = "") -> Event:
-        created = [op.node for op in ops if isinstance(op, CreateNode)]
+        created = [op.node for op in ops if isinstance(op, CreateNode | Observe)]
         self._ensure_vector_index(created)
         return self._write_tx(lambda tx: apply_ops(_Tx(self, tx), ops, actor, action, reason))
 

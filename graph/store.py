@@ -245,6 +245,11 @@ class GraphStore(Protocol):
         Raises Conflict (stale version), NotFound, or ValueError (invalid change)."""
         ...
 
+    def log(self, actor: str, action: str, after: dict[str, Any], reason: str = "") -> Event:
+        """Append an event that changes no knowledge: a pipeline's run marker (e.g. how far
+        incremental mining has read the log), not undoable."""
+        ...
+
     def undo(self, seq: int, actor: str, reason: str = "") -> Event:
         """Append the inverse of event `seq`; Conflict when later changes stand in the way."""
         ...

@@ -1,0 +1,424 @@
+"""Externalization (tacit → explicit): mine draft talk tracks from conversations and draft
+FAQ / fact items from employees' notes, incrementally.
+
+A run reads the event log from where the last run stopped, so it touches only what changed:
+- sources written or forgotten since then lose their old contributions to items;
+- their conversations (or notes) are read again and each situation joins the most similar
+  existing item, or a new cluster;
+- only the items that lost or gained members are written, each in its own unit of work
+  (one `item.mined` event). Mining writes what it observed (`Observe`), so an approval, an
+  edit or a merge that a person decided stays laid on top and is never undone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from graph.changes import AddLink, DeleteNode, Observe, RemoveLink
+from graph.embeddings import Embedder
+from graph.model import (
+    Chunk,
+    ItemKind,
+    KnowledgeItem,
+    Label,
+    Link,
+    LinkType,
+    Note,
+    Provenance,
+    make_id,
+)
+from graph.store import GraphStore, NodeQuery
+from seci.clusters import Cluster, Clusterer, Features, content_tokens
+from seci.situations import (
+    Situation,
+    conversations_of,
+    read_situations,
+    source_ids,
+)
+from seci.tracks import Member, member_of, summarize
+
+__all__ = ["ACTOR", "MINED", "RUN_ACTION", "ExternalizeReport", "externalize"]
+
+ACTOR = "seci.externalize"
+RUN_ACTION = "seci.externalize.run"
+MINED_ACTION = "item.mined"
+MINED = "seci:externalize"  # source_id of the links mining owns (people's links have none)
+SOURCE_ACTIONS = ["source.write", "source.forget"]
+THRESHOLD = 0.45
+MIN_SUPPORT = 2  # situations a new cluster needs before it becomes a draft talk track
+
+Progress = Callable[[str, int, int], None]
+
+
+class ExternalizeReport(BaseModel):
+    full: bool
+    sources: int = 0
+    situations: int = 0
+    notes: int = 0
+    clusters: int = 0  # touched clusters
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    cursor: int = 0
+    seconds: float = 0.0
+
+
+class _Text(BaseModel):
+    """A situation or a note chunk, as the clusterer sees it."""
+
+    member: Member
+    kind: ItemKind
+    target: str  # the message (situation) or chunk (note) the item derives from
+
+
+def externalize(
+    store: GraphStore,
+    embedder: Embedder,
+    *,
+    full: bool = False,
+    threshold: float = THRESHOLD,
+    min_support: int = MIN_SUPPORT,
+    progress: Progress | None = None,
+) -> ExternalizeReport:
+    """Mine what changed since the last run (everything when `full` or on the first run)."""
+    started = time.perf_counter()
+    since = 0 if full else _last_cursor(store)
+    changed, cursor = _changed_sources(store, since)
+    first = since == 0
+    sources = source_ids(store) if first else changed
+    report = ExternalizeReport(full=first, sources=len(sources), cursor=max(cursor, since))
+    items = _existing_items(store)
+    affected = set(items) if first else _items_of(store, changed, items)
+    texts = _read(store, [s for s in sources if store.get_node(s) is not None], progress)
+    report.situations = sum(t.kind is ItemKind.TALK_TRACK for t in texts)
+    report.notes = len(texts) - report.situations
+    gone = set(sources) | set(changed)
+    for kind in (ItemKind.TALK_TRACK, ItemKind.FAQ):
+        group = [
+            t for t in texts if (t.kind is ItemKind.TALK_TRACK) == (kind is ItemKind.TALK_TRACK)
+        ]
+        mined = [
+            i
+            for i in items.values()
+            if (i.kind is ItemKind.TALK_TRACK) == (kind is ItemKind.TALK_TRACK)
+        ]
+        _mine(
+            store, embedder, group, mined, affected, gone, threshold, min_support, report, progress
+        )
+    store.log(ACTOR, RUN_ACTION, report.model_dump(exclude={"seconds"}))
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+# -- what changed -------------------------------------------------------------------------
+
+
+def _last_cursor(store: GraphStore) -> int:
+    cursor, since = 0, 0
+    while batch := store.events(since=since, limit=1000, actions=[RUN_ACTION]):
+        cursor = int(batch[-1].after.get("cursor", 0))
+        since = batch[-1].seq
+    return cursor
+
+
+def _changed_sources(store: GraphStore, since: int) -> tuple[list[str], int]:
+    """Sources written or forgotten after event `since`, and the last such event's seq."""
+    changed: dict[str, None] = {}
+    last = since
+    while batch := store.events(since=last, limit=1000, actions=SOURCE_ACTIONS):
+        for event in batch:
+            changed.update(dict.fromkeys(event.ids))
+        last = batch[-1].seq
+    return list(changed), last
+
+
+def _existing_items(store: GraphStore) -> dict[str, KnowledgeItem]:
+    """Every item mining made (with its embedding: the centroid of its situations)."""
+    found: dict[str, KnowledgeItem] = {}
+    cursor = None
+    while True:
+        page = store.query_nodes(NodeQuery(label=Label.KNOWLEDGE_ITEM, limit=1000, cursor=cursor))
+        for node in page.nodes:
+            if isinstance(node, KnowledgeItem) and node.externalized_by == ACTOR:
+                full = store.get_node(node.id)
+                if isinstance(full, KnowledgeItem):
+                    found[node.id] = full
+        if not page.next_cursor:
+            return found
+        cursor = page.next_cursor
+
+
+def _items_of(store: GraphStore, sources: Sequence[str], items: dict[str, Any]) -> set[str]:
+    """Items mined from these sources (found in the log, so forgotten sources count too)."""
+    found: set[str] = set()
+    for source in sources:
+        for event in store.events(node_id=source, actions=[MINED_ACTION], limit=100_000):
+            found.update(i for i in event.ids if i in items)
+    return found
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def _read(store: GraphStore, sources: Sequence[str], progress: Progress | None) -> list[_Text]:
+    texts: list[_Text] = []
+    for done, source in enumerate(sources, 1):
+        node = store.get_node(source)
+        if isinstance(node, Note):
+            texts.extend(_note_texts(store, node))
+        else:
+            for conversation in conversations_of(store, source):
+                texts.extend(
+                    _Text(member=member_of(s), kind=ItemKind.TALK_TRACK, target=s.id)
+                    for s in read_situations(store, conversation)
+                    if _meaningful(s)
+                )
+        if progress:
+            progress("reading", done, len(sources))
+    return texts
+
+
+def _meaningful(s: Situation) -> bool:
+    """Skip 'ok' / '在吗' / 'thanks' turns: no content words, nothing to learn."""
+    return bool(content_tokens(s.text)) and bool(s.response.strip())
+
+
+def _note_texts(store: GraphStore, note: Note) -> list[_Text]:
+    chunks = sorted(
+        (
+            n.node
+            for n in store.neighbours(note.id, [LinkType.PART_OF], "in")
+            if isinstance(n.node, Chunk)
+        ),
+        key=lambda c: c.position,
+    )
+    author = next((n.node for n in store.neighbours(note.id, [LinkType.SAID_BY], "out")), None)
+    texts = []
+    for chunk in chunks:
+        if not content_tokens(chunk.text):
+            continue
+        question = (
+            "?" in chunk.title
+            or "？" in chunk.title
+            or "?" in chunk.text[:80]
+            or "？" in chunk.text[:80]
+        )
+        member = Member(
+            role="note",
+            source=note.id,
+            conversation=note.id,
+            situation=chunk.title or note.title,
+            response=chunk.text[:2000],
+            response_id=chunk.id,
+            speaker=author.id if author else "",
+            speaker_name=note.author,
+        )
+        texts.append(
+            _Text(member=member, kind=ItemKind.FAQ if question else ItemKind.FACT, target=chunk.id)
+        )
+    return texts
+
+
+# -- clustering and writing ---------------------------------------------------------------
+
+
+def _features(embedder: Embedder, texts: Sequence[_Text]) -> list[Features]:
+    if not texts:
+        return []
+    said = [
+        t.member.situation
+        if t.kind is ItemKind.TALK_TRACK
+        else f"{t.member.situation}\n{t.member.response}"
+        for t in texts
+    ]
+    vectors = np.asarray(embedder.encode(said), dtype=np.float32)
+    return [
+        Features(
+            vector=vectors[i],
+            tokens=content_tokens(said[i]),
+            entities=t.member.entity_ids,
+            intents=t.member.intent_ids,
+            language=t.member.language,
+        )
+        for i, t in enumerate(texts)
+    ]
+
+
+def _seed(item: KnowledgeItem, dim: int) -> Cluster:
+    vector = np.asarray(item.embedding or np.zeros(dim), dtype=np.float32)
+    return Cluster.from_profile(
+        item.id, vector, item.evidence, item.terms, item.entities, item.intents
+    )
+
+
+def _mine(
+    store: GraphStore,
+    embedder: Embedder,
+    texts: list[_Text],
+    items: list[KnowledgeItem],
+    affected: set[str],
+    gone: set[str],
+    threshold: float,
+    min_support: int,
+    report: ExternalizeReport,
+    progress: Progress | None,
+) -> None:
+    features = _features(embedder, texts)
+    if not features and not (affected & {i.id for i in items}):
+        return
+    dim = features[0].vector.shape[0] if features else len(items[0].embedding or [0])
+    clusterer = Clusterer(threshold, dim)
+    for item in items:
+        clusterer.seed(_seed(item, dim))
+    for index, (text, f) in enumerate(zip(texts, features, strict=True)):
+        key = make_id(Label.KNOWLEDGE_ITEM, text.kind.value, text.target)
+        clusterer.add(f, index, key)
+    by_id = {i.id: i for i in items}
+    touched = [c for c in clusterer.clusters if c.members or c.key in affected]
+    report.clusters += len(touched)
+    for done, cluster in enumerate(touched, 1):
+        _write_cluster(store, cluster, by_id.get(cluster.key), texts, gone, min_support, report)
+        if progress:
+            progress("writing", done, len(touched))
+
+
+def _write_cluster(
+    store: GraphStore,
+    cluster: Cluster,
+    item: KnowledgeItem | None,
+    texts: list[_Text],
+    gone: set[str],
+    min_support: int,
+    report: ExternalizeReport,
+) -> None:
+    old = _mined_links(store, cluster.key) if item is not None else []
+    kept = [
+        (link.dst, Member.model_validate(link.props))
+        for link in old
+        if link.props.get("role") in ("situation", "note") and link.props.get("source") not in gone
+    ]
+    new = [(texts[i].target, texts[i].member) for i in cluster.members]
+    members = kept + new
+    kind = (
+        texts[cluster.members[0]].kind
+        if cluster.members
+        else (item.kind if item else ItemKind.TALK_TRACK)
+    )
+    if item is None and len(members) < min_support:
+        return
+    if not members:
+        _drop(store, cluster.key, old, report)
+        return
+    node = _item(cluster, kind, [m for _, m in members])
+    wanted = {link.key: link for link in _links(node, members)}
+    ops: list[Any] = [Observe(node=node)]
+    ops += [_unlink(link) for link in old if link.key not in wanted]
+    ops += [AddLink(link=link) for link in wanted.values()]
+    event = store.apply(ops, actor=ACTOR, action=MINED_ACTION, reason=f"{len(members)} situations")
+    if event.seq == 0:
+        report.unchanged += 1
+    elif item is None:
+        report.created += 1
+    else:
+        report.updated += 1
+
+
+def _mined_links(store: GraphStore, item_id: str) -> list[Link]:
+    return [n.link for n in store.neighbours(item_id, direction="out") if n.link.source_id == MINED]
+
+
+def _drop(store: GraphStore, item_id: str, old: list[Link], report: ExternalizeReport) -> None:
+    """An item whose every situation was forgotten: deleted unless a person decided on it
+    (then only its evidence links go)."""
+    current, observed = store.get_node(item_id), store.get_observed(item_id)
+    if current is None:
+        return
+    if observed is not None and current.to_record() == observed.to_record():
+        store.apply(
+            [DeleteNode(id=item_id)],
+            actor=ACTOR,
+            action="item.unmined",
+            reason="no situations left",
+        )
+        report.removed += 1
+    elif old:
+        ops = [_unlink(link) for link in old]
+        store.apply(ops, actor=ACTOR, action=MINED_ACTION, reason="no situations left")
+        report.updated += 1
+
+
+def _item(cluster: Cluster, kind: ItemKind, members: list[Member]) -> KnowledgeItem:
+    summary = summarize(members)
+    confidence = round(len(members) / (len(members) + 3) * max(cluster.cohesion, 0.0), 3)
+    top = summary.responses[0] if summary.responses else None
+    uri = next((m.uri for m in members if top and m.response_id in top.message_ids), members[0].uri)
+    return KnowledgeItem(
+        id=cluster.key,
+        kind=kind,
+        title=summary.title,
+        text=summary.text,
+        situation=summary.situation,
+        uri=uri,
+        responses=summary.responses,
+        avoid=summary.avoid,
+        evidence=summary.evidence,
+        successes=summary.successes,
+        trials=summary.trials,
+        confidence=min(confidence, 1.0),
+        terms=summary.terms,
+        entities=dict(summary.entities),
+        intents=summary.intents,
+        externalized_by=ACTOR,
+        embedding=cluster.centroid.astype(float).tolist(),
+        provenance=Provenance(
+            source=uri, created_by=ACTOR, method="cluster", confidence=min(confidence, 1.0)
+        ),
+    )
+
+
+def _link(item_id: str, type_: LinkType, dst: str, weight: float = 1.0, **props: Any) -> Link:
+    return Link(
+        src=item_id,
+        type=type_,
+        dst=dst,
+        weight=weight,
+        source_id=MINED,
+        props=props,
+        provenance=Provenance(source=ACTOR, created_by=ACTOR, method="cluster"),
+    )
+
+
+def _links(item: KnowledgeItem, members: list[tuple[str, Member]]) -> list[Link]:
+    """DERIVED_FROM each situation (its member record on the link), response, conversation
+    and source; SAID_BY who answered; MENTIONS what the situations named."""
+    links: list[Link] = []
+    speakers: dict[str, int] = {}
+    for target, m in members:
+        links.append(_link(item.id, LinkType.DERIVED_FROM, target, **m.props()))
+        for role, dst in (
+            ("response", m.response_id),
+            ("conversation", m.conversation),
+            ("source", m.source),
+        ):
+            if dst and dst != target:
+                links.append(_link(item.id, LinkType.DERIVED_FROM, dst, role=role))
+        if m.speaker:
+            speakers[m.speaker] = speakers.get(m.speaker, 0) + 1
+    links += [
+        _link(item.id, LinkType.SAID_BY, e, float(c), count=c) for e, c in sorted(speakers.items())
+    ]
+    links += [
+        _link(item.id, LinkType.MENTIONS, e, float(c), count=c)
+        for e, c in sorted(item.entities.items())
+    ]
+    return links
+
+
+def _unlink(link: Link) -> RemoveLink:
+    return RemoveLink(src=link.src, type=link.type, dst=link.dst, source_id=MINED)
