@@ -104,6 +104,7 @@ class ItemKind(StrEnum):
 class ItemStatus(StrEnum):
     DRAFT = "draft"
     APPROVED = "approved"
+    REJECTED = "rejected"  # a draft a knowledge manager turned down
     RETIRED = "retired"
 
 
@@ -295,7 +296,9 @@ class KnowledgeItem(Node):
     intents: dict[str, int] = Field(default_factory=dict)  # the objections and needs among them
     # Who made it: "seci.externalize", a person's id, or "merge".
     externalized_by: str = ""
+    approved_by: str = ""
     merged_from: list[str] = Field(default_factory=list)
+    merged_into: str = ""
 
     def search_text(self) -> str:
         return "\n".join(p for p in (self.title, self.situation, self.text) if p)

@@ -29,7 +29,6 @@ from graph.model import (
     Link,
     LinkType,
     Note,
-    Provenance,
     make_id,
 )
 from graph.store import GraphStore, NodeQuery
@@ -40,14 +39,20 @@ from seci.situations import (
     read_situations,
     source_ids,
 )
-from seci.tracks import Member, member_of, summarize
+from seci.tracks import (
+    ACTOR,
+    MINED,
+    Member,
+    build_item,
+    evidence_links,
+    member_of,
+    mined_members,
+)
 
 __all__ = ["ACTOR", "MINED", "RUN_ACTION", "ExternalizeReport", "externalize"]
 
-ACTOR = "seci.externalize"
 RUN_ACTION = "seci.externalize.run"
 MINED_ACTION = "item.mined"
-MINED = "seci:externalize"  # source_id of the links mining owns (people's links have none)
 SOURCE_ACTIONS = ["source.write", "source.forget"]
 THRESHOLD = 0.45
 MIN_SUPPORT = 2  # situations a new cluster needs before it becomes a draft talk track
@@ -297,12 +302,8 @@ def _write_cluster(
     min_support: int,
     report: ExternalizeReport,
 ) -> None:
-    old = _mined_links(store, cluster.key) if item is not None else []
-    kept = [
-        (link.dst, Member.model_validate(link.props))
-        for link in old
-        if link.props.get("role") in ("situation", "note") and link.props.get("source") not in gone
-    ]
+    old, had = mined_members(store, cluster.key) if item is not None else ([], [])
+    kept = [(target, m) for target, m in had if m.source not in gone]
     new = [(texts[i].target, texts[i].member) for i in cluster.members]
     members = kept + new
     kind = (
@@ -315,8 +316,10 @@ def _write_cluster(
     if not members:
         _drop(store, cluster.key, old, report)
         return
-    node = _item(cluster, kind, [m for _, m in members])
-    wanted = {link.key: link for link in _links(node, members)}
+    node = build_item(
+        cluster.key, kind, [m for _, m in members], cluster.centroid, cluster.cohesion
+    )
+    wanted = {link.key: link for link in evidence_links(node, members)}
     ops: list[Any] = [Observe(node=node)]
     ops += [_unlink(link) for link in old if link.key not in wanted]
     ops += [AddLink(link=link) for link in wanted.values()]
@@ -327,10 +330,6 @@ def _write_cluster(
         report.created += 1
     else:
         report.updated += 1
-
-
-def _mined_links(store: GraphStore, item_id: str) -> list[Link]:
-    return [n.link for n in store.neighbours(item_id, direction="out") if n.link.source_id == MINED]
 
 
 def _drop(store: GraphStore, item_id: str, old: list[Link], report: ExternalizeReport) -> None:
@@ -351,73 +350,6 @@ def _drop(store: GraphStore, item_id: str, old: list[Link], report: ExternalizeR
         ops = [_unlink(link) for link in old]
         store.apply(ops, actor=ACTOR, action=MINED_ACTION, reason="no situations left")
         report.updated += 1
-
-
-def _item(cluster: Cluster, kind: ItemKind, members: list[Member]) -> KnowledgeItem:
-    summary = summarize(members)
-    confidence = round(len(members) / (len(members) + 3) * max(cluster.cohesion, 0.0), 3)
-    top = summary.responses[0] if summary.responses else None
-    uri = next((m.uri for m in members if top and m.response_id in top.message_ids), members[0].uri)
-    return KnowledgeItem(
-        id=cluster.key,
-        kind=kind,
-        title=summary.title,
-        text=summary.text,
-        situation=summary.situation,
-        uri=uri,
-        responses=summary.responses,
-        avoid=summary.avoid,
-        evidence=summary.evidence,
-        successes=summary.successes,
-        trials=summary.trials,
-        confidence=min(confidence, 1.0),
-        terms=summary.terms,
-        entities=dict(summary.entities),
-        intents=summary.intents,
-        externalized_by=ACTOR,
-        embedding=cluster.centroid.astype(float).tolist(),
-        provenance=Provenance(
-            source=uri, created_by=ACTOR, method="cluster", confidence=min(confidence, 1.0)
-        ),
-    )
-
-
-def _link(item_id: str, type_: LinkType, dst: str, weight: float = 1.0, **props: Any) -> Link:
-    return Link(
-        src=item_id,
-        type=type_,
-        dst=dst,
-        weight=weight,
-        source_id=MINED,
-        props=props,
-        provenance=Provenance(source=ACTOR, created_by=ACTOR, method="cluster"),
-    )
-
-
-def _links(item: KnowledgeItem, members: list[tuple[str, Member]]) -> list[Link]:
-    """DERIVED_FROM each situation (its member record on the link), response, conversation
-    and source; SAID_BY who answered; MENTIONS what the situations named."""
-    links: list[Link] = []
-    speakers: dict[str, int] = {}
-    for target, m in members:
-        links.append(_link(item.id, LinkType.DERIVED_FROM, target, **m.props()))
-        for role, dst in (
-            ("response", m.response_id),
-            ("conversation", m.conversation),
-            ("source", m.source),
-        ):
-            if dst and dst != target:
-                links.append(_link(item.id, LinkType.DERIVED_FROM, dst, role=role))
-        if m.speaker:
-            speakers[m.speaker] = speakers.get(m.speaker, 0) + 1
-    links += [
-        _link(item.id, LinkType.SAID_BY, e, float(c), count=c) for e, c in sorted(speakers.items())
-    ]
-    links += [
-        _link(item.id, LinkType.MENTIONS, e, float(c), count=c)
-        for e, c in sorted(item.entities.items())
-    ]
-    return links
 
 
 def _unlink(link: Link) -> RemoveLink:

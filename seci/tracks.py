@@ -15,14 +15,30 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, Field
 
-from graph.model import ResponseStat
+from graph.model import ItemKind, KnowledgeItem, Link, LinkType, Provenance, ResponseStat
+from graph.store import GraphStore
 from graph.text import normalize
 from seci.clusters import content_tokens
 from seci.situations import OPENING, Situation, is_success
 
-__all__ = ["Member", "TrackSummary", "member_of", "summarize"]
+__all__ = [
+    "ACTOR",
+    "MINED",
+    "Member",
+    "TrackSummary",
+    "build_item",
+    "evidence_links",
+    "member_of",
+    "mined_members",
+    "summarize",
+]
+
+ACTOR = "seci.externalize"
+MINED = "seci:externalize"  # source_id of the links mining owns (people's links have none)
+MEMBER_ROLES = ("situation", "note")
 
 PRIOR_WEIGHT = 2.0  # a: how many trials the situation's rate counts for
 SAME_RESPONSE = 0.55  # character-bigram overlap above which two answers are one response
@@ -206,3 +222,87 @@ def _title(members: Sequence[Member], entities: Counter[str], situation: str) ->
         flat = " ".join(situation.split())
         said = f"“{flat[:40]}{'…' if len(flat) > 40 else ''}”"
     return f"{' · '.join(named)}: {said}" if named else said
+
+
+def build_item(
+    key: str, kind: ItemKind, members: list[Member], centroid: np.ndarray, cohesion: float
+) -> KnowledgeItem:
+    """The item a cluster stands for: what mining observed about it (people's decisions are
+    laid on top by the store)."""
+    summary = summarize(members)
+    confidence = round(len(members) / (len(members) + 3) * max(cohesion, 0.0), 3)
+    top = summary.responses[0] if summary.responses else None
+    uri = next((m.uri for m in members if top and m.response_id in top.message_ids), members[0].uri)
+    return KnowledgeItem(
+        id=key,
+        kind=kind,
+        title=summary.title,
+        text=summary.text,
+        situation=summary.situation,
+        uri=uri,
+        responses=summary.responses,
+        avoid=summary.avoid,
+        evidence=summary.evidence,
+        successes=summary.successes,
+        trials=summary.trials,
+        confidence=min(confidence, 1.0),
+        terms=summary.terms,
+        entities=dict(summary.entities),
+        intents=summary.intents,
+        externalized_by=ACTOR,
+        embedding=np.asarray(centroid, dtype=np.float32).astype(float).tolist(),
+        provenance=Provenance(
+            source=uri, created_by=ACTOR, method="cluster", confidence=min(confidence, 1.0)
+        ),
+    )
+
+
+def _link(item_id: str, type_: LinkType, dst: str, weight: float = 1.0, **props: Any) -> Link:
+    return Link(
+        src=item_id,
+        type=type_,
+        dst=dst,
+        weight=weight,
+        source_id=MINED,
+        props=props,
+        provenance=Provenance(source=ACTOR, created_by=ACTOR, method="cluster"),
+    )
+
+
+def evidence_links(item: KnowledgeItem, members: list[tuple[str, Member]]) -> list[Link]:
+    """DERIVED_FROM each situation (its member record on the link), response, conversation
+    and source; SAID_BY who answered; MENTIONS what the situations named."""
+    links: list[Link] = []
+    speakers: dict[str, int] = {}
+    for target, m in members:
+        links.append(_link(item.id, LinkType.DERIVED_FROM, target, **m.props()))
+        for role, dst in (
+            ("response", m.response_id),
+            ("conversation", m.conversation),
+            ("source", m.source),
+        ):
+            if dst and dst != target:
+                links.append(_link(item.id, LinkType.DERIVED_FROM, dst, role=role))
+        if m.speaker:
+            speakers[m.speaker] = speakers.get(m.speaker, 0) + 1
+    links += [
+        _link(item.id, LinkType.SAID_BY, e, float(c), count=c) for e, c in sorted(speakers.items())
+    ]
+    links += [
+        _link(item.id, LinkType.MENTIONS, e, float(c), count=c)
+        for e, c in sorted(item.entities.items())
+    ]
+    return links
+
+
+def mined_members(store: GraphStore, item_id: str) -> tuple[list[Link], list[tuple[str, Member]]]:
+    """The links mining owns at an item, and its members (target id, member) among them."""
+    links = [
+        n.link for n in store.neighbours(item_id, direction="out") if n.link.source_id == MINED
+    ]
+    members = [
+        (link.dst, Member.model_validate(link.props))
+        for link in links
+        if link.props.get("role") in MEMBER_ROLES
+    ]
+    return links, members
