@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.cli_seci import bind, curate_app, items_app, seci_app
 from api.runtime import KNOWN_ERRORS, Runtime
 from graph.settings import get_settings
 from graph.store import Conflict, NotFound
@@ -29,6 +30,9 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+app.add_typer(seci_app, name="seci")
+app.add_typer(curate_app, name="curate")
+app.add_typer(items_app, name="items")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -46,6 +50,8 @@ def runtime() -> Iterator[Runtime]:
         if rt is not None:
             rt.close()
 
+
+bind(runtime)
 
 SUMMARY_COLUMNS = (
     "files",

@@ -79,6 +79,7 @@ class LinkType(StrEnum):
     WITH_CUSTOMER = "WITH_CUSTOMER"
     ATTACHED_TO = "ATTACHED_TO"
     SAME_AS = "SAME_AS"  # a person's decision: two Employee nodes are one person
+    DISMISSED = "DISMISSED"  # a curator turned down a proposal about this pair
 
 
 class EntityKind(StrEnum):

@@ -8,6 +8,7 @@ up when that conversation ended well: the best answers of the best people become
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
@@ -30,8 +31,12 @@ __all__ = ["EMPTY_STORE_HINT", "AskResult", "SourceRef", "Suggestion", "suggest"
 
 EMPTY_STORE_HINT = "the store is empty: run `spiral ingest PATH...` or `spiral demo` first"
 NO_MATCH_HINT = "nothing matched: try other words, or ingest more material"
-# Retired and expired items never take a slot: filtered inside the search, before ranking.
-LIVE = SearchFilter(status=[ItemStatus.DRAFT.value, ItemStatus.APPROVED.value], not_expired=True)
+# Rejected and retired items never take a slot: filtered inside the search, before ranking.
+# Expired ones still may, flagged and ranked lower: an old answer beats none, if it says so.
+LIVE = SearchFilter(status=[ItemStatus.DRAFT.value, ItemStatus.APPROVED.value])
+APPROVED_BOOST = 1.3  # approved talk tracks first
+EXPIRED_PENALTY = 0.7
+TURN_MESSAGES = 8  # at most this many messages of one employee turn in a suggestion
 GOOD_OUTCOMES = {"resolved", "converted"}
 BAD_OUTCOMES = {"lost", "escalated"}
 
@@ -43,6 +48,20 @@ class SourceRef(BaseModel):
     title: str = ""
 
 
+class ItemStats(BaseModel):
+    uses: int = 0
+    successes: int = 0
+    trials: int = 0
+
+
+class ItemRef(BaseModel):
+    id: str
+    kind: str
+    status: str
+    stats: ItemStats
+    expired: bool = False
+
+
 class Suggestion(BaseModel):
     id: str
     title: str
@@ -50,6 +69,8 @@ class Suggestion(BaseModel):
     score: float
     why: str
     sources: list[SourceRef] = Field(default_factory=list)
+    item: ItemRef | None = None
+    draft: bool = False  # made from a draft item: not yet checked by a knowledge manager
 
 
 class AskResult(BaseModel):
@@ -85,6 +106,32 @@ def _outcome_factor(conversation: Conversation | None) -> float:
     return 0.6 if outcome in BAD_OUTCOMES else 0.85
 
 
+def _avoided(store: GraphStore, message: Message) -> bool:
+    """A reply a mined talk track lists under "what not to say": never suggested."""
+    for n in store.neighbours(message.id, [LinkType.DERIVED_FROM], direction="in"):
+        item = n.node
+        if isinstance(item, KnowledgeItem) and any(message.id in a.message_ids for a in item.avoid):
+            return True
+    return False
+
+
+def _whole_turn(store: GraphStore, first: Message) -> str:
+    """The employee's whole turn from `first`: the next messages while the employee speaks
+    ("区别主要在三点" and then the three points)."""
+    parts, current = [first.text], first
+    for _ in range(TURN_MESSAGES - 1):
+        following = [
+            n.node
+            for n in store.neighbours(current.id, [LinkType.NEXT], direction="out")
+            if isinstance(n.node, Message)
+        ]
+        if not following or following[0].role != "employee":
+            break
+        current = following[0]
+        parts.append(current.text)
+    return "\n".join(p for p in parts if p.strip())
+
+
 def _from_message(store: GraphStore, query: str, hit: Hit, node: Message) -> Suggestion | None:
     conv = _conversation(store, node.id)
     outcome = f"the conversation was {conv.outcome}" if conv and conv.outcome else ""
@@ -100,6 +147,8 @@ def _from_message(store: GraphStore, query: str, hit: Hit, node: Message) -> Sug
             return None
         reply = min(replies, key=lambda m: m.position)
         said = f'a customer said "{node.text[:60]}"'
+    if _avoided(store, reply):
+        return None
     who = f"{reply.speaker} answered" if reply.speaker else ""
     extra = ", ".join(p for p in (said, who, outcome) if p)
     return Suggestion(
@@ -107,27 +156,53 @@ def _from_message(store: GraphStore, query: str, hit: Hit, node: Message) -> Sug
         title=conv.title
         if conv and conv.title
         else (conv.channel if conv else "") or "conversation",
-        text=reply.text,
+        text=_whole_turn(store, reply),
         score=hit.score * _outcome_factor(conv),
         why=_why(query, node.text, extra),
         sources=[SourceRef(uri=reply.uri, label=Label.MESSAGE.value, id=reply.id)],
     )
 
 
+def _expired(item: KnowledgeItem) -> bool:
+    return bool(item.expires_at) and item.expires_at < datetime.now(UTC).isoformat()
+
+
+def _from_item(query: str, hit: Hit, item: KnowledgeItem) -> Suggestion | None:
+    """A talk track suggests its best response with its outcome counts; drafts say so."""
+    if item.status not in (ItemStatus.DRAFT, ItemStatus.APPROVED) or not item.text.strip():
+        return None
+    approved = item.status is ItemStatus.APPROVED
+    expired = _expired(item)
+    score = hit.score * (APPROVED_BOOST if approved else 1.0)
+    score *= EXPIRED_PENALTY if expired else 1.0
+    notes = [f"{item.status.value} {item.kind.value}"]
+    if item.trials:
+        notes.append(f"worked in {item.successes} of {item.trials} conversations")
+    if item.evidence:
+        notes.append(f"seen {item.evidence} times")
+    if expired:
+        notes.append(f"expired {item.expires_at[:10]}: check before use")
+    return Suggestion(
+        id=item.id,
+        title=item.title or item.kind.value,
+        text=item.text,
+        score=score,
+        why=_why(query, item.search_text(), "; ".join(notes)),
+        sources=[SourceRef(uri=item.uri, label=item.label.value, id=item.id)],
+        item=ItemRef(
+            id=item.id,
+            kind=item.kind.value,
+            status=item.status.value,
+            stats=ItemStats(uses=item.uses, successes=item.successes, trials=item.trials),
+            expired=expired,
+        ),
+        draft=not approved,
+    )
+
+
 def _from_node(query: str, hit: Hit, node: Node) -> Suggestion | None:
     if isinstance(node, KnowledgeItem):
-        if node.status is ItemStatus.RETIRED:
-            return None
-        boost = 1.1 if node.status is ItemStatus.APPROVED else 1.0
-        extra = f"{node.status.value} {node.kind.value}"
-        return Suggestion(
-            id=node.id,
-            title=node.title or node.kind.value,
-            text=node.text,
-            score=hit.score * boost,
-            why=_why(query, node.search_text(), extra),
-            sources=[SourceRef(uri=node.uri, label=node.label.value, id=node.id)],
-        )
+        return _from_item(query, hit, node)
     if isinstance(node, Chunk):
         return Suggestion(
             id=node.id,

@@ -55,6 +55,7 @@ RUN_ACTION = "seci.externalize.run"
 MINED_ACTION = "item.mined"
 SOURCE_ACTIONS = ["source.write", "source.forget"]
 THRESHOLD = 0.45
+NOTE_THRESHOLD = 0.8
 MIN_SUPPORT = 2  # situations a new cluster needs before it becomes a draft talk track
 
 Progress = Callable[[str, int, int], None]
@@ -104,18 +105,12 @@ def externalize(
     report.situations = sum(t.kind is ItemKind.TALK_TRACK for t in texts)
     report.notes = len(texts) - report.situations
     gone = set(sources) | set(changed)
-    for kind in (ItemKind.TALK_TRACK, ItemKind.FAQ):
-        group = [
-            t for t in texts if (t.kind is ItemKind.TALK_TRACK) == (kind is ItemKind.TALK_TRACK)
-        ]
-        mined = [
-            i
-            for i in items.values()
-            if (i.kind is ItemKind.TALK_TRACK) == (kind is ItemKind.TALK_TRACK)
-        ]
-        _mine(
-            store, embedder, group, mined, affected, gone, threshold, min_support, report, progress
-        )
+    for talk in (True, False):  # talk tracks from conversations, then notes' FAQs and facts
+        group = [t for t in texts if (t.kind is ItemKind.TALK_TRACK) is talk]
+        mined = [i for i in items.values() if (i.kind is ItemKind.TALK_TRACK) is talk]
+        # A note is its own item unless another says nearly the same.
+        limits = (threshold, min_support) if talk else (NOTE_THRESHOLD, 1)
+        _mine(store, embedder, group, mined, affected, gone, *limits, report, progress)
     store.log(ACTOR, RUN_ACTION, report.model_dump(exclude={"seconds"}))
     report.seconds = round(time.perf_counter() - started, 3)
     return report
