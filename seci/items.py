@@ -187,7 +187,7 @@ def _merged_observation(
         update["responses"] = keep.responses + other.responses
         update["avoid"] = keep.avoid + other.avoid
     update["embedding"] = centroid.astype(float).tolist() if centroid.any() else keep.embedding
-    return observed.model_copy(update=update)
+    return KnowledgeItem.model_validate({**observed.model_dump(), **update})
 
 
 def _mean(items: Sequence[KnowledgeItem]) -> np.ndarray:
