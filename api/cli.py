@@ -20,7 +20,11 @@ from api.runtime import KNOWN_ERRORS, Runtime
 from graph.settings import get_settings
 from graph.store import Conflict, NotFound
 from ingest.pipeline import IngestReport
+from seci import items as lifecycle
 from seci.assist import AskResult
+from seci.combine import proposals
+from seci.externalize import externalize
+from seci.items_view import items_page
 
 app = typer.Typer(
     name="spiral",
@@ -257,10 +261,44 @@ def demo(
         folders = [EXAMPLES / name for name in ("docs", "notes", "transcripts")]
         report = rt.ingestor().ingest(folders, progress=True)
         _print_report(report)
+        _demo_mining(rt)
         lines = (EXAMPLES / "queries.txt").read_text(encoding="utf-8").splitlines()
         for query in [q for q in lines if q.strip()][:queries]:
             out.rule()
             _print_answer(rt.ask(query, 3), as_json=False)
+
+
+def _demo_mining(rt: Runtime) -> None:
+    """Externalize, show what was mined, and take one curation step (approve the talk track
+    with the most evidence; a contradiction waits in the queue)."""
+    out.rule("[bold]Externalization: mining talk tracks from the conversations[/bold]")
+    report = externalize(rt.store, rt.embedder)
+    out.print(
+        f"{report.situations} situations and {report.notes} note sections read; "
+        f"{report.created} items created, {report.updated} updated ({report.seconds:.1f}s)"
+    )
+    tracks = sorted(
+        items_page(rt.store, kind="talk_track"), key=lambda i: (-i.evidence, -i.successes)
+    )
+    for item in tracks[:3]:
+        won = f"worked {item.successes} of {item.trials}" if item.trials else "no outcomes"
+        out.print(
+            f"[bold cyan]{item.title}[/bold cyan]  [dim]{item.evidence} situations, {won}[/dim]"
+        )
+        out.print(f"   say: {item.text[:160]}")
+        for bad in item.avoid[:2]:
+            out.print(f"   [red]don't say:[/red] {bad.text[:120]}  [dim](lost {bad.trials})[/dim]")
+    out.rule("[bold]Combination: the curation queue[/bold]")
+    for p in proposals(rt.store, kinds=["contradiction"])[:2]:
+        out.print(
+            f"[yellow]contradiction[/yellow] {p.reason}: {' | '.join(p.details['sentences'])}"
+        )
+    if tracks:
+        event = lifecycle.approve(rt.store, tracks[0].id, "demo", "the team's best answer")
+        out.print(
+            f"approved “{tracks[0].title}” (event #{event.seq}; "
+            f"`spiral curate undo {event.seq}` takes it back)"
+        )
 
 
 @app.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import lru_cache
+from functools import cache
 from typing import Any, ClassVar, Literal, get_args, get_origin
 
 import numpy as np
@@ -324,7 +324,7 @@ SOURCE_LABELS = frozenset({Label.DOCUMENT, Label.CONVERSATION, Label.NOTE})
 TEXT_LABELS = frozenset({Label.CHUNK, Label.MESSAGE, Label.KNOWLEDGE_ITEM})
 
 
-@lru_cache(maxsize=None)
+@cache
 def _json_fields(cls: type[Node]) -> frozenset[str]:
     """Fields a flat record keeps as JSON text: dicts and lists of models."""
     names = set()

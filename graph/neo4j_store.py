@@ -30,11 +30,11 @@ from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError
 from graph import cypher
 from graph.changes import (
     CreateNode,
-    Observe,
     Event,
     EventDraft,
     LinkKey,
     NodeState,
+    Observe,
     Op,
     StoredEvent,
     apply_ops,

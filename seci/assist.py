@@ -237,12 +237,25 @@ def suggest(
         filters=LIVE,
     )
     suggestions = _suggestions(store, query, hits)
-    ranked = sorted(suggestions.values(), key=lambda s: -s.score)[:top_k]
+    ranked = _distinct(sorted(suggestions.values(), key=lambda s: -s.score))[:top_k]
     if ranked:
         return AskResult(query=query, suggestions=ranked)
     # Counting the store costs a scan, so only when there is nothing to show.
     empty = store.stats().total_nodes == 0
     return AskResult(query=query, hint=EMPTY_STORE_HINT if empty else NO_MATCH_HINT)
+
+
+def _distinct(ranked: list[Suggestion]) -> list[Suggestion]:
+    """One suggestion per text: a talk track's best response and the raw message it was
+    mined from say the same thing; the better-ranked one (with its counts) stays."""
+    seen: set[str] = set()
+    kept = []
+    for s in ranked:
+        key = " ".join(s.text.split())
+        if key not in seen:
+            seen.add(key)
+            kept.append(s)
+    return kept
 
 
 def _suggestions(store: GraphStore, query: str, hits: Sequence[Hit]) -> dict[str, Suggestion]:

@@ -212,6 +212,7 @@ def _note_texts(store: GraphStore, note: Note) -> list[_Text]:
         member = Member(
             role="note",
             source=note.id,
+            uri=note.uri,
             conversation=note.id,
             situation=chunk.title or note.title,
             response=chunk.text[:2000],

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from graph.embeddings import get_embedder
 from graph.model import Conversation, ItemStatus, KnowledgeItem, Label, LinkType
+from graph.settings import Settings
 from graph.store import GraphStore, NodeQuery
 from ingest.build import source_id_for
+from ingest.pipeline import Ingestor
 from seci import items as lifecycle
 from seci.assist import suggest
 from seci.combine import proposals
 from seci.externalize import externalize
 from seci.tracks import mined_members
-from graph.embeddings import get_embedder
-from graph.settings import Settings
-from ingest.pipeline import Ingestor
 from tests.contract.test_ingest_contract import EXAMPLES
 
 pytestmark = pytest.mark.model  # mining quality depends on the real model and entity resolution
@@ -90,7 +90,7 @@ def test_price_objection_is_mined_with_outcomes_and_what_not_to_say(
     assert track.trials >= 2 and 1 <= track.successes < track.trials
     best = track.responses[0]
     assert best.text == track.text and best.successes >= 1 and LOST_ANSWER not in best.text
-    assert all(LOST_ANSWER != r.text for r in track.responses)
+    assert all(r.text != LOST_ANSWER for r in track.responses)
     bad = next(a for a in track.avoid if a.text == LOST_ANSWER)
     assert (bad.successes, bad.trials) == (0, 1)
     said_by = {n.node.id for n in store.neighbours(track.id, [LinkType.SAID_BY], "out")}
