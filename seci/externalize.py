@@ -159,8 +159,17 @@ def _items_of(store: GraphStore, sources: Sequence[str], items: dict[str, Any]) 
     found: set[str] = set()
     for source in sources:
         for event in store.events(node_id=source, actions=[MINED_ACTION], limit=100_000):
-            found.update(i for i in event.ids if i in items)
+            found.update(_surviving(i, items) for i in event.ids if i in items)
     return found
+
+
+def _surviving(item_id: str, items: dict[str, Any]) -> str:
+    """The item that holds an item's evidence now: itself, or what it was merged into."""
+    seen = {item_id}
+    while (target := items[item_id].merged_into) and target in items and target not in seen:
+        item_id = target
+        seen.add(item_id)
+    return item_id
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -276,7 +285,8 @@ def _mine(
     dim = features[0].vector.shape[0] if features else len(items[0].embedding or [0])
     clusterer = Clusterer(threshold, dim)
     for item in items:
-        clusterer.seed(_seed(item, dim))
+        if not item.merged_into:  # its evidence lives on in the item it was merged into
+            clusterer.seed(_seed(item, dim))
     for index, (text, f) in enumerate(zip(texts, features, strict=True)):
         key = make_id(Label.KNOWLEDGE_ITEM, text.kind.value, text.target)
         clusterer.add(f, index, key)

@@ -6,7 +6,8 @@ alone when conversations are added, changed or forgotten.
 
 Why shrinkage: a response said once in a conversation that converted is 1 of 1, not 100 %.
 Every success estimate is (successes + a·p) / (trials + a), pulled towards the situation's
-rate p, so a response needs evidence to rise above its peers.
+rate p; responses rank by that estimate less one posterior standard deviation, so a response
+needs evidence to rise above its peers.
 """
 
 from __future__ import annotations
@@ -165,6 +166,14 @@ def _stat(variant: _Variant, rate: float) -> ResponseStat:
     )
 
 
+def _lower(stat: ResponseStat, rate: float) -> float:
+    """Rank by what the evidence supports: the shrunk estimate less one standard deviation
+    of its posterior, so 8 of 10 ranks above 1 of 1 (the estimate alone would not)."""
+    mean = stat.score if stat.trials else rate
+    spread = (mean * (1 - mean) / (stat.trials + PRIOR_WEIGHT + 1)) ** 0.5
+    return mean - spread
+
+
 def _bad(stat: ResponseStat, cluster_successes: int) -> bool:
     """Strongly tied to bad outcomes: it never worked, and either failed twice or failed
     where other answers to the same situation worked."""
@@ -178,7 +187,7 @@ def summarize(members: Sequence[Member], prior: float = 0.5) -> TrackSummary:
     stats = [_stat(v, rate) for v in _variants(members)]
     avoid = [s for s in stats if _bad(s, successes)]
     good = [s for s in stats if not _bad(s, successes)]
-    good.sort(key=lambda s: (-(s.score if s.trials else rate), -s.evidence, s.text))
+    good.sort(key=lambda s: (-_lower(s, rate), -s.evidence, s.text))
     avoid.sort(key=lambda s: (s.score, -s.evidence, s.text))
     terms: Counter[str] = Counter()
     for m in members:

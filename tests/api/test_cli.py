@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,67 @@ def test_events_feed_and_undo(tmp_path: Path, use_store) -> None:
     assert refused.exit_code == 1 and "ingest" in refused.stderr
     table = runner.invoke(app, ["events", "--action", "undo"])
     assert table.exit_code == 0 and "mistake" in table.stdout
+
+
+LOST_ANSWER = "价格是保险公司定的，我们也没办法。"
+
+
+def _lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def test_externalize_items_and_curation_commands(
+    corpus_dir: Path, use_store, tmp_path: Path
+) -> None:
+    data = tmp_path / "store"
+    shutil.copytree(corpus_dir, data)  # mining writes: keep the shared corpus store as it was
+    use_store(data)
+    first = runner.invoke(app, ["seci", "externalize", "--json"])
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    assert report["full"] and report["created"] > 5 and report["situations"] > 100
+    again = json.loads(runner.invoke(app, ["seci", "externalize", "--json"]).stdout)
+    assert not again["full"] and again["created"] == again["updated"] == 0
+
+    listed = _lines(runner.invoke(app, ["items", "list", "--kind", "talk_track", "--json"]).stdout)
+    assert listed and all(i["kind"] == "talk_track" and i["status"] == "draft" for i in listed)
+    for item in listed:
+        assert set(item) >= {"id", "kind", "status", "title", "text", "stats", "sources"}
+        assert set(item["stats"]) == {"uses", "successes", "trials"}
+        assert item["sources"] and all(Path(s["uri"]).exists() for s in item["sources"])
+    shown = [
+        json.loads(runner.invoke(app, ["curate", "show", i["id"], "--json"]).stdout) for i in listed
+    ]
+    price = next(d for d in shown if any(a["text"] == LOST_ANSWER for a in d["avoid"]))
+    assert price["responses"][0]["text"] == price["text"] != LOST_ANSWER
+    assert price["history"][0]["action"] == "item.mined"
+
+    approved = runner.invoke(app, ["curate", "approve", price["id"], "--reason", "ok", "--json"])
+    assert approved.exit_code == 0, approved.output
+    event = json.loads(approved.stdout)
+    assert event["action"] == "item.approve" and event["after"][price["id"]]["status"] == "approved"
+    ids = {
+        i["id"]
+        for i in _lines(
+            runner.invoke(app, ["items", "list", "--status", "approved", "--json"]).stdout
+        )
+    }
+    assert ids == {price["id"]}
+    asked = json.loads(
+        runner.invoke(app, ["ask", "金盾医疗险三百多一年，是不是太贵了？", "--json"]).stdout
+    )
+    top = asked["suggestions"][0]
+    assert top["id"] == price["id"] and top["item"]["status"] == "approved" and not top["draft"]
+    assert all(LOST_ANSWER not in s["text"] for s in asked["suggestions"])
+
+    queue = _lines(
+        runner.invoke(app, ["curate", "queue", "--kind", "contradiction", "--json"]).stdout
+    )
+    assert any(set(p["details"]["values"]) == {"7天", "15天"} for p in queue)
+
+    undone = runner.invoke(app, ["curate", "undo", str(event["seq"]), "--json"])
+    assert undone.exit_code == 0 and json.loads(undone.stdout)["action"] == "undo"
+    back = json.loads(runner.invoke(app, ["curate", "show", price["id"], "--json"]).stdout)
+    assert back["status"] == "draft"
+    missing = runner.invoke(app, ["curate", "approve", "knowledgeitem:nope"])
+    assert missing.exit_code == 1 and "no knowledge item" in missing.output
