@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from graph.embeddings import get_embedder
-from graph.model import Conversation, ItemStatus, KnowledgeItem, Label, LinkType
+from graph.model import Conversation, ItemStatus, KnowledgeItem, Label, LinkType, make_id
 from graph.settings import Settings
 from graph.store import GraphStore, NodeQuery
 from ingest.build import source_id_for
@@ -149,6 +149,17 @@ def test_rerun_is_incremental_and_decisions_survive_mining_and_reingest(
     assert after.evidence == track.evidence + 1 and after.trials == track.trials + 1
     untouched = {i.id: i.version for i in _items(store) if i.id in others}
     assert untouched == others  # only the affected cluster was written
+    # re-ingest a changed conversation: mined again, the decisions stay
+    won = root / "transcripts" / PRICE_WON
+    changed = json.loads(won.read_text(encoding="utf-8"))
+    changed["messages"].append({"role": "customer", "text": "好的，谢谢王老师"})
+    won.write_text(json.dumps(changed, ensure_ascii=False), encoding="utf-8")
+    assert ingestor(store).ingest([won]).files[0].status == "ingested"
+    externalize(store, embedder)
+    kept = store.get_node(track.id)
+    assert isinstance(kept, KnowledgeItem)
+    assert kept.status is ItemStatus.APPROVED and kept.title == "价格异议：金盾太贵"
+    assert kept.evidence == after.evidence and kept.trials == after.trials
     # forget the lost conversation: its evidence goes, the decisions stay
     lost = root / "transcripts" / PRICE_LOST
     ingestor(store).forget(lost)
@@ -197,6 +208,16 @@ def test_merge_keeps_both_sides_and_undo_restores_both_exactly(
     assert len(members) == keep.evidence + other.evidence  # provenance of both sides
     store.undo(event.seq, "km:lee", "wrong merge")
     assert snapshot() == before
+    # a split moves chosen situations out into a new draft; undo puts them back
+    _, members = mined_members(store, keep.id)
+    moved = [target for target, _ in members[:1]]
+    split = lifecycle.split(store, get_embedder(), keep.id, moved, "km:lee", "two situations")
+    new_id = make_id(Label.KNOWLEDGE_ITEM, keep.kind.value, "split", moved[0])
+    assert [t for t, _ in mined_members(store, new_id)[1]] == moved
+    assert moved[0] not in {t for t, _ in mined_members(store, keep.id)[1]}
+    assert store.get_node(keep.id).evidence == keep.evidence - 1  # type: ignore[union-attr]
+    store.undo(split.seq, "km:lee")
+    assert store.get_node(new_id) is None and snapshot() == before
 
 
 def test_contradiction_between_two_policies_is_proposed_and_decided(
