@@ -19,206 +19,66 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graph.text import search_tokens
+from graph.text import normalize, search_tokens
 
-__all__ = ["Cluster", "Clusterer", "Features", "content_tokens"]
+__all__ = ["NO", "Cluster", "Clusterer", "Features", "content_tokens", "situation_terms"]
 
-_STOP_ZH = set(
-    [
-        "的",
-        "了",
-        "吗",
-        "呢",
-        "吧",
-        "啊",
-        "呀",
-        "哦",
-        "嗯",
-        "么",
-        "是",
-        "我",
-        "你",
-        "您",
-        "他",
-        "她",
-        "它",
-        "我们",
-        "你们",
-        "他们",
-        "这",
-        "那",
-        "这个",
-        "那个",
-        "就",
-        "都",
-        "也",
-        "还",
-        "在",
-        "有",
-        "和",
-        "跟",
-        "与",
-        "要",
-        "会",
-        "能",
-        "可以",
-        "一下",
-        "一个",
-        "什么",
-        "怎么",
-        "亲",
-        "亲亲",
-        "请问",
-        "请",
-        "好",
-        "好的",
-        "谢谢",
-        "哈",
-        "哈哈",
-        "嘛",
-        "啦",
-        "额",
-        "呃",
-        "哎",
-        "噢",
-        "喔",
-        "嗷",
-        "哟",
-        "吖",
-        "滴",
-        "得",
-        "地",
-        "着",
-        "过",
-        "被",
-        "把",
-        "给",
-        "让",
-        "对",
-        "又",
-        "再",
-        "很",
-        "太",
-        "个",
-        "些",
-        "么么哒",
-        "客服",
-        "在吗",
-        "ok",
-        "嗯嗯",
-        "恩",
-        "恩恩",
-    ]
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_STOP_ZH = _words(
+    """
+    的 了 吗 呢 吧 啊 呀 哦 嗯 么 是 我 你 您 他 她 它 我们 你们 他们 这 那 这个 那个
+    就 都 也 还 在 有 和 跟 与 要 会 能 可以 一下 一个 什么 怎么 亲 亲亲 请问 请 好 好的 谢谢
+    哈 哈哈 嘛 啦 额 呃 哎 噢 喔 嗷 哟 吖 滴 得 地 着 过 被 把 给 让 对 又 再
+    很 太 个 些 不 没 不能 不会 不想 不要 没有 不用 不行 不了 能不能 可不可以 可不 不可
+    么么哒 客服 在吗 ok 嗯嗯 恩 恩恩 在不 在么 在嘛 你好 您好 在的 哈喽
+    """
 )
-_STOP_EN = set(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "but",
-        "if",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "for",
-        "with",
-        "by",
-        "from",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "am",
-        "i",
-        "you",
-        "he",
-        "she",
-        "it",
-        "we",
-        "they",
-        "me",
-        "my",
-        "your",
-        "our",
-        "their",
-        "this",
-        "that",
-        "these",
-        "those",
-        "do",
-        "does",
-        "did",
-        "have",
-        "has",
-        "had",
-        "will",
-        "would",
-        "can",
-        "could",
-        "should",
-        "so",
-        "just",
-        "not",
-        "no",
-        "yes",
-        "ok",
-        "okay",
-        "hi",
-        "hello",
-        "thanks",
-        "thank",
-        "please",
-        "what",
-        "how",
-        "why",
-        "when",
-        "where",
-        "which",
-        "who",
-        "there",
-        "here",
-        "about",
-        "as",
-        "up",
-        "out",
-        "all",
-        "any",
-        "some",
-        "very",
-        "really",
-        "too",
-        "also",
-        "than",
-        "then",
-        "its",
-        "it's",
-        "i'm",
-        "i'd",
-        "you're",
-        "that's",
-        "don't",
-    ]
+_STOP_EN = _words(
+    """
+    a an the and or but if to of in on at for with
+    by from is are was were be been am i you he she it
+    we they me my your our their this that these those do does did
+    have has had will would can could should so just not no yes ok
+    okay hi hello thanks thank please what how why when where which who there
+    here about as up out all any some very really too also than then
+    its don didn doesn isn wasn won couldn wouldn shouldn yeah sure well
+    """
 )
 WEIGHTS = {"zh": (0.25, 0.40, 0.35), "en": (0.70, 0.15, 0.15)}  # vector, words, entities
 # Cosine that unrelated texts reach anyway: the default model is English-only, so any two
 # Chinese sentences look alike to it. Below the floor a cosine says nothing.
 FLOORS = {"zh": 0.5, "en": 0.15}
+NO = "(no)"
+POLARITY_PENALTY = 0.5  # a "no" joining a cluster of "yes" (or back) needs twice the likeness
+_NEGATION_EN = re.compile(r"\b(?:not|no|never|cannot|can't|won't|don't|didn't|isn't|nope)\b|n't\b")
+_NEGATION_ZH = ("不能", "不会", "不想", "不要", "没有", "不用", "不行", "不了", "不需要", "不可以")
+_A_NOT_A = re.compile(r"(\w)[不没]\1")
 _PLACEHOLDER = re.compile(r"\[[^\[\]]{1,12}\]")  # [PHONE], [数字x]: de-identified values
 
 
 def content_tokens(text: str) -> list[str]:
-    """Words that carry the topic: jieba tokens without function words or bare numbers."""
+    """Words that carry the topic: jieba tokens without function words, bare numbers, or the
+    fragments an apostrophe leaves ("don't" → don, t)."""
     return [
         t
         for t in dict.fromkeys(search_tokens(_PLACEHOLDER.sub(" ", text)))
-        if t not in _STOP_ZH and t not in _STOP_EN and not t.isdigit()
+        if t not in _STOP_ZH
+        and t not in _STOP_EN
+        and not t.isdigit()
+        and not (t.isascii() and len(t) < 3)
     ]
+
+
+def situation_terms(text: str) -> list[str]:
+    """Content words, plus NO when the customer says no: "I can't donate" is another
+    situation than "I'd donate", and the marker's count in a cluster tells its polarity."""
+    lowered = _A_NOT_A.sub("", normalize(text))  # 能不能 / 是不是 ask, they do not say no
+    no = bool(_NEGATION_EN.search(lowered)) or any(cue in lowered for cue in _NEGATION_ZH)
+    return content_tokens(text) + ([NO] if no else [])
 
 
 @dataclass
@@ -260,14 +120,15 @@ class Cluster:
         cluster.tokens.update(tokens)
         cluster.entities.update(entities)
         cluster.intents.update(intents)
-        cluster._tok_sq = float(sum(c * c for c in tokens.values()))
+        cluster._tok_sq = float(sum(c * c for t, c in tokens.items() if t != NO))
         cluster._ent_sq = float(sum(c * c for c in entities.values()))
         return cluster
 
     def add(self, f: Features, index: int | None = None) -> None:
         self.vector_sum = self.vector_sum + f.vector
         self.n += 1
-        self._tok_sq += _bump(self.tokens, f.tokens)
+        self._tok_sq += _bump(self.tokens, [t for t in f.tokens if t != NO])
+        self.tokens[NO] += NO in f.tokens  # polarity is counted, not matched as a word
         self._ent_sq += _bump(self.entities, f.entities)
         self.intents.update(set(f.intents))
         if index is not None:
@@ -289,10 +150,18 @@ class Cluster:
             return 0.0  # another objection or need: another situation, however alike
         floor = FLOORS.get(f.language, FLOORS["en"])
         vec = max(0.0, (float(np.dot(f.vector, self.centroid)) - floor) / (1 - floor))
-        tok = _overlap(f.tokens, self.tokens, self._tok_sq)
+        tok = _overlap([t for t in f.tokens if t != NO], self.tokens, self._tok_sq)
         if not f.entities and not self.entities:
-            return (w_vec * vec + w_tok * tok) / (w_vec + w_tok)
-        return w_vec * vec + w_tok * tok + w_ent * _overlap(f.entities, self.entities, self._ent_sq)
+            score = (w_vec * vec + w_tok * tok) / (w_vec + w_tok)
+        else:
+            ent = _overlap(f.entities, self.entities, self._ent_sq)
+            score = w_vec * vec + w_tok * tok + w_ent * ent
+        return score * (POLARITY_PENALTY if self._opposite(NO in f.tokens) else 1.0)
+
+    def _opposite(self, no: bool) -> bool:
+        """The cluster clearly says the opposite (three quarters of its members agree)."""
+        share = self.tokens.get(NO, 0) / self.n if self.n else 0.5
+        return (share >= 0.75 and not no) or (share <= 0.25 and no)
 
 
 def _bump(counts: Counter[str], items: Iterable[str]) -> float:

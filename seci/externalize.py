@@ -23,6 +23,7 @@ from graph.changes import AddLink, DeleteNode, Observe, RemoveLink
 from graph.embeddings import Embedder
 from graph.model import (
     Chunk,
+    Conversation,
     ItemKind,
     KnowledgeItem,
     Label,
@@ -32,7 +33,7 @@ from graph.model import (
     make_id,
 )
 from graph.store import GraphStore, NodeQuery
-from seci.clusters import Cluster, Clusterer, Features, content_tokens
+from seci.clusters import Cluster, Clusterer, Features, content_tokens, situation_terms
 from seci.situations import (
     Situation,
     conversations_of,
@@ -56,6 +57,7 @@ MINED_ACTION = "item.mined"
 SOURCE_ACTIONS = ["source.write", "source.forget"]
 THRESHOLD = 0.45
 NOTE_THRESHOLD = 0.8
+RECALL = 3  # older messages looked up per lonely new situation
 MIN_SUPPORT = 2  # situations a new cluster needs before it becomes a draft talk track
 
 Progress = Callable[[str, int, int], None]
@@ -251,7 +253,7 @@ def _features(embedder: Embedder, texts: Sequence[_Text]) -> list[Features]:
     return [
         Features(
             vector=vectors[i],
-            tokens=content_tokens(said[i]),
+            tokens=situation_terms(said[i]),
             entities=t.member.entity_ids,
             intents=t.member.intent_ids,
             language=t.member.language,
@@ -290,6 +292,8 @@ def _mine(
     for index, (text, f) in enumerate(zip(texts, features, strict=True)):
         key = make_id(Label.KNOWLEDGE_ITEM, text.kind.value, text.target)
         clusterer.add(f, index, key)
+    if not report.full and min_support > 1:
+        _recall(store, embedder, clusterer, texts, features, gone, min_support)
     by_id = {i.id: i for i in items}
     touched = [c for c in clusterer.clusters if c.members or c.key in affected]
     report.clusters += len(touched)
@@ -297,6 +301,57 @@ def _mine(
         _write_cluster(store, cluster, by_id.get(cluster.key), texts, gone, min_support, report)
         if progress:
             progress("writing", done, len(touched))
+
+
+def _recall(
+    store: GraphStore,
+    embedder: Embedder,
+    clusterer: Clusterer,
+    texts: list[_Text],
+    features: list[Features],
+    gone: set[str],
+    min_support: int,
+) -> None:
+    """Incremental runs: a new situation alone in its cluster may have a partner among older
+    situations that were alone when they were mined (so never written). Similar customer
+    messages in the store bring them back to join it."""
+    seen = {t.target for t in texts}
+    lonely = [c for c in clusterer.clusters if not c.existing and 0 < c.n < min_support]
+    for cluster in lonely:
+        first = texts[cluster.members[0]]
+        if first.kind is not ItemKind.TALK_TRACK:
+            continue
+        found = _older_situations(store, first, features[cluster.members[0]], gone, seen)
+        for situation, f in zip(found, _features(embedder, found), strict=True):
+            best, score = clusterer.best(f)
+            if best is cluster and score >= clusterer.threshold:
+                texts.append(situation)
+                features.append(f)
+                cluster.add(f, len(texts) - 1)
+                seen.add(situation.target)
+
+
+def _older_situations(
+    store: GraphStore, text: _Text, f: Features, gone: set[str], seen: set[str]
+) -> list[_Text]:
+    hits = store.vector_search(f.vector.tolist(), k=RECALL, labels=[Label.MESSAGE])
+    hits += store.lexical_search(text.member.situation, k=RECALL, labels=[Label.MESSAGE])
+    found: list[_Text] = []
+    for hit in hits:
+        if hit.source_id in gone or hit.id in seen:
+            continue
+        parts = store.neighbours(hit.id, [LinkType.PART_OF], "out")
+        conversation = next((n.node for n in parts if isinstance(n.node, Conversation)), None)
+        if conversation is None:
+            continue
+        for s in read_situations(store, conversation):
+            if s.id in seen or hit.text not in s.text or not _meaningful(s):
+                continue
+            seen.add(s.id)
+            evidence = store.neighbours(s.id, [LinkType.DERIVED_FROM], "in")
+            if not any(n.link.source_id == MINED for n in evidence):  # not in an item yet
+                found.append(_Text(member=member_of(s), kind=ItemKind.TALK_TRACK, target=s.id))
+    return found
 
 
 def _write_cluster(
@@ -328,7 +383,12 @@ def _write_cluster(
     wanted = {link.key: link for link in evidence_links(node, members)}
     ops: list[Any] = [Observe(node=node)]
     ops += [_unlink(link) for link in old if link.key not in wanted]
-    ops += [AddLink(link=link) for link in wanted.values()]
+    have = {link.key: (link.weight, link.props) for link in old}
+    ops += [
+        AddLink(link=link)
+        for key, link in wanted.items()
+        if have.get(key) != (link.weight, link.props)  # unchanged evidence is not rewritten
+    ]
     event = store.apply(ops, actor=ACTOR, action=MINED_ACTION, reason=f"{len(members)} situations")
     if event.seq == 0:
         report.unchanged += 1

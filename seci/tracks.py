@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from graph.model import ItemKind, KnowledgeItem, Link, LinkType, Provenance, ResponseStat
 from graph.store import GraphStore
 from graph.text import normalize
-from seci.clusters import content_tokens
+from seci.clusters import NO, content_tokens, situation_terms
 from seci.situations import OPENING, Situation, is_success
 
 __all__ = [
@@ -191,7 +191,7 @@ def summarize(members: Sequence[Member], prior: float = 0.5) -> TrackSummary:
     avoid.sort(key=lambda s: (s.score, -s.evidence, s.text))
     terms: Counter[str] = Counter()
     for m in members:
-        terms.update(content_tokens(m.situation) if m.situation != OPENING else ["(opening)"])
+        terms.update(situation_terms(m.situation) if m.situation != OPENING else ["(opening)"])
     entities = Counter(e for m in members for e in m.entity_ids)
     situation = _representative(members, terms)
     return TrackSummary(
@@ -206,7 +206,7 @@ def summarize(members: Sequence[Member], prior: float = 0.5) -> TrackSummary:
         speakers=Counter(m.speaker for m in members if m.speaker),
         entities=entities,
         intents=dict(Counter(e for m in members for e in m.intent_ids)),
-        terms=dict(terms.most_common(40)),
+        terms={**dict(terms.most_common(40)), **({NO: terms[NO]} if terms[NO] else {})},
     )
 
 

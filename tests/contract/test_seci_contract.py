@@ -173,6 +173,32 @@ def test_rerun_is_incremental_and_decisions_survive_mining_and_reingest(
     assert len(events) >= 3  # mined, updated twice: every change is in the log
 
 
+def _chat(path: Path, conv_id: str, asked: str, answer: str) -> Path:
+    messages = [{"role": "customer", "text": asked}, {"role": "employee", "text": answer}]
+    data = {"id": conv_id, "employee": "王丽", "outcome": "resolved", "messages": messages}
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_a_lone_situation_finds_its_partner_in_a_later_run(
+    mined: tuple[GraphStore, Path],
+) -> None:
+    store, root = mined
+    embedder = get_embedder()
+    answer = "可以机洗，选羽绒服模式、30度以下，洗后拍打蓬松再晾干。"
+    first = _chat(root / "wash1.json", "w1", "你好，羽绒服可以机洗吗？", answer)
+    ingestor(store).ingest([first])
+    alone = externalize(store, embedder)
+    assert alone.situations == 1 and alone.created == 0  # one situation is no talk track yet
+    second = _chat(root / "wash2.json", "w2", "请问羽绒服能不能用洗衣机机洗", answer)
+    ingestor(store).ingest([second])
+    paired = externalize(store, embedder)
+    assert paired.sources == 1 and paired.created == 1
+    track = next(i for i in _items(store) if i.text == answer)
+    conversations = {m.conversation for _, m in mined_members(store, track.id)[1]}
+    assert conversations == {_conversation_of(store, first), _conversation_of(store, second)}
+
+
 def test_merge_keeps_both_sides_and_undo_restores_both_exactly(
     mined: tuple[GraphStore, Path],
 ) -> None:

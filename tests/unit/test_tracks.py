@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seci.clusters import Cluster, Clusterer, Features, content_tokens
+from seci.clusters import NO, Cluster, Clusterer, Features, content_tokens, situation_terms
 from seci.tracks import Member, summarize
 
 
@@ -75,7 +75,7 @@ def _features(vector: list[float], words: str, intents: list[str] | None = None)
     v = np.asarray(vector, np.float32)
     return Features(
         vector=v / np.linalg.norm(v),
-        tokens=content_tokens(words),
+        tokens=situation_terms(words),
         entities=intents or [],
         intents=intents or [],
         language="zh",
@@ -89,7 +89,25 @@ def test_clusterer_joins_alike_and_keeps_other_objections_apart() -> None:
     c = clusterer.add(_features([1, 0, 0], "金盾 保费 太贵", ["e:waiting"]), 2, "k2")
     assert a is b and a.members == [0, 1]
     assert c is not a  # same words, another objection: another situation
-    assert content_tokens("[PHONE] 你好 在吗") == ["你好"]
+    assert content_tokens("[PHONE] 你好 在吗 退款") == [
+        "退款"
+    ]  # greetings and placeholders say nothing
+    assert situation_terms("I can't donate today") == ["donate", "today", NO]
+
+
+def test_a_no_does_not_join_a_cluster_of_yes() -> None:
+    clusterer = Clusterer(threshold=0.45, dim=3)
+
+    def english(vector: list[float], words: str) -> Features:
+        f = _features(vector, words)
+        f.language = "en"
+        return f
+
+    yes = clusterer.add(english([1, 0, 0], "I would donate to the children"), 0, "yes")
+    clusterer.add(english([1, 0.05, 0], "sure I would donate to them"), 1, "yes2")
+    # as alike as a sentence and its negation are to the model (cosine 0.86)
+    no = clusterer.add(english([1, 0.6, 0], "I would not donate to the children"), 2, "no")
+    assert yes.members == [0, 1] and no is not yes
 
 
 def test_an_existing_item_is_a_cluster_new_situations_join() -> None:
