@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import ROOT, machine_info, table, write_json
+from common import data_dir, machine_info, table, write_json
 from sklearn.cluster import KMeans
 from sklearn.metrics import (
     adjusted_mutual_info_score,
@@ -54,8 +54,8 @@ from seci.clusters import Clusterer, Features, content_tokens
 from seci.externalize import ACTOR, externalize
 from seci.situations import OPENING
 
-DEFAULT_PERSUASION = ROOT.parent / "shared" / "eval" / "data" / "persuasionforgood"
-DEFAULT_JDDC = ROOT.parent / "shared" / "eval" / "data" / "jddc2019" / "chat_0.1per.txt"
+DEFAULT_PERSUASION = data_dir() / "persuasionforgood"
+DEFAULT_JDDC = data_dir() / "jddc2019" / "chat_0.1per.txt"
 VARIANT_COSINE = 0.6  # a turn "is" one of the item's responses above this cosine
 PRIOR_WEIGHT = 2.0  # shrinkage of a persuader's donation rate towards the global rate
 BOOTSTRAP = 1000

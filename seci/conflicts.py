@@ -30,6 +30,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from graph.text import is_cjk, search_tokens
+from seci import conflict_rules as rules
 
 __all__ = ["Contradiction", "Kind", "Statement", "find_contradictions"]
 
@@ -58,123 +59,6 @@ class Contradiction(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0)
 
 
-# -- vocabulary -----------------------------------------------------------------------------
-
-_NUM = r"\d+(?:[,，]\d{3})*(?:\.\d+)?"
-_CN = r"[零〇一二两三四五六七八九十百千]+"
-
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-_EN_WORDS = _words(
-    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty"
-)
-_EN_NUMBERS = {w: i + 1.0 for i, w in enumerate(_EN_WORDS)} | {"thirty": 30.0, "ninety": 90.0}
-_EN = r"\b(?:" + "|".join(_EN_NUMBERS) + r")\b"
-_MULTIPLIERS = {"万": 1e4, "千": 1e3, "百万": 1e6, "million": 1e6, "thousand": 1e3, "k": 1e3}
-_MULT = r"(?:\s?(?:百万|万|千|million|thousand|k)\b|百万|万|千)?"
-_CURRENCY = r"(?:US\$|USD|RMB|CNY|EUR|\$|¥|￥|€)"
-# family, factor to the family's base unit, then the units as written ('|'-separated).
-_UNIT_TABLE: tuple[tuple[str, float, str], ...] = (
-    ("workday", 1, "个工作日|工作日|business days|business day|working days"),
-    ("day", 1 / 24, "个小时|小时|hours|hour"),
-    ("day", 1 / 1440, "分钟|minutes"),
-    ("day", 1, "天|日|days|day"),
-    ("day", 7, "个星期|星期|周|weeks|week"),
-    ("day", 30, "个月|months|month"),
-    ("day", 365, "年|years|year"),
-    ("age", 1, "周岁|岁|years old"),
-    ("amount:CNY", 1, "元|块钱|块|人民币|rmb|cny|yuan"),
-    ("amount:CNY", 10_000, "万元"),
-    ("amount:USD", 1, "美元|usd|dollars"),
-    ("amount:EUR", 1, "欧元|eur"),
-    ("percent", 1, "%|％|percent"),
-    ("count:次", 1, "次(?!性)|times"),
-    ("count:件", 1, "件"),
-    ("count:种", 1, "种"),
-    ("count:倍", 1, "倍"),
-    ("count:积分", 1, "积分|points"),
-    ("count:级", 1, "级"),
-)
-_UNITS = {u: (family, f) for family, f, units in _UNIT_TABLE for u in units.split("|")}
-_PREFIX_CURRENCY = {"us$": "USD", "usd": "USD", "$": "USD", "rmb": "CNY", "cny": "CNY",
-                    "¥": "CNY", "￥": "CNY", "eur": "EUR", "€": "EUR"}  # fmt: skip
-_UNIT_RE = "|".join(  # longest first: 周岁 before 周, 个工作日 before 日
-    u if "(" in u else re.escape(u) for u in sorted(_UNITS, key=len, reverse=True)
-)
-_VALUE = rf"(?:{_NUM}|{_CN}|{_EN})"
-_FIGURE = re.compile(
-    rf"(?:百分之(?P<pct>{_NUM}|{_CN}))"
-    rf"|(?:(?P<cur>{_CURRENCY})\s?(?P<lo1>{_NUM}){_MULT}(?:\s?[-–—~～至到]\s?(?P<hi1>{_NUM}))?"
-    rf"(?P<mult1>{_MULT}))"
-    rf"|(?:(?P<lo>{_VALUE})(?P<mult0>{_MULT})(?:\s?(?:[-–—~～至到]|to)\s?(?P<hi>{_VALUE}))?"
-    rf"(?P<mult>{_MULT})\s?(?:个)?\s?(?P<unit>{_UNIT_RE})?)",
-    re.IGNORECASE,
-)
-# Numbers that are not facts: dates, clock times, phone numbers, ordinals, list markers.
-_NOT_FIGURE = re.compile(
-    r"\d{4}\s*年(?:\s*\d{1,2}\s*月)?(?:\s*\d{1,2}\s*[日号])?|\d{4}\s*版|\d{1,2}\s*月\s*\d{1,2}\s*[日号]"
-    r"|月\s*\d{1,2}\s*[日号]|\d{1,2}\s*月(?!\d)|\d{1,2}:\d{2}|\d{3,4}-\d{3,4}-\d{3,4}|\d{7,}"
-    r"|第\s*[\d零〇一二两三四五六七八九十百]+|^\s*(?:\d+|[一二三四五六七八九十]+)[.、)）]"
-    r"|(?<![$¥￥\d])(?<!usd )(?<!rmb )(?<!cny )\b(?:19|20)\d{2}\b"
-    r"(?!\s*(?:[元块%]|cny|rmb|usd|yuan|dollars|eur))|day one",
-    re.MULTILINE | re.IGNORECASE,
-)
-# Policy terms: each group lists mutually exclusive alternatives.
-_TERMS: dict[str, dict[str, str]] = {
-    "payer": {
-        "merchant": r"由?(?:云裳|商家|卖家|我们|我方|本店|公司|平台|店铺)(?:来)?(?:承担|负责|支付)"
-        r"|\bwe (?:pay|cover)\b|paid by us|at our (?:cost|expense)",
-        "customer": r"由?(?:顾客|客户|买家|消费者|您|用户|会员)(?:自行|自己)?"
-        r"(?:承担|负责|支付|自付)"
-        r"|运费自理|自行承担|\byou pay\b|at your (?:own )?(?:cost|expense)"
-        r"|paid by (?:the )?customer|customer pays|deducted from (?:the|your) refund",
-    },
-    "shipping": {
-        "paid": r"不包邮|收取运费|运费自理|shipping fee applies",
-        "free": r"(?<!不)包邮|免运费|免邮|运费全免|free shipping",
-    },
-    "order": {
-        "send_first": r"先发后退|先换后退|before you return",
-        "return_first": r"先退后发|先退后换|收到退货后再?发|after we receive your return",
-    },
-}
-_TERM_RE = re.compile(
-    "|".join(
-        f"(?P<{g}__{alt}>{pattern})" for g, alts in _TERMS.items() for alt, pattern in alts.items()
-    ),
-    re.IGNORECASE,
-)
-_NEGATOR = re.compile(
-    r"不可以|不可|不能|不得|不予|不支持|不会|不再|不用|无法|无需|没有|未经|未|非|不"
-    r"|无(?!理由|门槛|忧|论)|\b(?:not|no|never|cannot|can't|won't|isn't|aren't|doesn't|don't)\b",
-    re.IGNORECASE,
-)
-_SENTENCE = re.compile(r"[。！？；;!?\n]+|\.(?=\s|$)")
-_CLAUSE = re.compile(r"[，、：（）()|]|,(?!\d{3})|:(?!\d)")
-_STOP = frozenset(
-    _words(
-        "的 了 在 是 和 与 或 及 并 由 自 起 内 后 前 时 为 按 以 将 把 被 对 从 到 于 等"
-        " 可 能 会 也 都 就 还 再 即 其 该 此 之 中 上 下 请 如 若 则 所 而 且 但 又 已 给"
-        " 向 至 个 可以 能够 您"
-        " 我们 如果 以及 或者 通常 需要 进行 a an the is are was were be been being to of in on"
-        " for within by and or we you your our it its this that with as at from will can may any"
-        " all per each up than more less after usually only also if into out"
-    )
-)
-# Words that recur in every policy sentence: they count, but half.
-_WEAK = frozenset(
-    _words("申请 签收 次日 商品 订单 客服 办理 保险 保单 提供 发起 完成 支持 order item")
-)
-_COMPOUNDS = {("无", "理由"): "无理由", ("免", "赔额"): "免赔额", ("等待", "期"): "等待期"}
-_OVERLAP = 0.7  # share of the overlap coefficient in the subject similarity
-_MIN_SUBJECT = 2.0  # a one-word subject inside a long sentence is only half a match
-_OTHER_FACT_CLAUSE = 0.25  # weight of a clause that holds another fact of the same family
-_NOT = "¬"
-_MAX_POSTING = 2000  # a token in more sentences than this is too common to pair on
 _Finding = tuple[float, Kind, str, str, str]  # confidence, kind, subject, a_value, b_value
 
 
@@ -216,13 +100,13 @@ def _cn_int(text: str) -> float:
 
 def _number(text: str) -> float:
     text = text.strip().lower()
-    if text in _EN_NUMBERS:
-        return _EN_NUMBERS[text]
-    return _cn_int(text) if re.fullmatch(_CN, text) else float(re.sub(r"[,，]", "", text))
+    if text in rules.EN_NUMBERS:
+        return rules.EN_NUMBERS[text]
+    return _cn_int(text) if re.fullmatch(rules.CN, text) else float(re.sub(r"[,，]", "", text))
 
 
 def _multiplier(text: str | None) -> float:
-    return _MULTIPLIERS.get((text or "").strip().lower(), 1.0)
+    return rules.MULTIPLIERS.get((text or "").strip().lower(), 1.0)
 
 
 def _unit(text: str | None) -> tuple[str, float] | None:
@@ -231,7 +115,7 @@ def _unit(text: str | None) -> tuple[str, float] | None:
     key = text.lower()
     if key.startswith("次"):
         key = "次(?!性)"
-    return _UNITS.get(key) or _UNITS.get(key.rstrip("s") + "s")
+    return rules.UNITS.get(key) or rules.UNITS.get(key.rstrip("s") + "s")
 
 
 def _figure(m: re.Match[str], clause: int = -1) -> _Fact | None:
@@ -240,12 +124,14 @@ def _figure(m: re.Match[str], clause: int = -1) -> _Fact | None:
         value = _number(m["pct"])
         return _Fact("percent", value, value, "", m[0], clause)
     if m["cur"]:
-        family = "amount:" + _PREFIX_CURRENCY[m["cur"].lower()]
+        family = "amount:" + rules.PREFIX_CURRENCY[m["cur"].lower()]
         lo, hi, mult = m["lo1"], m["hi1"] or m["lo1"], _multiplier(m["mult1"])
         return _Fact(family, _number(lo) * mult, _number(hi) * mult, "", m[0].strip(), clause)
     mult = _multiplier(m["mult0"]) * _multiplier(m["mult"])
     unit = _unit(m["unit"])
-    if re.fullmatch(_CN + "|" + _EN, m["lo"], re.I) and (not m["unit"] or "次" in m["unit"]):
+    if re.fullmatch(rules.CN + "|" + rules.EN, m["lo"], re.I) and (
+        not m["unit"] or "次" in m["unit"]
+    ):
         return None  # '百万医疗', '一般', '二次销售': Chinese numerals count only with a unit
     if unit is None and mult > 1 and is_cjk(m[0]):
         unit = ("amount:CNY", 1.0)  # '免赔额1万' means yuan
@@ -261,15 +147,15 @@ def _figure(m: re.Match[str], clause: int = -1) -> _Fact | None:
 def _content(piece: str) -> list[str]:
     """Content tokens of a piece of text: no stop words, negators or numbers; a few
     compounds jieba splits are joined back; English words lightly stemmed."""
-    raw = [t for t in search_tokens(piece) if not _NEGATOR.fullmatch(t) or t == "无"]
+    raw = [t for t in search_tokens(piece) if not rules.NEGATOR.fullmatch(t) or t == "无"]
     merged: list[str] = []
     for token in raw:
-        joined = _COMPOUNDS.get((merged[-1], token)) if merged else None
+        joined = rules.COMPOUNDS.get((merged[-1], token)) if merged else None
         merged[-1:] = [joined] if joined else [*merged[-1:], token]
     return [
         _stem(t)
         for t in merged
-        if t not in _STOP and t != "无" and not re.fullmatch(r"[\d.,%]+|" + _CN, t)
+        if t not in rules.STOP and t != "无" and not re.fullmatch(r"[\d.,%]+|" + rules.CN, t)
     ]
 
 
@@ -285,7 +171,11 @@ def _stem(token: str) -> str:
 def _spans(text: str) -> list[tuple[int, int, str, re.Match[str]]]:
     """Term, figure and negator matches, in order, without overlaps (terms win)."""
     found: list[tuple[int, int, str, re.Match[str]]] = []
-    for kind, pattern in (("term", _TERM_RE), ("figure", _FIGURE), ("neg", _NEGATOR)):
+    for kind, pattern in (
+        ("term", rules.TERM_RE),
+        ("figure", rules.FIGURE),
+        ("neg", rules.NEGATOR),
+    ):
         for m in pattern.finditer(text):
             if kind == "figure" and _figure(m) is None:
                 continue
@@ -297,9 +187,9 @@ def _spans(text: str) -> list[tuple[int, int, str, re.Match[str]]]:
 def _parse(owner: int, sentence: str) -> _Sentence:
     """A sentence's clauses, facts, negated and plain words."""
     out = _Sentence(owner, sentence.strip())
-    masked = _NOT_FIGURE.sub(lambda m: " " * len(m[0]), sentence)
+    masked = rules.NOT_FIGURE.sub(lambda m: " " * len(m[0]), sentence)
     spans = _spans(masked)
-    cuts = [m.start() for m in _CLAUSE.finditer(masked)]
+    cuts = [m.start() for m in rules.CLAUSE.finditer(masked)]
     cuts = [c for c in cuts if not any(s <= c < e for s, e, *_ in spans)]
     bounds = [0, *cuts, len(masked)]
     for clause, (start, end) in enumerate(pairwise(bounds)):
@@ -307,7 +197,7 @@ def _parse(owner: int, sentence: str) -> _Sentence:
         if masked[start:end].strip().endswith("的") or any(f.clause == clause for f in out.facts):
             # '未如实告知的' / '未经社保结算60%': a condition, not a claim that can be denied
             out.negated = {w: v for w, v in out.negated.items() if v[0] != clause}
-    out.positive = {t for tokens in out.clauses for t in tokens if not t.startswith(_NOT)}
+    out.positive = {t for tokens in out.clauses for t in tokens if not t.startswith(rules.NOT)}
     return out
 
 
@@ -335,7 +225,7 @@ def _after_cue(out: _Sentence, tokens: list[str], cue: str, clause: int) -> list
         return tokens
     space = " " if cue.isascii() else ""
     out.negated.setdefault(tokens[0], (clause, f"{cue}{space}{tokens[0]}"))
-    return [_NOT + tokens[0], *tokens[1:]]
+    return [rules.NOT + tokens[0], *tokens[1:]]
 
 
 # -- comparing ------------------------------------------------------------------------------
@@ -346,9 +236,9 @@ def _subject(sentence: _Sentence, clause: int, family: str) -> dict[str, float]:
     rivals = {f.clause for f in sentence.facts if f.family == family and f.clause != clause}
     vector: dict[str, float] = {}
     for index, tokens in enumerate(sentence.clauses):
-        weight = _OTHER_FACT_CLAUSE if index in rivals else 1.0
+        weight = rules.OTHER_FACT_CLAUSE if index in rivals else 1.0
         for token in tokens:
-            w = weight * (0.5 if token.lstrip(_NOT) in _WEAK else 1.0)
+            w = weight * (0.5 if token.lstrip(rules.NOT) in rules.WEAK else 1.0)
             vector[token] = max(vector.get(token, 0.0), w)
     return vector
 
@@ -360,8 +250,8 @@ def _similarity(u: dict[str, float], v: dict[str, float]) -> float:
     if not shared:
         return 0.0
     su, sv = sum(u.values()), sum(v.values())
-    overlap, jaccard = shared / max(min(su, sv), _MIN_SUBJECT), shared / (su + sv - shared)
-    return _OVERLAP * overlap + (1 - _OVERLAP) * jaccard
+    overlap, jaccard = shared / max(min(su, sv), rules.MIN_SUBJECT), shared / (su + sv - shared)
+    return rules.OVERLAP * overlap + (1 - rules.OVERLAP) * jaccard
 
 
 def _compatible(f: _Fact, g: _Fact) -> bool:
@@ -382,15 +272,15 @@ def _kind(family: str) -> Kind:
 def _subject_text(s: _Sentence, t: _Sentence, clause: int) -> str:
     """The shared words naming the subject: from the fact's clause, else from the clause
     sharing most (the later one on ties: Chinese puts the predicate last)."""
-    other = {w.lstrip(_NOT) for tokens in t.clauses for w in tokens}
+    other = {w.lstrip(rules.NOT) for tokens in t.clauses for w in tokens}
 
     def shared(tokens: list[str]) -> list[str]:
-        words = [w.lstrip(_NOT) for w in tokens if w.lstrip(_NOT) in other]
-        strong = [w for w in words if w not in _WEAK]
+        words = [w.lstrip(rules.NOT) for w in tokens if w.lstrip(rules.NOT) in other]
+        strong = [w for w in words if w not in rules.WEAK]
         return list(dict.fromkeys(strong or words))
 
     best = shared(s.clauses[clause]) if 0 <= clause < len(s.clauses) else []
-    if not [w for w in best if w not in _WEAK]:
+    if not [w for w in best if w not in rules.WEAK]:
         ranked = sorted(enumerate(s.clauses), key=lambda c: (len(shared(c[1])), c[0]))
         best = shared(ranked[-1][1]) if ranked else best
     best = [w for w in best if not any(w != o and w in o for o in best)][:4]
@@ -429,8 +319,8 @@ def _negation_conflicts(s: _Sentence, t: _Sentence) -> list[_Finding]:
         for word, (clause, cue) in first.negated.items():
             if word not in second.positive or word in first.positive or word in second.negated:
                 continue
-            u = {k.lstrip(_NOT): w for k, w in _subject(first, clause, "").items()}
-            v = {k.lstrip(_NOT): w for k, w in _subject(second, -1, "").items()}
+            u = {k.lstrip(rules.NOT): w for k, w in _subject(first, clause, "").items()}
+            v = {k.lstrip(rules.NOT): w for k, w in _subject(second, -1, "").items()}
             sim = round(_similarity(u, v), 2)
             subject = _subject_text(first, second, clause) or word
             values = (word, cue) if flip else (cue, word)
@@ -443,16 +333,16 @@ def _candidates(sentences: list[_Sentence], groups: list[str]) -> Iterator[tuple
     in one and plain in the other; from an inverted index, never all pairs."""
     index: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, s in enumerate(sentences):
-        words = {w.lstrip(_NOT) for tokens in s.clauses for w in tokens}
+        words = {w.lstrip(rules.NOT) for tokens in s.clauses for w in tokens}
         for key in {(f.family, w) for f in s.facts for w in words} | {("", w) for w in words}:
             index[key].append(i)
     seen: set[tuple[int, int]] = set()
     for i, s in enumerate(sentences):
-        words = {w.lstrip(_NOT) for tokens in s.clauses for w in tokens}
+        words = {w.lstrip(rules.NOT) for tokens in s.clauses for w in tokens}
         keys = {(f.family, w) for f in s.facts for w in words} | {("", w) for w in s.negated}
         for key in keys:
             posting = index.get(key, [])
-            if len(posting) > _MAX_POSTING:
+            if len(posting) > rules.MAX_POSTING:
                 continue
             for j in posting:
                 pair = (min(i, j), max(i, j))
@@ -471,7 +361,7 @@ def find_contradictions(
     sentences = [
         _parse(owner, piece)
         for owner, st in enumerate(statements)
-        for piece in _SENTENCE.split(st.text)
+        for piece in rules.SENTENCE.split(st.text)
         if piece.strip()
     ]
     groups = [st.group for st in statements]
