@@ -110,6 +110,8 @@ def externalize_command(
     table.add_row(*(str(getattr(report, c)) for c in COLUMNS))
     out.print(table)
     out.print(f"[dim]{report.seconds:.1f}s; next run reads the log after #{report.cursor}[/dim]")
+    if report.full and not report.sources:
+        out.print("[yellow]nothing to mine: ingest transcripts or notes first[/yellow]")
 
 
 # -- spiral items list ----------------------------------------------------------------------
@@ -174,6 +176,8 @@ def curate_queue(
         out.print(table)
         if found:
             out.print("[dim]decide: `spiral curate accept|dismiss PROPOSAL`[/dim]")
+        else:
+            out.print("[green]nothing waits for a decision[/green]")
 
 
 @curate_app.command("show")
@@ -317,7 +321,10 @@ def curate_link(
 ) -> None:
     """Link two items (or an item and a document chunk)."""
     with _rt() as rt:
-        event = lifecycle.link(rt.store, src, dst, LinkType(type_.upper()), _actor(actor), reason)
+        allowed = {t.value.lower(): t for t in lifecycle.CURATION_LINKS}
+        if type_.lower() not in allowed:
+            raise ValueError(f"--type is one of {', '.join(allowed)}, not {type_!r}")
+        event = lifecycle.link(rt.store, src, dst, allowed[type_.lower()], _actor(actor), reason)
         _done(event, as_json, f"linked {src} -[{type_.upper()}]-> {dst}")
 
 
