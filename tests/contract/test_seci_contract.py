@@ -89,7 +89,7 @@ def test_price_objection_is_mined_with_outcomes_and_what_not_to_say(
     assert {lost, won} <= derived
     assert track.trials >= 2 and 1 <= track.successes < track.trials
     best = track.responses[0]
-    assert best.text == track.text and best.successes >= 1 and LOST_ANSWER not in best.text
+    assert best.text == track.text and best.successes == best.trials >= 1  # it always worked
     assert all(r.text != LOST_ANSWER for r in track.responses)
     bad = next(a for a in track.avoid if a.text == LOST_ANSWER)
     assert (bad.successes, bad.trials) == (0, 1)
