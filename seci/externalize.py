@@ -29,6 +29,7 @@ from graph.model import (
     Label,
     Link,
     LinkType,
+    Message,
     Note,
     make_id,
 )
@@ -240,7 +241,7 @@ def _note_texts(store: GraphStore, note: Note) -> list[_Text]:
 # -- clustering and writing ---------------------------------------------------------------
 
 
-def _features(embedder: Embedder, texts: Sequence[_Text]) -> list[Features]:
+def _features(store: GraphStore, embedder: Embedder, texts: Sequence[_Text]) -> list[Features]:
     if not texts:
         return []
     said = [
@@ -249,10 +250,15 @@ def _features(embedder: Embedder, texts: Sequence[_Text]) -> list[Features]:
         else f"{t.member.situation}\n{t.member.response}"
         for t in texts
     ]
-    vectors = np.asarray(embedder.encode(said), dtype=np.float32)
+    vectors = [_stored_vector(store, t) for t in texts]
+    missing = [i for i, v in enumerate(vectors) if v is None]
+    if missing:
+        encoded = np.asarray(embedder.encode([said[i] for i in missing]), dtype=np.float32)
+        for row, i in enumerate(missing):
+            vectors[i] = encoded[row]
     return [
         Features(
-            vector=vectors[i],
+            vector=vectors[i],  # type: ignore[arg-type]
             tokens=situation_terms(said[i]),
             entities=t.member.entity_ids,
             intents=t.member.intent_ids,
@@ -260,6 +266,18 @@ def _features(embedder: Embedder, texts: Sequence[_Text]) -> list[Features]:
         )
         for i, t in enumerate(texts)
     ]
+
+
+def _stored_vector(store: GraphStore, text: _Text) -> np.ndarray | None:
+    """A one-message situation was embedded by ingest already, with the same model."""
+    if text.kind is not ItemKind.TALK_TRACK:
+        return None
+    node = store.get_node(text.target)
+    if not isinstance(node, Message) or not node.embedding or node.text != text.member.situation:
+        return None
+    vector = np.asarray(node.embedding, dtype=np.float32)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else None
 
 
 def _seed(item: KnowledgeItem, dim: int) -> Cluster:
@@ -281,7 +299,7 @@ def _mine(
     report: ExternalizeReport,
     progress: Progress | None,
 ) -> None:
-    features = _features(embedder, texts)
+    features = _features(store, embedder, texts)
     if not features and not (affected & {i.id for i in items}):
         return
     dim = features[0].vector.shape[0] if features else len(items[0].embedding or [0])
@@ -317,18 +335,19 @@ def _recall(
     messages in the store bring them back to join it."""
     seen = {t.target for t in texts}
     lonely = [c for c in clusterer.clusters if not c.existing and 0 < c.n < min_support]
+    wanted: list[tuple[Cluster, _Text]] = []
     for cluster in lonely:
         first = texts[cluster.members[0]]
-        if first.kind is not ItemKind.TALK_TRACK:
-            continue
-        found = _older_situations(store, first, features[cluster.members[0]], gone, seen)
-        for situation, f in zip(found, _features(embedder, found), strict=True):
-            best, score = clusterer.best(f)
-            if best is cluster and score >= clusterer.threshold:
-                texts.append(situation)
-                features.append(f)
-                cluster.add(f, len(texts) - 1)
-                seen.add(situation.target)
+        if first.kind is ItemKind.TALK_TRACK:
+            found = _older_situations(store, first, features[cluster.members[0]], gone, seen)
+            wanted += [(cluster, situation) for situation in found]
+    found_features = _features(store, embedder, [situation for _, situation in wanted])
+    for (cluster, situation), f in zip(wanted, found_features, strict=True):
+        best, score = clusterer.best(f)
+        if best is cluster and score >= clusterer.threshold:
+            texts.append(situation)
+            features.append(f)
+            cluster.add(f, len(texts) - 1)
 
 
 def _older_situations(
