@@ -161,8 +161,12 @@ def _items_of(store: GraphStore, sources: Sequence[str], items: dict[str, Any]) 
     """Items mined from these sources (found in the log, so forgotten sources count too)."""
     found: set[str] = set()
     for source in sources:
-        for event in store.events(node_id=source, actions=[MINED_ACTION], limit=100_000):
-            found.update(_surviving(i, items) for i in event.ids if i in items)
+        if store.get_node(source) is not None:  # its items link to it
+            ids = [n.node.id for n in store.neighbours(source, [LinkType.DERIVED_FROM], "in")]
+        else:  # forgotten: the log still says which items it fed
+            events = store.events(node_id=source, actions=[MINED_ACTION], limit=100_000)
+            ids = [i for event in events for i in event.ids]
+        found.update(_surviving(i, items) for i in ids if i in items)
     return found
 
 
