@@ -357,8 +357,9 @@ def _recall(
 def _older_situations(
     store: GraphStore, text: _Text, f: Features, gone: set[str], seen: set[str]
 ) -> list[_Text]:
-    hits = store.vector_search(f.vector.tolist(), k=RECALL, labels=[Label.MESSAGE])
-    hits += store.lexical_search(text.member.situation, k=RECALL, labels=[Label.MESSAGE])
+    hits = store.lexical_search(text.member.situation, k=RECALL, labels=[Label.MESSAGE])
+    if text.member.language != "zh":  # the default model is English-only: words find Chinese
+        hits += store.vector_search(f.vector.tolist(), k=RECALL, labels=[Label.MESSAGE])
     found: list[_Text] = []
     for hit in hits:
         if hit.source_id in gone or hit.id in seen:
