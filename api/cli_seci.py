@@ -23,9 +23,10 @@ from graph.store import Conflict, NotFound
 from seci import items as lifecycle
 from seci.combine import find_proposal, proposals
 from seci.externalize import externalize
+from seci.feedback import record_feedback
 from seci.items_view import item_detail, item_record, items_page
 
-__all__ = ["curate_app", "items_app", "seci_app"]
+__all__ = ["curate_app", "feedback_command", "items_app", "seci_app"]
 
 seci_app = typer.Typer(help="SECI stages: mine, combine, learn.", no_args_is_help=True)
 curate_app = typer.Typer(
@@ -377,3 +378,34 @@ def curate_undo(
     with _rt() as rt:
         event = rt.store.undo(seq, actor=_actor(actor), reason=reason)
         _done(event, as_json, f"undid #{seq}")
+
+
+# -- spiral feedback --------------------------------------------------------------------------
+
+
+def feedback_command(
+    suggestion_id: Annotated[str, typer.Argument(help="The id of a suggestion (`ask --json`).")],
+    kind: Annotated[str, typer.Argument(help="used, worked or failed")],
+    conversation: Annotated[
+        str | None, typer.Option("--conversation", help="The conversation it was used in.")
+    ] = None,
+    employee: Annotated[
+        str | None, typer.Option("--employee", help="Who used it (default: cli:$USER).")
+    ] = None,
+    reason: Reason = "",
+    as_json: AsJson = False,
+) -> None:
+    """Say what happened with a suggestion: it counts at once in the next ranking."""
+    if kind not in ("used", "worked", "failed"):
+        err.print(f"[red]error:[/red] say used, worked or failed, not {kind!r}")
+        raise typer.Exit(2)
+    with _rt() as rt:
+        event = record_feedback(
+            rt.store,
+            suggestion_id,
+            kind,
+            _actor(employee),
+            conversation,
+            reason,  # type: ignore[arg-type]
+        )
+        _done(event, as_json, f"recorded: {kind} for {suggestion_id}")

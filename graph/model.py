@@ -286,10 +286,22 @@ class KnowledgeItem(Node):
     responses: list[ResponseStat] = Field(default_factory=list)
     avoid: list[ResponseStat] = Field(default_factory=list)
     evidence: int = 0  # situations (customer turns) it was mined from
-    uses: int = 0
-    successes: int = 0
-    trials: int = 0
+    uses: int = 0  # times an employee said they used it (feedback)
+    successes: int = 0  # mined: conversations it was said in that ended well
+    trials: int = 0  # mined: those with a known outcome
+    # What employees reported after using it (`spiral feedback`): decided, never re-mined.
+    feedback_successes: int = 0
+    feedback_trials: int = 0
     confidence: float = 0.0
+
+    @property
+    def total_successes(self) -> int:
+        return self.successes + self.feedback_successes
+
+    @property
+    def total_trials(self) -> int:
+        return self.trials + self.feedback_trials
+
     # The situation profile mining matches new conversations against: content words and
     # entity ids with how many situations named them (MENTIONS links mirror `entities`).
     terms: dict[str, int] = Field(default_factory=dict)

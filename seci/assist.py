@@ -26,6 +26,7 @@ from graph.model import (
 from graph.search import Fusion, hybrid_search
 from graph.store import GraphStore, Hit, SearchFilter
 from graph.text import search_tokens
+from seci.tracks import lower_bound
 
 __all__ = ["EMPTY_STORE_HINT", "AskResult", "SourceRef", "Suggestion", "suggest"]
 
@@ -175,9 +176,16 @@ def _from_item(query: str, hit: Hit, item: KnowledgeItem) -> Suggestion | None:
     expired = _expired(item)
     score = hit.score * (APPROVED_BOOST if approved else 1.0)
     score *= EXPIRED_PENALTY if expired else 1.0
+    # What worked counts, by the lower bound of its estimate (never a raw rate): from about
+    # 0.8x for what keeps failing to 1.2x for what keeps working.
+    score *= 0.8 + 0.4 * lower_bound(item.total_successes, item.total_trials)
     notes = [f"{item.status.value} {item.kind.value}"]
     if item.trials:
         notes.append(f"worked in {item.successes} of {item.trials} conversations")
+    if item.feedback_trials:
+        notes.append(
+            f"employees report it worked {item.feedback_successes} of {item.feedback_trials} times"
+        )
     if item.evidence:
         notes.append(f"seen {item.evidence} times")
     if expired:
@@ -193,7 +201,9 @@ def _from_item(query: str, hit: Hit, item: KnowledgeItem) -> Suggestion | None:
             id=item.id,
             kind=item.kind.value,
             status=item.status.value,
-            stats=ItemStats(uses=item.uses, successes=item.successes, trials=item.trials),
+            stats=ItemStats(
+                uses=item.uses, successes=item.total_successes, trials=item.total_trials
+            ),
             expired=expired,
         ),
         draft=not approved,

@@ -48,7 +48,11 @@ def item_record(store: GraphStore, item: KnowledgeItem) -> dict[str, Any]:
         "status": item.status.value,
         "title": item.title,
         "text": item.text,
-        "stats": {"uses": item.uses, "successes": item.successes, "trials": item.trials},
+        "stats": {
+            "uses": item.uses,
+            "successes": item.total_successes,
+            "trials": item.total_trials,
+        },
         "sources": sources_of(store, item.id),
         "evidence": item.evidence,
         "confidence": item.confidence,

@@ -32,6 +32,7 @@ __all__ = [
     "TrackSummary",
     "build_item",
     "evidence_links",
+    "lower_bound",
     "member_of",
     "mined_members",
     "summarize",
@@ -166,12 +167,15 @@ def _stat(variant: _Variant, rate: float) -> ResponseStat:
     )
 
 
+def lower_bound(successes: int, trials: int, prior: float = 0.5) -> float:
+    """What the evidence supports: the estimate shrunk towards `prior`, less one standard
+    deviation of its posterior, so 8 of 10 ranks above 1 of 1 (the estimate alone would not)."""
+    mean = (successes + PRIOR_WEIGHT * prior) / (trials + PRIOR_WEIGHT)
+    return mean - (mean * (1 - mean) / (trials + PRIOR_WEIGHT + 1)) ** 0.5
+
+
 def _lower(stat: ResponseStat, rate: float) -> float:
-    """Rank by what the evidence supports: the shrunk estimate less one standard deviation
-    of its posterior, so 8 of 10 ranks above 1 of 1 (the estimate alone would not)."""
-    mean = stat.score if stat.trials else rate
-    spread = (mean * (1 - mean) / (stat.trials + PRIOR_WEIGHT + 1)) ** 0.5
-    return mean - spread
+    return lower_bound(stat.successes, stat.trials, rate)
 
 
 def _bad(stat: ResponseStat, cluster_successes: int) -> bool:

@@ -202,3 +202,10 @@ def test_externalize_items_and_curation_commands(
     assert back["status"] == "draft"
     missing = runner.invoke(app, ["curate", "approve", "knowledgeitem:nope"])
     assert missing.exit_code == 1 and "no knowledge item" in missing.output
+
+    worked = runner.invoke(app, ["feedback", price["id"], "worked", "--employee", "e1", "--json"])
+    assert worked.exit_code == 0, worked.output
+    assert json.loads(worked.stdout)["action"] == "feedback.worked"
+    after = json.loads(runner.invoke(app, ["curate", "show", price["id"], "--json"]).stdout)
+    assert after["stats"]["trials"] == price["stats"]["trials"] + 1
+    assert runner.invoke(app, ["feedback", price["id"], "great"]).exit_code == 2
