@@ -15,7 +15,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli_seci import bind, curate_app, feedback_command, items_app, seci_app
+from api.cli_seci import (
+    bind,
+    curate_app,
+    feedback_command,
+    items_app,
+    metrics_command,
+    seci_app,
+)
 from api.runtime import KNOWN_ERRORS, Runtime
 from graph.settings import get_settings
 from graph.store import Conflict, NotFound
@@ -38,6 +45,7 @@ app.add_typer(seci_app, name="seci")
 app.add_typer(curate_app, name="curate")
 app.add_typer(items_app, name="items")
 app.command("feedback")(feedback_command)
+app.command("metrics")(metrics_command)
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

@@ -25,8 +25,9 @@ from seci.combine import find_proposal, proposals
 from seci.externalize import externalize
 from seci.feedback import record_feedback
 from seci.items_view import item_detail, item_record, items_page
+from seci.metrics import metrics
 
-__all__ = ["curate_app", "feedback_command", "items_app", "seci_app"]
+__all__ = ["curate_app", "feedback_command", "items_app", "metrics_command", "seci_app"]
 
 seci_app = typer.Typer(help="SECI stages: mine, combine, learn.", no_args_is_help=True)
 curate_app = typer.Typer(
@@ -409,3 +410,40 @@ def feedback_command(
             reason,  # type: ignore[arg-type]
         )
         _done(event, as_json, f"recorded: {kind} for {suggestion_id}")
+
+
+# -- spiral metrics ---------------------------------------------------------------------------
+
+
+def metrics_command(
+    frequent: Annotated[
+        int, typer.Option(min=1, help="Situations a talk track needs to count as frequent.")
+    ] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Where knowledge is in the SECI spiral, and how it moves (from the event log)."""
+    with _rt() as rt:
+        found = metrics(rt.store, frequent=frequent)
+    if as_json:
+        sys.stdout.write(found.model_dump_json() + "\n")
+        return
+    table = Table(title="items by kind and status")
+    statuses = list(next(iter(found.items.values())))
+    table.add_column("kind")
+    for status in statuses:
+        table.add_column(status, justify="right")
+    for kind, counts in found.items.items():
+        table.add_row(kind, *(str(counts[s]) for s in statuses))
+    out.print(table)
+    stages = ", ".join(f"{name} {count}" for name, count in found.stages.items())
+    out.print(f"events by stage: {stages}")
+    c, u = found.coverage, found.suggestions
+    out.print(
+        f"frequent situations covered by an approved talk track: {c.approved} of "
+        f"{c.situations} ({c.share:.0%}, {c.frequent} talk tracks)"
+    )
+    out.print(f"contradictions waiting: {found.contradiction_backlog}")
+    out.print(
+        f"suggestions used {u.uses} times; worked {u.worked}, failed {u.failed} "
+        f"(success at least {u.success_lower_bound:.0%})"
+    )

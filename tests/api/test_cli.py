@@ -209,3 +209,6 @@ def test_externalize_items_and_curation_commands(
     after = json.loads(runner.invoke(app, ["curate", "show", price["id"], "--json"]).stdout)
     assert after["stats"]["trials"] == price["stats"]["trials"] + 1
     assert runner.invoke(app, ["feedback", price["id"], "great"]).exit_code == 2
+    seen = json.loads(runner.invoke(app, ["metrics", "--json"]).stdout)
+    assert seen["suggestions"]["worked"] == 1 and seen["stages"]["externalization"] > 5
+    assert seen["contradiction_backlog"] >= 1  # the two return policies disagree

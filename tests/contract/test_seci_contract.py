@@ -20,6 +20,7 @@ from seci import items as lifecycle
 from seci.assist import suggest
 from seci.combine import proposals
 from seci.externalize import externalize
+from seci.situations import is_success
 from seci.tracks import mined_members
 from tests.contract.test_ingest_contract import EXAMPLES
 
@@ -227,7 +228,10 @@ def test_merge_keeps_both_sides_and_undo_restores_both_exactly(
     gone = store.get_node(other.id)
     assert isinstance(merged, KnowledgeItem) and isinstance(gone, KnowledgeItem)
     assert merged.evidence == keep.evidence + other.evidence
-    assert merged.trials == keep.trials + other.trials
+    # outcomes count once per conversation: both sides may share conversations
+    both = mined_members(store, keep.id)[1]
+    known = {m.conversation: is_success(m.outcome) for _, m in both}
+    assert merged.trials == sum(v is not None for v in known.values()) >= keep.trials
     assert merged.merged_from == [other.id]
     assert gone.status is ItemStatus.RETIRED and gone.merged_into == keep.id
     _, members = mined_members(store, keep.id)
