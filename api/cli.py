@@ -3,7 +3,6 @@ rely on them, so change them only together with the design."""
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.cli_seci import (
+    actor_name,
     bind,
     curate_app,
     feedback_command,
@@ -198,10 +198,6 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             )
 
 
-def _actor(given: str | None) -> str:
-    return given or f"cli:{getpass.getuser()}"
-
-
 @app.command()
 def events(
     since: Annotated[int, typer.Option(min=0, help="Show events after this sequence number.")] = 0,
@@ -244,7 +240,7 @@ def undo(
     """Undo one event: its inverse is appended to the log (nothing is erased)."""
     with runtime() as rt:
         try:
-            event = rt.store.undo(seq, actor=_actor(actor), reason=reason)
+            event = rt.store.undo(seq, actor=actor_name(actor), reason=reason)
         except (Conflict, NotFound) as exc:
             err.print(f"[red]refused:[/red] {exc}")
             raise typer.Exit(1) from None

@@ -18,16 +18,22 @@ from rich.table import Table
 
 from api.runtime import Runtime
 from graph.changes import Event
-from graph.model import LinkType
 from graph.store import Conflict, NotFound
 from seci import items as lifecycle
-from seci.combine import find_proposal, proposals
+from seci.combine import accept, dismiss, find_proposal, proposals
 from seci.externalize import externalize
 from seci.feedback import record_feedback
 from seci.items_view import item_detail, item_record, items_page
 from seci.metrics import metrics
 
-__all__ = ["curate_app", "feedback_command", "items_app", "metrics_command", "seci_app"]
+__all__ = [
+    "actor_name",
+    "curate_app",
+    "feedback_command",
+    "items_app",
+    "metrics_command",
+    "seci_app",
+]
 
 seci_app = typer.Typer(help="SECI stages: mine, combine, learn.", no_args_is_help=True)
 curate_app = typer.Typer(
@@ -62,7 +68,8 @@ def _rt() -> Iterator[Runtime]:
             raise typer.Exit(1) from None
 
 
-def _actor(given: str | None) -> str:
+def actor_name(given: str | None) -> str:
+    """Who a command acts as: the name given, else the local user."""
     return given or f"cli:{getpass.getuser()}"
 
 
@@ -218,7 +225,7 @@ def _decision(name: str, action: Callable[..., Event], help_text: str) -> None:
         item_id: str, reason: Reason = "", actor: Actor = None, as_json: AsJson = False
     ) -> None:
         with _rt() as rt:
-            event = action(rt.store, item_id, _actor(actor), reason)
+            event = action(rt.store, item_id, actor_name(actor), reason)
             _done(
                 event,
                 as_json,
@@ -246,7 +253,7 @@ def curate_verify(
 ) -> None:
     """Confirm an item is still right: sets verified_at and the next expiry."""
     with _rt() as rt:
-        event = lifecycle.verify(rt.store, item_id, _actor(actor), reason, days=days)
+        event = lifecycle.verify(rt.store, item_id, actor_name(actor), reason, days=days)
         _done(event, as_json, f"verified {item_id} for {days} days")
 
 
@@ -265,7 +272,7 @@ def curate_edit(
     given = {"title": title, "text": text, "situation": situation, "kind": kind}
     with _rt() as rt:
         changes = {k: v for k, v in given.items() if v is not None}
-        event = lifecycle.edit(rt.store, item_id, changes, _actor(actor), reason)
+        event = lifecycle.edit(rt.store, item_id, changes, actor_name(actor), reason)
         _done(event, as_json, f"edited {item_id}: {', '.join(changes)}")
 
 
@@ -280,7 +287,7 @@ def curate_assign(
 ) -> None:
     """Make someone (and a team) responsible for an item."""
     with _rt() as rt:
-        event = lifecycle.assign(rt.store, item_id, owner, _actor(actor), reason, team=team)
+        event = lifecycle.assign(rt.store, item_id, owner, actor_name(actor), reason, team=team)
         _done(event, as_json, f"{item_id} is owned by {owner}")
 
 
@@ -290,7 +297,7 @@ def curate_merge(
 ) -> None:
     """Merge OTHER into KEEP: evidence, counts and links of both are kept; OTHER is retired."""
     with _rt() as rt:
-        event = lifecycle.merge(rt.store, keep, other, _actor(actor), reason)
+        event = lifecycle.merge(rt.store, keep, other, actor_name(actor), reason)
         _done(event, as_json, f"merged {other} into {keep}")
 
 
@@ -306,7 +313,7 @@ def curate_split(
 ) -> None:
     """Move some situations of an item out into a new draft item."""
     with _rt() as rt:
-        event = lifecycle.split(rt.store, rt.embedder, item_id, member, _actor(actor), reason)
+        event = lifecycle.split(rt.store, rt.embedder, item_id, member, actor_name(actor), reason)
         _done(event, as_json, f"split {len(member)} situations out of {item_id}")
 
 
@@ -326,7 +333,9 @@ def curate_link(
         allowed = {t.value.lower(): t for t in lifecycle.CURATION_LINKS}
         if type_.lower() not in allowed:
             raise ValueError(f"--type is one of {', '.join(allowed)}, not {type_!r}")
-        event = lifecycle.link(rt.store, src, dst, allowed[type_.lower()], _actor(actor), reason)
+        event = lifecycle.link(
+            rt.store, src, dst, allowed[type_.lower()], actor_name(actor), reason
+        )
         _done(event, as_json, f"linked {src} -[{type_.upper()}]-> {dst}")
 
 
@@ -337,18 +346,7 @@ def curate_accept(
     """Do what a proposal proposes: merge, link, approve; a review is verified."""
     with _rt() as rt:
         p = find_proposal(rt.store, proposal_id)
-        if p is None:
-            raise NotFound(f"no proposal {proposal_id!r} in the queue (see `spiral curate queue`)")
-        who, why = _actor(actor), reason or p.reason
-        if p.kind == "merge":
-            event = lifecycle.merge(rt.store, p.ids[0], p.ids[1], who, why)
-        elif p.kind in ("contradiction", "complements"):
-            type_ = LinkType.CONTRADICTS if p.kind == "contradiction" else LinkType.COMPLEMENTS
-            event = lifecycle.link(rt.store, p.ids[0], p.ids[1], type_, who, why)
-        elif p.kind == "review":
-            event = lifecycle.verify(rt.store, p.ids[0], who, why)
-        else:
-            event = lifecycle.approve(rt.store, p.ids[0], who, why)
+        event = accept(rt.store, p, actor_name(actor), reason)
         _done(event, as_json, f"accepted {p.kind}: {p.reason}")
 
 
@@ -359,15 +357,7 @@ def curate_dismiss(
     """Turn a proposal down; it is not proposed again (undo brings it back)."""
     with _rt() as rt:
         p = find_proposal(rt.store, proposal_id)
-        if p is None:
-            raise NotFound(f"no proposal {proposal_id!r} in the queue (see `spiral curate queue`)")
-        who = _actor(actor)
-        if p.kind == "approve":
-            event = lifecycle.reject(rt.store, p.ids[0], who, reason)
-        elif p.kind == "review":
-            event = lifecycle.retire(rt.store, p.ids[0], who, reason)
-        else:
-            event = lifecycle.dismiss(rt.store, p.ids, p.kind, who, reason)
+        event = dismiss(rt.store, p, actor_name(actor), reason)
         _done(event, as_json, f"dismissed {p.kind}: {p.reason}")
 
 
@@ -377,7 +367,7 @@ def curate_undo(
 ) -> None:
     """Undo a decision by its event number (its inverse is appended to the log)."""
     with _rt() as rt:
-        event = rt.store.undo(seq, actor=_actor(actor), reason=reason)
+        event = rt.store.undo(seq, actor=actor_name(actor), reason=reason)
         _done(event, as_json, f"undid #{seq}")
 
 
@@ -405,7 +395,7 @@ def feedback_command(
             rt.store,
             suggestion_id,
             kind,
-            _actor(employee),
+            actor_name(employee),
             conversation,
             reason,  # type: ignore[arg-type]
         )

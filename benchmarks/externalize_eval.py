@@ -49,7 +49,7 @@ from api.runtime import Runtime
 from graph.embeddings import Embedder, LazyEmbedder
 from graph.model import Conversation, KnowledgeItem, Label, LinkType, Message
 from graph.settings import Settings
-from graph.store import GraphStore, NodeQuery
+from graph.store import GraphStore, NodeQuery, iter_nodes
 from seci.clusters import Clusterer, Features, content_tokens
 from seci.externalize import ACTOR, externalize
 from seci.situations import OPENING
@@ -90,20 +90,13 @@ def ingest(rt: Runtime, paths: Sequence[Path]) -> tuple[float, dict[str, int]]:
 
 def mined_items(store: GraphStore) -> list[KnowledgeItem]:
     """Every talk track mining wrote (full nodes)."""
-    found: list[KnowledgeItem] = []
-    cursor = None
-    while True:
-        page = store.query_nodes(
-            NodeQuery(label=Label.KNOWLEDGE_ITEM, kind="talk_track", limit=1000, cursor=cursor)
-        )
-        for node in page.nodes:
-            if isinstance(node, KnowledgeItem) and node.externalized_by == ACTOR:
-                full = store.get_node(node.id)
-                if isinstance(full, KnowledgeItem):
-                    found.append(full)
-        if not page.next_cursor:
-            return found
-        cursor = page.next_cursor
+    query = NodeQuery(label=Label.KNOWLEDGE_ITEM, kind="talk_track", limit=1000)
+    found = [
+        store.get_node(node.id)  # the page leaves embeddings out
+        for node in iter_nodes(store, query)
+        if isinstance(node, KnowledgeItem) and node.externalized_by == ACTOR
+    ]
+    return [node for node in found if isinstance(node, KnowledgeItem)]
 
 
 def situation_members(store: GraphStore, item_id: str) -> list[dict[str, Any]]:

@@ -55,19 +55,24 @@ from typing import Any
 
 import numpy as np
 from common import RESULTS, latency_summary, machine_info, table, write_json
-from run import Bench, Corpus, TimedEmbedder, embedded_store, neo4j_store, unit_vectors
+from run import (
+    Bench,
+    Corpus,
+    TimedEmbedder,
+    add_document,
+    embedded_store,
+    neo4j_store,
+    unit_vectors,
+)
 
 from graph.changes import Event, EventDraft, SetFields
 from graph.embeddings import get_embedder
 from graph.model import (
-    Chunk,
     Document,
     ItemKind,
     ItemStatus,
     KnowledgeItem,
     Label,
-    Link,
-    LinkType,
     make_id,
 )
 from graph.search import hybrid_search
@@ -101,26 +106,13 @@ def source_batch(corpus: Corpus, uris: Sequence[str], n_chunks: int, seed: int) 
     rng = np.random.default_rng(seed)
     texts = corpus.texts(rng, n_chunks * len(uris))
     vectors = unit_vectors(rng, n_chunks * len(uris))
-    nodes: list[Any] = []
-    links: list[Link] = []
-    row = 0
-    for uri in uris:
+    batch = WriteBatch()
+    for i, uri in enumerate(uris):
         doc_id = make_id(Label.DOCUMENT, uri)
-        nodes.append(Document(id=doc_id, uri=uri, title=uri, content_hash=f"{uri}#{seed}"))
-        for position in range(n_chunks):
-            chunk = Chunk(
-                id=make_id(Label.CHUNK, doc_id, str(position)),
-                text=texts[row],
-                uri=uri,
-                source_id=doc_id,
-                position=position,
-                embedding=vectors[row].tolist(),
-            )
-            nodes.append(chunk)
-            links.append(Link(src=chunk.id, dst=doc_id, type=LinkType.PART_OF, source_id=doc_id))
-            row += 1
-    doc_ids = [n.id for n in nodes if n.label is Label.DOCUMENT]
-    return WriteBatch(replace_sources=doc_ids, nodes=nodes, links=links)
+        document = Document(id=doc_id, uri=uri, title=uri, content_hash=f"{uri}#{seed}")
+        part = slice(i * n_chunks, (i + 1) * n_chunks)
+        add_document(batch, document, texts[part], vectors[part])
+    return batch
 
 
 def knowledge_items(

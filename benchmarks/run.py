@@ -206,29 +206,37 @@ def _batches(bench: Bench, size: int) -> Iterator[WriteBatch]:
         counts = [min(per_doc, size - d * per_doc) for d in doc_ids]
         texts = bench.corpus.texts(rng, sum(counts))
         vectors = unit_vectors(rng, len(texts))
-        nodes: list[Any] = []
-        links: list[Link] = []
+        batch = WriteBatch()
         row = 0
         for d, count in zip(doc_ids, counts, strict=True):
             uri = f"bench/doc-{d:06d}.md"
             doc_id = make_id(Label.DOCUMENT, uri)
-            nodes.append(Document(id=doc_id, uri=uri, title=f"doc {d}", content_hash=uri))
-            for position in range(count):
-                chunk = Chunk(
-                    id=make_id(Label.CHUNK, doc_id, str(position)),
-                    text=texts[row],
-                    uri=uri,
-                    source_id=doc_id,
-                    position=position,
-                    embedding=vectors[row].tolist(),
-                )
-                nodes.append(chunk)
-                links.append(
-                    Link(src=chunk.id, dst=doc_id, type=LinkType.PART_OF, source_id=doc_id)
-                )
-                row += 1
-        sources = [n.id for n in nodes if n.label is Label.DOCUMENT]
-        yield WriteBatch(replace_sources=sources, nodes=nodes, links=links)
+            document = Document(id=doc_id, uri=uri, title=f"doc {d}", content_hash=uri)
+            add_document(batch, document, texts[row : row + count], vectors[row : row + count])
+            row += count
+        yield batch
+
+
+def add_document(
+    batch: WriteBatch, document: Document, texts: Sequence[str], vectors: np.ndarray
+) -> None:
+    """A document, its chunks (one per text, with the given vectors) and their PART_OF links,
+    replacing the document as ingest writes a source."""
+    batch.replace_sources.append(document.id)
+    batch.nodes.append(document)
+    for position, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+        chunk = Chunk(
+            id=make_id(Label.CHUNK, document.id, str(position)),
+            text=text,
+            uri=document.uri,
+            source_id=document.id,
+            position=position,
+            embedding=vector.tolist(),
+        )
+        batch.nodes.append(chunk)
+        batch.links.append(
+            Link(src=chunk.id, dst=document.id, type=LinkType.PART_OF, source_id=document.id)
+        )
 
 
 def section_upsert(bench: Bench, store: GraphStore, size: int) -> dict[str, Any]:

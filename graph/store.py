@@ -3,7 +3,7 @@ contract suite (tests/contract); nothing outside graph/ knows which backend it t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -31,6 +31,8 @@ __all__ = [
     "batch_event",
     "filter_values",
     "hit_from_record",
+    "iter_events",
+    "iter_nodes",
 ]
 
 # Node fields both stores index for filtered queries and search filters.
@@ -275,3 +277,25 @@ class GraphStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def iter_nodes(store: GraphStore, query: NodeQuery) -> Iterator[Node]:
+    """Every node a query matches, one index-backed page at a time."""
+    while True:
+        page = store.query_nodes(query)
+        yield from page.nodes
+        if not page.next_cursor:
+            return
+        query = query.model_copy(update={"cursor": page.next_cursor})
+
+
+def iter_events(
+    store: GraphStore,
+    since: int = 0,
+    actions: Sequence[str] | None = None,
+    node_id: str | None = None,
+) -> Iterator[Event]:
+    """The log after `since`, oldest first, read one page at a time."""
+    while batch := store.events(since=since, limit=1000, actions=actions, node_id=node_id):
+        yield from batch
+        since = batch[-1].seq

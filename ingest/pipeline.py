@@ -20,7 +20,7 @@ from graph.embeddings import Embedder
 from graph.ids import content_hash
 from graph.model import Customer, Employee, Entity, Label, Message, make_id
 from graph.settings import Settings
-from graph.store import GraphStore, NodeQuery, WriteBatch, WriteResult
+from graph.store import GraphStore, NodeQuery, WriteBatch, WriteResult, iter_nodes
 from ingest.build import (
     SourceGraph,
     add_mentions,
@@ -124,14 +124,8 @@ class Ingestor:
 
     def _curated(self) -> list[Entity]:
         """Pinned entities, one indexed page at a time (never every entity to find a flag)."""
-        found: list[Entity] = []
         query = NodeQuery(label=Label.ENTITY, pinned=True, limit=1000)
-        while True:
-            page = self.store.query_nodes(query)
-            found += [n for n in page.nodes if isinstance(n, Entity)]
-            if not page.next_cursor:
-                return found
-            query = query.model_copy(update={"cursor": page.next_cursor})
+        return [n for n in iter_nodes(self.store, query) if isinstance(n, Entity)]
 
     # -- public -------------------------------------------------------------------------
 

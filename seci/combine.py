@@ -23,15 +23,17 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from graph.changes import Event
 from graph.ids import stable_id
 from graph.model import Chunk, Entity, EntityKind, ItemStatus, KnowledgeItem, Label, LinkType, Node
-from graph.store import GraphStore, NodeQuery
+from graph.store import GraphStore, NodeQuery, NotFound, iter_nodes
 from graph.text import normalize
+from seci import items as lifecycle
 from seci.clusters import FLOORS, content_tokens
 from seci.conflicts import Statement, find_contradictions
 from seci.items import REVIEW_DAYS
 
-__all__ = ["Proposal", "ProposalKind", "find_proposal", "proposals"]
+__all__ = ["Proposal", "ProposalKind", "accept", "dismiss", "find_proposal", "proposals"]
 
 ProposalKind = Literal["contradiction", "merge", "review", "complements", "approve"]
 ORDER: dict[str, int] = {
@@ -80,13 +82,7 @@ def _proposal(
 
 
 def _all(store: GraphStore, label: Label) -> Iterator[Node]:
-    cursor = None
-    while True:
-        page = store.query_nodes(NodeQuery(label=label, limit=1000, cursor=cursor))
-        yield from page.nodes
-        if not page.next_cursor:
-            return
-        cursor = page.next_cursor
+    return iter_nodes(store, NodeQuery(label=label, limit=1000))
 
 
 def proposals(
@@ -118,8 +114,34 @@ def proposals(
     return sorted(found, key=lambda p: (ORDER[p.kind], -p.score, p.id))
 
 
-def find_proposal(store: GraphStore, proposal_id: str) -> Proposal | None:
-    return next((p for p in proposals(store) if p.id == proposal_id), None)
+def find_proposal(store: GraphStore, proposal_id: str) -> Proposal:
+    found = next((p for p in proposals(store) if p.id == proposal_id), None)
+    if found is None:
+        raise NotFound(f"no proposal {proposal_id!r} in the queue (see `spiral curate queue`)")
+    return found
+
+
+def accept(store: GraphStore, p: Proposal, actor: str, reason: str = "") -> Event:
+    """Do what a proposal proposes: merge, link, approve; a review is verified."""
+    why = reason or p.reason
+    if p.kind == "merge":
+        return lifecycle.merge(store, p.ids[0], p.ids[1], actor, why)
+    if p.kind in ("contradiction", "complements"):
+        type_ = LinkType.CONTRADICTS if p.kind == "contradiction" else LinkType.COMPLEMENTS
+        return lifecycle.link(store, p.ids[0], p.ids[1], type_, actor, why)
+    if p.kind == "review":
+        return lifecycle.verify(store, p.ids[0], actor, why)
+    return lifecycle.approve(store, p.ids[0], actor, why)
+
+
+def dismiss(store: GraphStore, p: Proposal, actor: str, reason: str = "") -> Event:
+    """Turn a proposal down: a draft is rejected, an item due for review retired, and a pair
+    gets a DISMISSED link so it is not proposed again (undo brings it back)."""
+    if p.kind == "approve":
+        return lifecycle.reject(store, p.ids[0], actor, reason)
+    if p.kind == "review":
+        return lifecycle.retire(store, p.ids[0], actor, reason)
+    return lifecycle.dismiss(store, p.ids, p.kind, actor, reason)
 
 
 def _decided_pairs(store: GraphStore, ids: Sequence[str]) -> set[frozenset[str]]:

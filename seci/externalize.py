@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from graph.changes import AddLink, DeleteNode, Observe, RemoveLink
+from graph.changes import DeleteNode, Observe
 from graph.embeddings import Embedder
 from graph.model import (
     Chunk,
@@ -33,7 +33,7 @@ from graph.model import (
     Note,
     make_id,
 )
-from graph.store import GraphStore, NodeQuery
+from graph.store import GraphStore, NodeQuery, iter_events, iter_nodes
 from seci.clusters import Cluster, Clusterer, Features, content_tokens, situation_terms
 from seci.situations import (
     Situation,
@@ -49,6 +49,7 @@ from seci.tracks import (
     evidence_links,
     member_of,
     mined_members,
+    relink,
 )
 
 __all__ = ["ACTOR", "MINED", "RUN_ACTION", "ExternalizeReport", "externalize"]
@@ -104,7 +105,7 @@ def externalize(
     report = ExternalizeReport(full=first, sources=len(sources), cursor=max(cursor, since))
     items = _existing_items(store)
     affected = set(items) if first else _items_of(store, changed, items)
-    texts = _read(store, [s for s in sources if store.get_node(s) is not None], progress)
+    texts = _read(store, sources, progress)
     report.situations = sum(t.kind is ItemKind.TALK_TRACK for t in texts)
     report.notes = len(texts) - report.situations
     gone = set(sources) | set(changed)
@@ -123,10 +124,9 @@ def externalize(
 
 
 def _last_cursor(store: GraphStore) -> int:
-    cursor, since = 0, 0
-    while batch := store.events(since=since, limit=1000, actions=[RUN_ACTION]):
-        cursor = int(batch[-1].after.get("cursor", 0))
-        since = batch[-1].seq
+    cursor = 0
+    for run in iter_events(store, actions=[RUN_ACTION]):
+        cursor = int(run.after.get("cursor", 0))
     return cursor
 
 
@@ -134,27 +134,21 @@ def _changed_sources(store: GraphStore, since: int) -> tuple[list[str], int]:
     """Sources written or forgotten after event `since`, and the last such event's seq."""
     changed: dict[str, None] = {}
     last = since
-    while batch := store.events(since=last, limit=1000, actions=SOURCE_ACTIONS):
-        for event in batch:
-            changed.update(dict.fromkeys(event.ids))
-        last = batch[-1].seq
+    for event in iter_events(store, since=since, actions=SOURCE_ACTIONS):
+        changed.update(dict.fromkeys(event.ids))
+        last = event.seq
     return list(changed), last
 
 
 def _existing_items(store: GraphStore) -> dict[str, KnowledgeItem]:
     """Every item mining made (with its embedding: the centroid of its situations)."""
     found: dict[str, KnowledgeItem] = {}
-    cursor = None
-    while True:
-        page = store.query_nodes(NodeQuery(label=Label.KNOWLEDGE_ITEM, limit=1000, cursor=cursor))
-        for node in page.nodes:
-            if isinstance(node, KnowledgeItem) and node.externalized_by == ACTOR:
-                full = store.get_node(node.id)
-                if isinstance(full, KnowledgeItem):
-                    found[node.id] = full
-        if not page.next_cursor:
-            return found
-        cursor = page.next_cursor
+    for node in iter_nodes(store, NodeQuery(label=Label.KNOWLEDGE_ITEM, limit=1000)):
+        if isinstance(node, KnowledgeItem) and node.externalized_by == ACTOR:
+            full = store.get_node(node.id)  # the page leaves embeddings out
+            if isinstance(full, KnowledgeItem):
+                found[node.id] = full
+    return found
 
 
 def _items_of(store: GraphStore, sources: Sequence[str], items: dict[str, Any]) -> set[str]:
@@ -164,7 +158,7 @@ def _items_of(store: GraphStore, sources: Sequence[str], items: dict[str, Any]) 
         if store.get_node(source) is not None:  # its items link to it
             ids = [n.node.id for n in store.neighbours(source, [LinkType.DERIVED_FROM], "in")]
         else:  # forgotten: the log still says which items it fed
-            events = store.events(node_id=source, actions=[MINED_ACTION], limit=100_000)
+            events = iter_events(store, actions=[MINED_ACTION], node_id=source)
             ids = [i for event in events for i in event.ids]
         found.update(_surviving(i, items) for i in ids if i in items)
     return found
@@ -183,12 +177,13 @@ def _surviving(item_id: str, items: dict[str, Any]) -> str:
 
 
 def _read(store: GraphStore, sources: Sequence[str], progress: Progress | None) -> list[_Text]:
+    """The situations and note sections of the sources still in the store."""
     texts: list[_Text] = []
     for done, source in enumerate(sources, 1):
         node = store.get_node(source)
         if isinstance(node, Note):
             texts.extend(_note_texts(store, node))
-        else:
+        elif node is not None:  # a forgotten source has nothing left to read
             for conversation in conversations_of(store, source):
                 texts.extend(
                     _Text(member=member_of(s), kind=ItemKind.TALK_TRACK, target=s.id)
@@ -404,15 +399,7 @@ def _write_cluster(
     node = build_item(
         cluster.key, kind, [m for _, m in members], cluster.centroid, cluster.cohesion
     )
-    wanted = {link.key: link for link in evidence_links(node, members)}
-    ops: list[Any] = [Observe(node=node)]
-    ops += [_unlink(link) for link in old if link.key not in wanted]
-    have = {link.key: (link.weight, link.props) for link in old}
-    ops += [
-        AddLink(link=link)
-        for key, link in wanted.items()
-        if have.get(key) != (link.weight, link.props)  # unchanged evidence is not rewritten
-    ]
+    ops: list[Any] = [Observe(node=node), *relink(old, evidence_links(node, members))]
     event = store.apply(ops, actor=ACTOR, action=MINED_ACTION, reason=f"{len(members)} situations")
     if event.seq == 0:
         report.unchanged += 1
@@ -437,10 +424,6 @@ def _drop(store: GraphStore, item_id: str, old: list[Link], report: ExternalizeR
         )
         report.removed += 1
     elif old:
-        ops = [_unlink(link) for link in old]
+        ops = relink(old, [])
         store.apply(ops, actor=ACTOR, action=MINED_ACTION, reason="no situations left")
         report.updated += 1
-
-
-def _unlink(link: Link) -> RemoveLink:
-    return RemoveLink(src=link.src, type=link.type, dst=link.dst, source_id=MINED)

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from graph.changes import AddLink, Event, Observe, RemoveLink, Repoint, SetFields
+from graph.changes import AddLink, Event, Observe, Repoint, SetFields
 from graph.embeddings import Embedder
 from graph.model import ItemKind, ItemStatus, KnowledgeItem, Label, Link, LinkType, make_id
 from graph.store import GraphStore, NotFound
-from seci.tracks import Member, build_item, evidence_links, mined_members
+from seci.tracks import Member, build_item, evidence_links, mined_members, relink
 
 __all__ = [
     "CURATION_LINKS",
@@ -223,10 +223,9 @@ def split(
     new_id = make_id(Label.KNOWLEDGE_ITEM, item.kind.value, "split", moving[0][0])
     new = _rebuilt(embedder, new_id, item.kind, moving)
     rest = _rebuilt(embedder, item_id, item.kind, staying)
-    wanted = {x.key: x for x in evidence_links(rest, staying) + evidence_links(new, moving)}
+    wanted = evidence_links(rest, staying) + evidence_links(new, moving)
     ops: list[Any] = [Observe(node=new), Observe(node=_observed(store, item_id, rest))]
-    ops += [_unlink(x) for x in links if x.key not in wanted]
-    ops += [AddLink(link=x) for x in wanted.values()]
+    ops += relink(links, wanted)
     return store.apply(ops, actor=actor, action="item.split", reason=reason)
 
 
@@ -245,7 +244,3 @@ def _observed(store: GraphStore, item_id: str, rebuilt: KnowledgeItem) -> Knowle
     assert isinstance(observed, KnowledgeItem)
     keep = {"status", "owner", "team", "expires_at", "verified_at", "merged_from", "approved_by"}
     return rebuilt.model_copy(update={k: getattr(observed, k) for k in keep})
-
-
-def _unlink(x: Link) -> RemoveLink:
-    return RemoveLink(src=x.src, type=x.type, dst=x.dst, source_id=x.source_id)

@@ -3,10 +3,11 @@ and an item's full story for `spiral curate show` (evidence, responses, history)
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 from graph.model import KnowledgeItem, Label, LinkType
-from graph.store import GraphStore, NodeQuery
+from graph.store import GraphStore, NodeQuery, iter_events, iter_nodes
 from seci.tracks import mined_members
 
 __all__ = ["item_detail", "item_record", "items_page", "sources_of"]
@@ -15,18 +16,9 @@ __all__ = ["item_detail", "item_record", "items_page", "sources_of"]
 def items_page(
     store: GraphStore, status: str | None = None, kind: str | None = None, limit: int = 1000
 ) -> list[KnowledgeItem]:
-    found: list[KnowledgeItem] = []
-    cursor = None
-    while len(found) < limit:
-        query = NodeQuery(
-            label=Label.KNOWLEDGE_ITEM, status=status, kind=kind, limit=1000, cursor=cursor
-        )
-        page = store.query_nodes(query)
-        found += [n for n in page.nodes if isinstance(n, KnowledgeItem)]
-        if not page.next_cursor:
-            break
-        cursor = page.next_cursor
-    return found[:limit]
+    query = NodeQuery(label=Label.KNOWLEDGE_ITEM, status=status, kind=kind, limit=1000)
+    items = (n for n in iter_nodes(store, query) if isinstance(n, KnowledgeItem))
+    return list(islice(items, limit))
 
 
 def sources_of(store: GraphStore, item_id: str) -> list[dict[str, Any]]:
@@ -79,7 +71,7 @@ def item_detail(store: GraphStore, item_id: str) -> dict[str, Any] | None:
         for n in store.neighbours(item_id)
         if not n.link.source_id and n.link.type is not LinkType.DERIVED_FROM
     ]
-    history = store.events(node_id=item_id, limit=100_000)
+    history = iter_events(store, node_id=item_id)
     record = item_record(store, node)
     record.update(
         situation=node.situation,

@@ -13,13 +13,11 @@ event log (the one history every change is in).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 
 from pydantic import BaseModel, Field
 
-from graph.changes import Event
 from graph.model import ItemKind, ItemStatus, KnowledgeItem
-from graph.store import GraphStore
+from graph.store import GraphStore, iter_events
 from seci.combine import proposals
 from seci.items_view import items_page
 from seci.tracks import lower_bound
@@ -66,18 +64,11 @@ class SeciMetrics(BaseModel):
     suggestions: Usage = Field(default_factory=Usage)
 
 
-def _events(store: GraphStore) -> Iterator[Event]:
-    since = 0
-    while batch := store.events(since=since, limit=1000):
-        yield from batch
-        since = batch[-1].seq
-
-
 def metrics(store: GraphStore, frequent: int = 3) -> SeciMetrics:
     items = items_page(store, limit=1_000_000)
     result = SeciMetrics(items=_by_kind(items), coverage=_coverage(items, frequent))
     flow: dict[str, Counter[str]] = defaultdict(Counter)
-    for event in _events(store):
+    for event in iter_events(store):
         if stage := stage_of(event.action):
             flow[event.at[:10]][stage] += 1
     result.flow = {day: dict(counts) for day, counts in sorted(flow.items())}

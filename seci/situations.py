@@ -22,7 +22,7 @@ from graph.model import (
     Message,
     Note,
 )
-from graph.store import GraphStore, NodeQuery
+from graph.store import GraphStore, NodeQuery, iter_nodes
 from graph.text import detect_language
 
 __all__ = [
@@ -101,20 +101,13 @@ class _Turn(BaseModel):
 
 def source_ids(store: GraphStore) -> list[str]:
     """Every transcript and note source in the store (a full run)."""
-    found: list[str] = []
-    for label in (Label.DOCUMENT, Label.NOTE):
-        cursor = None
-        while True:
-            page = store.query_nodes(NodeQuery(label=label, limit=1000, cursor=cursor))
-            for node in page.nodes:
-                if isinstance(node, Note) or (
-                    isinstance(node, Document) and node.kind.startswith("transcript:")
-                ):
-                    found.append(node.id)
-            if not page.next_cursor:
-                break
-            cursor = page.next_cursor
-    return found
+    return [
+        node.id
+        for label in (Label.DOCUMENT, Label.NOTE)
+        for node in iter_nodes(store, NodeQuery(label=label, limit=1000))
+        if isinstance(node, Note)
+        or (isinstance(node, Document) and node.kind.startswith("transcript:"))
+    ]
 
 
 def conversations_of(store: GraphStore, source_id: str) -> list[Conversation]:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from graph.changes import AddLink, RemoveLink
 from graph.model import ItemKind, KnowledgeItem, Link, LinkType, Provenance, ResponseStat
 from graph.store import GraphStore
 from graph.text import normalize
@@ -35,6 +36,7 @@ __all__ = [
     "lower_bound",
     "member_of",
     "mined_members",
+    "relink",
     "summarize",
 ]
 
@@ -306,6 +308,24 @@ def evidence_links(item: KnowledgeItem, members: list[tuple[str, Member]]) -> li
         for e, c in sorted(item.entities.items())
     ]
     return links
+
+
+def relink(old: Sequence[Link], wanted: Sequence[Link]) -> list[AddLink | RemoveLink]:
+    """The link operations that turn an item's evidence `old` into `wanted`: stale links go,
+    new or changed ones are written, unchanged ones are left alone."""
+    target = {link.key: link for link in wanted}
+    have = {link.key: (link.weight, link.props) for link in old}
+    ops: list[AddLink | RemoveLink] = [
+        RemoveLink(src=x.src, type=x.type, dst=x.dst, source_id=x.source_id)
+        for x in old
+        if x.key not in target
+    ]
+    ops += [
+        AddLink(link=link)
+        for key, link in target.items()
+        if have.get(key) != (link.weight, link.props)
+    ]
+    return ops
 
 
 def mined_members(store: GraphStore, item_id: str) -> tuple[list[Link], list[tuple[str, Member]]]:
