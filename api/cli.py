@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.asking import AskInputError, ask_lines, request_from_conversation, request_from_json
 from api.cli_seci import (
     actor_name,
     bind,
@@ -28,9 +29,10 @@ from graph.settings import get_settings
 from graph.store import Conflict, NotFound
 from ingest.pipeline import IngestReport
 from seci import items as lifecycle
-from seci.assist import AskResult
+from seci.assist import AskRequest, AskResult, Turn
 from seci.combine import proposals
 from seci.externalize import externalize
+from seci.feedback import record_feedback
 from seci.items_view import items_page
 
 app = typer.Typer(
@@ -106,6 +108,12 @@ def ingest(
     with runtime() as rt:
         report = rt.ingestor().ingest(paths, kind=kind, progress=True)
         _print_report(report)
+        settled = rt.settle()
+        if settled.settled:
+            out.print(
+                f"{settled.settled} suggestion uses counted as worked or failed: their "
+                f"conversations arrived with an outcome"
+            )
         if report.failed:
             raise typer.Exit(1)
 
@@ -139,8 +147,18 @@ def _print_answer(result: AskResult, as_json: bool) -> None:
     out.print(f"[bold]{result.query}[/bold]")
     if result.hint:
         out.print(f"[yellow]{result.hint}[/yellow]")
-    for i, s in enumerate(result.suggestions, 1):
-        out.print(f"[bold cyan]{i}. {s.title}[/bold cyan]  [dim]score {s.score:.3f}[/dim]")
+    if result.entities:
+        out.print(f"[dim]in play: {', '.join(result.entities)}[/dim]")
+    number = 0
+    for s in result.suggestions:
+        if s.opening:
+            out.print(f"[bold green]open with: {s.title}[/bold green]")
+        else:
+            number += 1
+            draft = " [yellow](draft)[/yellow]" if s.draft else ""
+            out.print(
+                f"[bold cyan]{number}. {s.title}[/bold cyan]{draft}  [dim]score {s.score:.3f}[/dim]"
+            )
         out.print(f"   {s.text}")
         out.print(f"   [dim]why: {s.why}; source: {', '.join(r.uri for r in s.sources)}[/dim]")
 
@@ -148,31 +166,74 @@ def _print_answer(result: AskResult, as_json: bool) -> None:
 @app.command()
 def ask(
     text: Annotated[
-        str | None, typer.Argument(help="The customer's words or the situation.")
+        str | None,
+        typer.Argument(help="The customer's words (default with --context-file: their last turn)."),
     ] = None,
-    top_k: Annotated[int, typer.Option("--top-k", min=1, max=50, help="How many suggestions.")] = 5,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=50, help="How many options.")] = 5,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON (one object per query).")
     ] = False,
-    file: Annotated[Path | None, typer.Option("--file", help="One query per line.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="One ask per line: the words, or a JSON object."),
+    ] = None,
+    context_file: Annotated[
+        Path | None,
+        typer.Option("--context-file", help="The conversation so far (canonical transcript JSON)."),
+    ] = None,
+    employee: Annotated[str | None, typer.Option("--employee", help="Who asks.")] = None,
+    customer: Annotated[
+        str | None, typer.Option("--customer", help="The customer's id or name.")
+    ] = None,
 ) -> None:
-    """What should I say? Suggestions with why and where they come from."""
-    if (text is None) == (file is None):
-        err.print("[red]error:[/red] give either TEXT or --file QUERIES.txt")
+    """What should I say? Distinct options with why and where they come from."""
+    if file is not None and (text is not None or context_file is not None):
+        err.print("[red]error:[/red] give TEXT and/or --context-file, or --file, not both")
         raise typer.Exit(2)
-    if file is not None:
-        try:
-            queries = [q.strip() for q in file.read_text(encoding="utf-8-sig").splitlines()]
-        except (OSError, UnicodeDecodeError) as exc:
-            err.print(f"[red]error:[/red] cannot read {file}: {exc}")
-            raise typer.Exit(2) from None
-    else:
-        queries = [text or ""]
+    if file is None and text is None and context_file is None:
+        err.print("[red]error:[/red] give TEXT, --context-file CONVERSATION.json or --file ASKS")
+        raise typer.Exit(2)
+    try:
+        if file is not None:
+            asks = list(ask_lines(file))
+        else:
+            asks = [(0, _one_ask(text, context_file, employee, customer))]
+    except AskInputError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    failed = 0
     with runtime() as rt:
-        for query in queries:
-            if file is not None and not query:
+        for _, request in asks:
+            if isinstance(request, AskInputError):
+                failed += 1
+                err.print(f"[red]error:[/red] {request}")
+                if as_json:
+                    sys.stdout.write(json.dumps({"error": str(request)}, ensure_ascii=False) + "\n")
                 continue
-            _print_answer(rt.ask(query, top_k), as_json)
+            if file is not None and (employee or customer):
+                request = request.model_copy(
+                    update={
+                        "employee": request.employee or employee,
+                        "customer": request.customer or customer,
+                    }
+                )
+            _print_answer(rt.ask(request, top_k), as_json)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _one_ask(
+    text: str | None, context_file: Path | None, employee: str | None, customer: str | None
+) -> AskRequest:
+    if context_file is None:
+        return request_from_json({"query": text or "", "employee": employee, "customer": customer})
+    try:
+        payload = json.loads(context_file.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AskInputError(f"cannot read {context_file}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise AskInputError(f"{context_file} is not JSON: {exc.msg} (line {exc.lineno})") from None
+    return request_from_conversation(payload, text, employee, customer)
 
 
 @app.command()
@@ -271,6 +332,35 @@ def demo(
         for query in [q for q in lines if q.strip()][:queries]:
             out.rule()
             _print_answer(rt.ask(query, 3), as_json=False)
+        _demo_live(rt)
+
+
+DEMO_CONVERSATION = [
+    Turn(role="customer", text="金盾百万医疗险一年要三百多？有点贵，我再考虑考虑"),
+    Turn(role="employee", text="理解您的顾虑，我帮您算一笔账"),
+    Turn(role="customer", text="那买了以后要多久才生效？"),
+]
+
+
+def _demo_live(rt: Runtime) -> None:
+    """A conversation as it happens: an opening line before the employee speaks, then an
+    answer that depends on what was said before; then feedback moves the next answer."""
+    out.rule("[bold]Live: the customer has just written (no answer yet)[/bold]")
+    _print_answer(rt.ask(AskRequest(context=DEMO_CONVERSATION[:1], employee="王丽"), 3), False)
+    out.rule("[bold]Live: two turns later, “how long?” after a price talk[/bold]")
+    _print_answer(rt.ask(AskRequest(context=DEMO_CONVERSATION, employee="王丽"), 3), False)
+    out.rule("[bold]The loop: what happened when employees used the first option[/bold]")
+    query = "客户说金盾百万医疗险太贵了，我该怎么回？"
+    first = next((s for s in rt.ask(query, 3).suggestions if s.item), None)
+    if first is None:
+        return
+    before = [s.id for s in rt.ask(query, 3).suggestions]
+    used, now = 0, rt.ask(query, 3)
+    while used < 4 and [s.id for s in now.suggestions] == before:
+        record_feedback(rt.store, first.id, "failed", "employee:demo", reason="customer left")
+        used, now = used + 1, rt.ask(query, 3)
+    out.print(f"“{first.title}” was used {used} times and the customer left each time:")
+    _print_answer(now, as_json=False)
 
 
 def _demo_mining(rt: Runtime) -> None:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from graph.embeddings import LazyEmbedder, ModelError
 from graph.factory import open_store
+from graph.model import Customer
 from graph.settings import Settings
 from graph.store import GraphStore, StoreBusy, StoreUnavailable
-from graph.text import detect_language
 from ingest.gazetteer import GazetteerError
-from ingest.pipeline import Ingestor
-from seci.assist import AskResult, suggest
+from ingest.pipeline import Ingestor, customer_node_id
+from seci.assist import AskOptions, AskRequest, AskResult, suggest
+from seci.feedback import SettleReport, settle_outcomes
 
 __all__ = ["KNOWN_ERRORS", "Runtime"]
 
@@ -37,19 +38,28 @@ class Runtime:
             self._ingestor = Ingestor(self.store, self.embedder, self.settings)
         return self._ingestor
 
-    def ask(self, query: str, top_k: int = 5) -> AskResult:
+    def ask(self, request: AskRequest | str, top_k: int = 5) -> AskResult:
         s = self.settings
-        weight = (
-            s.fusion_dense_weight_cjk if detect_language(query) == "zh" else s.fusion_dense_weight
+        options = AskOptions(
+            fusion=s.fusion,
+            dense_weight=s.fusion_dense_weight,
+            dense_weight_cjk=s.fusion_dense_weight_cjk,
         )
-        return suggest(
-            self.store,
-            self.embedder,
-            query,
-            top_k,
-            fusion=self.settings.fusion,
-            dense_weight=weight,
-        )
+        if isinstance(request, AskRequest) and request.customer:
+            request = request.model_copy(update={"customer": self.customer_id(request.customer)})
+        return suggest(self.store, self.embedder, request, top_k, options)
+
+    def customer_id(self, ref: str) -> str:
+        """A customer's node id from what a person or a system knows them by: the node id,
+        or their id (or name) in the source system, hashed the way ingest hashes it."""
+        if isinstance(self.store.get_node(ref), Customer):
+            return ref
+        return customer_node_id(self.settings, ref)
+
+    def settle(self) -> SettleReport:
+        """After an ingest: outcomes of conversations that arrived count on the items used
+        in them (seci.feedback)."""
+        return settle_outcomes(self.store)
 
     def close(self) -> None:
         self.store.close()

@@ -7,6 +7,7 @@ from the `Label` / `LinkType` enums when this module is imported.
 
 from __future__ import annotations
 
+from graph.context import TURN_MESSAGES
 from graph.model import SOURCE_LABELS, Label, LinkType
 from graph.store import FILTER_FIELDS
 
@@ -23,6 +24,7 @@ __all__ = [
     "FULLTEXT_INDEX",
     "GET_NODE",
     "GET_NODES",
+    "HIT_CONTEXTS",
     "LEXICAL_SEARCH",
     "MISSING_IDS",
     "NEIGHBOURS_IN",
@@ -273,13 +275,64 @@ GET_NODES: dict[Label, str] = {
     label: (f"MATCH (n:{label.value}) RETURN properties(n) AS props ORDER BY n.id LIMIT $limit")
     for label in Label
 }
-_NEIGHBOURS = (
-    "WHERE $types IS NULL OR type(r) IN $types "
-    "RETURN a.id AS src, type(r) AS type, b.id AS dst, properties(r) AS link, "
-    "properties({far}) AS node ORDER BY type, {far}.id, r.source_id"
+# A neighbour comes without its embedding (as on the embedded store): nobody reads it, and
+# it was most of the bytes on the wire.
+_NEIGHBOUR_PROPS = "{.*, embedding: null, search_text: null, _digest: null}"
+
+
+def _neighbours(pattern: str, far: str) -> str:
+    return (
+        f"MATCH {pattern} WHERE $types IS NULL OR type(r) IN $types "
+        "RETURN a.id AS src, type(r) AS type, b.id AS dst, properties(r) AS link, "
+        f"{far} {_NEIGHBOUR_PROPS} AS node ORDER BY type, {far}.id, r.source_id"
+    )
+
+
+NEIGHBOURS_OUT = _neighbours("(a:Node {id: $id})-[r]->(b:Node)", "b")
+NEIGHBOURS_IN = _neighbours("(a:Node)-[r]->(b:Node {id: $id})", "a")
+
+# What suggestions need about each search hit (graph.context), for all hits in one round trip;
+# the same walk as graph.context.walk_contexts, step for step. The hit comes back as get_node
+# reads it (its properties, people's decisions already laid over, less the index helpers), the
+# nodes around it as neighbours() reads them (without embeddings).
+_PROPS = "{.*, search_text: null, _digest: null}"
+# The employee's turn: its first message, then the next employee message (the lowest id when
+# there are several NEXT links) while there is one, TURN_MESSAGES in all. Unrolled, one step
+# per subquery: a variable-length path cannot take the lowest id at each step.
+_TURN_STEPS = "".join(
+    f"CALL (m{i}) {{ OPTIONAL MATCH (m{i})-[:{LinkType.NEXT.value}]->(x:{Label.MESSAGE.value}) "
+    f"WHERE x.role = 'employee' RETURN x AS m{i + 1} ORDER BY m{i + 1}.id LIMIT 1 }} "
+    for i in range(TURN_MESSAGES - 1)
 )
-NEIGHBOURS_OUT = "MATCH (a:Node {id: $id})-[r]->(b:Node) " + _NEIGHBOURS.format(far="b")
-NEIGHBOURS_IN = "MATCH (a:Node)-[r]->(b:Node {id: $id}) " + _NEIGHBOURS.format(far="a")
+_TURN = ", ".join(f"m{i}" for i in range(TURN_MESSAGES))
+HIT_CONTEXTS = (
+    "UNWIND $ids AS id MATCH (n:Node {id: id}) "
+    # The entities it names (an item's come from its own `entities`, read in Python).
+    "CALL (n) { "
+    f"OPTIONAL MATCH (n)-[:{LinkType.MENTIONS.value}]->(e:Node) "
+    f"WHERE NOT n:{Label.KNOWLEDGE_ITEM.value} "
+    "WITH e.id AS entity ORDER BY entity RETURN collect(entity) AS entities } "
+    # A message's conversation.
+    "CALL (n) { "
+    f"OPTIONAL MATCH (n)-[:{LinkType.PART_OF.value}]->(c:{Label.CONVERSATION.value}) "
+    f"WHERE n:{Label.MESSAGE.value} RETURN c ORDER BY c.id LIMIT 1 }} "
+    # What answered a customer's message: the earliest reply.
+    "CALL (n) { "
+    f"OPTIONAL MATCH (r:{Label.MESSAGE.value})-[:{LinkType.REPLIES_TO.value}]->(n) "
+    f"WHERE n:{Label.MESSAGE.value} AND coalesce(n.role, '') <> 'employee' "
+    "RETURN r ORDER BY r.position, r.id LIMIT 1 } "
+    "WITH n, entities, c, "
+    f"CASE WHEN n:{Label.MESSAGE.value} AND n.role = 'employee' THEN n ELSE r END AS m0 "
+    + _TURN_STEPS
+    # Items derived from the node or from the first message of its turn.
+    + "CALL (n, m0) { "
+    "UNWIND CASE WHEN m0 IS NULL THEN [n] ELSE [n, m0] END AS source "
+    f"MATCH (i:{Label.KNOWLEDGE_ITEM.value})-[:{LinkType.DERIVED_FROM.value}]->(source) "
+    f"WITH DISTINCT i ORDER BY i.id RETURN collect(i {_NEIGHBOUR_PROPS}) AS items }} "
+    f"RETURN n.id AS id, n {_PROPS} AS node, c {_NEIGHBOUR_PROPS} AS conversation, "
+    f"[m IN [{_TURN}] WHERE m IS NOT NULL | m {_NEIGHBOUR_PROPS}] AS turn, items, entities"
+)
+
 _SOURCE_LABEL = " OR ".join(f"n:{label.value}" for label in sorted(SOURCE_LABELS))
 SOURCE_HASH = f"MATCH (n:Node {{id: $id}}) WHERE {_SOURCE_LABEL} RETURN n.content_hash AS hash"
 

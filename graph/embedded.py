@@ -34,6 +34,7 @@ from graph.changes import (
     summary_event,
     undo_event,
 )
+from graph.context import HitContext, walk_contexts
 from graph.embedded_index import VectorIndex, fts_match, query_terms
 from graph.model import (
     SOURCE_LABELS,
@@ -480,6 +481,9 @@ class EmbeddedStore:
         rows = self._query(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE id = ?", (node_id,))
         return self._node(*rows[0]) if rows else None
 
+    def hit_contexts(self, ids: Sequence[str]) -> dict[str, HitContext]:
+        return walk_contexts(self, ids)
+
     def get_observed(self, node_id: str) -> Node | None:
         state = _Tx(self, self._reader()).node_state(node_id)
         return state.observed_node() if state else None
@@ -727,8 +731,13 @@ def _event(row: Sequence[Any]) -> StoredEvent:
     return StoredEvent.from_stored(seq, at, actor, action, json.loads(ids), *rest)
 
 
+# 2: Chinese character bigrams beside the words (graph.text.index_terms).
+FTS_TERMS_VERSION = 2
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Add the columns a store made by an older Spiral lacks, filled from the records."""
+    """Add the columns a store made by an older Spiral lacks, filled from the records, and
+    re-index the full text when the index terms changed (once)."""
     have = {row[1] for row in conn.execute("PRAGMA table_info(nodes)")}
     for name, decl in _COLUMNS.items():
         if name not in have:
@@ -737,6 +746,21 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 conn.execute(
                     f"UPDATE nodes SET {name} = coalesce(json_extract(record, '$.{name}'), '')"
                 )
+    row = conn.execute("SELECT value FROM meta WHERE key = 'fts_terms'").fetchone()
+    if row is None or row[0] < FTS_TERMS_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        for rowid, record in conn.execute("SELECT rowid, record FROM nodes").fetchall():
+            text = node_from_record(json.loads(record)).search_text()
+            conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
+            if text:
+                conn.execute(
+                    "INSERT INTO fts (rowid, body) VALUES (?, ?)", (rowid, segment_for_index(text))
+                )
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('fts_terms', ?)",
+            (FTS_TERMS_VERSION,),
+        )
+        conn.execute("COMMIT")
 
 
 def _decisions(

@@ -12,7 +12,7 @@ import numpy as np
 
 from graph.model import Label
 from graph.store import FILTER_FIELDS, SearchFilter
-from graph.text import search_tokens
+from graph.text import query_terms as _query_terms
 
 __all__ = ["COMMON_TERM_SHARE", "MIN_DOCS_FOR_PRUNING", "VectorIndex", "fts_match"]
 
@@ -126,7 +126,7 @@ class VectorIndex:
 
 
 def query_terms(query: str) -> list[str]:
-    return list(dict.fromkeys(search_tokens(query)))
+    return _query_terms(query)
 
 
 def fts_match(terms: Sequence[str], doc_freq: Mapping[str, int], total_docs: int) -> str:

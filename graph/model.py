@@ -40,6 +40,7 @@ __all__ = [
     "Note",
     "Provenance",
     "ResponseStat",
+    "Sentence",
     "make_id",
     "node_from_record",
     "record_digest",
@@ -58,6 +59,7 @@ class Label(StrEnum):
     CUSTOMER = "Customer"
     ENTITY = "Entity"
     KNOWLEDGE_ITEM = "KnowledgeItem"
+    SENTENCE = "Sentence"
 
 
 class LinkType(StrEnum):
@@ -185,6 +187,22 @@ class Chunk(Node):
         return f"{self.title}\n{self.text}" if self.title else self.text
 
 
+class Sentence(Node):
+    """One sentence or question of a chunk with its own vector. A chunk that lists the many
+    ways customers ask one thing (an FAQ with its 相似问法) is found by its best sentence,
+    not by one vector that blurs them all; search hands the chunk back (`chunk_id`)."""
+
+    label: ClassVar[Label] = Label.SENTENCE
+    text: str
+    chunk_id: str
+    uri: str = ""
+    position: int = 0
+    language: str = ""
+
+    def search_text(self) -> str:
+        return self.text
+
+
 class Conversation(Node):
     label: ClassVar[Label] = Label.CONVERSATION
     uri: str
@@ -292,6 +310,10 @@ class KnowledgeItem(Node):
     # What employees reported after using it (`spiral feedback`): decided, never re-mined.
     feedback_successes: int = 0
     feedback_trials: int = 0
+    # Conversations it was used in whose outcome is not known yet (the conversation's id, or
+    # its id in the source when it is not ingested yet) → who used it. Settled when the
+    # conversation arrives with an outcome (seci.feedback.settle_outcomes).
+    awaiting: dict[str, str] = Field(default_factory=dict)
     confidence: float = 0.0
 
     @property
@@ -322,6 +344,7 @@ NODE_TYPES: dict[Label, type[Node]] = {
     for cls in (
         Document,
         Chunk,
+        Sentence,
         Conversation,
         Message,
         Note,
@@ -333,7 +356,7 @@ NODE_TYPES: dict[Label, type[Node]] = {
 }
 SOURCE_LABELS = frozenset({Label.DOCUMENT, Label.CONVERSATION, Label.NOTE})
 # Labels whose nodes carry searchable text (and an embedding).
-TEXT_LABELS = frozenset({Label.CHUNK, Label.MESSAGE, Label.KNOWLEDGE_ITEM})
+TEXT_LABELS = frozenset({Label.CHUNK, Label.SENTENCE, Label.MESSAGE, Label.KNOWLEDGE_ITEM})
 
 
 @cache

@@ -45,7 +45,17 @@ from graph.changes import (
     summary_event,
     undo_event,
 )
-from graph.model import Label, Link, LinkType, Node, node_from_record, record_digest
+from graph.context import HitContext
+from graph.model import (
+    KnowledgeItem,
+    Label,
+    Link,
+    LinkType,
+    Message,
+    Node,
+    node_from_record,
+    record_digest,
+)
 from graph.store import (
     Hit,
     Neighbour,
@@ -59,7 +69,7 @@ from graph.store import (
     batch_event,
     hit_from_record,
 )
-from graph.text import search_tokens, segment_for_index
+from graph.text import query_terms, segment_for_index
 
 __all__ = ["Neo4jStore"]
 
@@ -143,7 +153,7 @@ def _node(props: dict[str, Any]) -> Node:
 
 def _lucene_query(query: str) -> str:
     """Each search token as a quoted, escaped phrase, OR-ed: never parsed as Lucene syntax."""
-    tokens = list(dict.fromkeys(search_tokens(query)))[:_MAX_TERMS]
+    tokens = query_terms(query)[:_MAX_TERMS]
     quoted = ('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t in tokens)
     return " OR ".join(quoted)
 
@@ -406,6 +416,35 @@ class Neo4jStore:
     def get_node(self, node_id: str) -> Node | None:
         rows = self._run(cypher.GET_NODE, id=node_id)
         return _node(rows[0]["props"]) if rows else None
+
+    def hit_contexts(self, ids: Sequence[str]) -> dict[str, HitContext]:
+        """One query for all hits (cypher.HIT_CONTEXTS): the same answer as
+        graph.context.walk_contexts, without a round trip per hit and neighbour."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        rows = {row["id"]: row for row in self._run(cypher.HIT_CONTEXTS, ids=wanted)}
+        out: dict[str, HitContext] = {}
+        for node_id in wanted:
+            row = rows.get(node_id)
+            if row is None:
+                continue
+            node = _node(row["node"])
+            conversation = _node(row["conversation"]) if row["conversation"] else None
+            turn = [_node(props) for props in row["turn"]]
+            if turn and isinstance(node, Message) and node.role == "employee":
+                turn[0] = node  # the turn starts at the hit itself, read as get_node reads it
+            items = sorted((_node(props) for props in row["items"]), key=lambda i: i.id)
+            out[node_id] = HitContext(
+                node=node,
+                conversation=conversation,
+                turn=turn,
+                items=items,
+                entities=sorted(node.entities)
+                if isinstance(node, KnowledgeItem)
+                else row["entities"],
+            )
+        return out
 
     def get_observed(self, node_id: str) -> Node | None:
         with self._driver.session(database=self._database) as session:

@@ -18,12 +18,17 @@ from graph.embeddings import Embedder
 from graph.model import Label
 from graph.store import GraphStore, Hit, SearchFilter
 
-__all__ = ["DEFAULT_LABELS", "Fusion", "fuse", "hybrid_search"]
+__all__ = ["DEFAULT_LABELS", "Fusion", "collapse", "fuse", "hybrid_search", "search_both"]
 
 Fusion = Literal["rrf", "weighted", "dense", "lexical"]
 RRF_K = 60
 # What "what should I say" searches by default: explicit content and what was said.
-DEFAULT_LABELS: tuple[Label, ...] = (Label.CHUNK, Label.KNOWLEDGE_ITEM, Label.MESSAGE)
+DEFAULT_LABELS: tuple[Label, ...] = (
+    Label.CHUNK,
+    Label.SENTENCE,
+    Label.KNOWLEDGE_ITEM,
+    Label.MESSAGE,
+)
 
 
 def _minmax(hits: Sequence[Hit]) -> dict[str, float]:
@@ -62,6 +67,18 @@ def fuse(
     return [by_id[node_id].model_copy(update={"score": score}) for node_id, score in ranked]
 
 
+def collapse(hits: Sequence[Hit]) -> list[Hit]:
+    """Sentence hits become their chunk (the best sentence wins and its text is kept as the
+    hit's text, the matched line); best first, one hit per id."""
+    best: dict[str, Hit] = {}
+    for hit in hits:
+        if hit.label is Label.SENTENCE and hit.parent:
+            hit = hit.model_copy(update={"id": hit.parent, "label": Label.CHUNK, "parent": ""})
+        if hit.id not in best or best[hit.id].score < hit.score:
+            best[hit.id] = hit
+    return sorted(best.values(), key=lambda h: -h.score)
+
+
 def hybrid_search(
     store: GraphStore,
     embedder: Embedder,
@@ -74,24 +91,42 @@ def hybrid_search(
     filters: SearchFilter | None = None,
 ) -> list[Hit]:
     """Search both ways for `candidates` hits each, then fuse down to `k`. `filters` apply
-    inside each search, before ranking, so what they exclude never takes a slot.
-
-    The lexical search runs in a worker thread while the query is embedded (both release
-    the GIL), so its latency hides behind the model's."""
+    inside each search, before ranking, so what they exclude never takes a slot."""
     if not query.strip():
         return []
-    depth = max(k, candidates)
-    lexical_job = (
-        _pool().submit(store.lexical_search, query, depth, labels, filters)
-        if fusion != "dense"
-        else None
-    )
-    dense: list[Hit] = []
-    if fusion != "lexical":
-        vector = embedder.encode([query])[0]
-        dense = store.vector_search(vector.tolist(), depth, labels, filters)
-    lexical = lexical_job.result() if lexical_job else []
+    sides = (fusion != "dense", fusion != "lexical")
+    lexical, dense = search_both(
+        store, embedder, [query], max(k, candidates), labels, filters, sides=sides
+    )[0]
     return fuse(lexical, dense, k, fusion, dense_weight)
+
+
+def search_both(
+    store: GraphStore,
+    embedder: Embedder,
+    texts: Sequence[str],
+    depth: int,
+    labels: Sequence[Label] | None = DEFAULT_LABELS,
+    filters: SearchFilter | None = None,
+    lexical_texts: Sequence[str] | None = None,
+    sides: tuple[bool, bool] = (True, True),
+) -> list[tuple[list[Hit], list[Hit]]]:
+    """(lexical, dense) hits for each text, sentences collapsed into their chunks. All texts
+    are embedded in one model call; the lexical searches run in worker threads meanwhile
+    (both release the GIL), so their latency hides behind the model's. `lexical_texts`
+    replaces what the lexical side looks for (e.g. with synonyms added); `sides` turns the
+    lexical or the dense side off."""
+    wanted = lexical_texts or texts
+    jobs = [
+        _pool().submit(store.lexical_search, text, depth, labels, filters) if sides[0] else None
+        for text in wanted
+    ]
+    dense: list[list[Hit]] = [[] for _ in texts]
+    if sides[1]:
+        for i, vector in enumerate(embedder.encode(list(texts))):
+            dense[i] = collapse(store.vector_search(vector.tolist(), depth, labels, filters))
+    lexical = [collapse(job.result()) if job else [] for job in jobs]
+    return list(zip(lexical, dense, strict=True))
 
 
 @lru_cache(maxsize=1)

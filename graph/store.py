@@ -11,6 +11,7 @@ import networkx as nx
 from pydantic import BaseModel, Field, field_validator
 
 from graph.changes import Conflict, Event, EventDraft, NotFound, Op, summary_event
+from graph.context import HitContext
 from graph.model import Label, Link, LinkType, Node
 
 __all__ = [
@@ -148,6 +149,8 @@ class Hit(BaseModel):
     uri: str = ""
     title: str = ""
     source_id: str = ""
+    # A sentence hit names its chunk; search hands the chunk back with the best sentence.
+    parent: str = ""
 
 
 def hit_from_record(record: dict[str, Any], score: float) -> Hit:
@@ -160,6 +163,7 @@ def hit_from_record(record: dict[str, Any], score: float) -> Hit:
         uri=record.get("uri") or "",
         title=record.get("title") or "",
         source_id=record.get("source_id") or "",
+        parent=record.get("chunk_id") or "",
     )
 
 
@@ -205,6 +209,11 @@ class GraphStore(Protocol):
         ...
 
     def get_nodes(self, label: Label, limit: int = 1000) -> list[Node]: ...
+
+    def hit_contexts(self, ids: Sequence[str]) -> dict[str, HitContext]:
+        """What suggestions need about each hit (graph.context), for all hits in one call;
+        ids that do not exist are left out."""
+        ...
 
     def neighbours(
         self,

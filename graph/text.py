@@ -11,10 +11,19 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["detect_language", "is_cjk", "normalize", "search_tokens", "segment_for_index"]
+__all__ = [
+    "detect_language",
+    "index_terms",
+    "is_cjk",
+    "normalize",
+    "query_terms",
+    "search_tokens",
+    "segment_for_index",
+]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"\w", re.UNICODE)
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
 
 
 def is_cjk(text: str) -> bool:
@@ -55,6 +64,47 @@ def search_tokens(text: str) -> list[str]:
     return tokens
 
 
+def _bigrams(text: str, seen: set[str]) -> list[str]:
+    grams: list[str] = []
+    for run in _CJK_RUN.findall(normalize(text)):
+        for i in range(len(run) - 1):
+            gram = run[i : i + 2]
+            if gram not in seen:
+                seen.add(gram)
+                grams.append(gram)
+    return grams
+
+
+def index_terms(text: str) -> list[str]:
+    """What the full-text index holds: the words, and for Chinese also every character
+    bigram. A paraphrase rarely keeps jieba's words (理赔多久能到账 vs 赔款几天到) but often
+    keeps some bigrams; measured in benchmarks/assist_eval.py."""
+    words = search_tokens(text)
+    return words + _bigrams(text, set(words))
+
+
+_STOP_TEXT = """
+什么 什么时候 时候 怎么 怎么办 怎么样 怎样 为什么 为啥 多少 哪些 哪个 哪里 请问 一下 可以 能不能
+是不是 有没有 会不会 要不要 我们 你们 他们 这个 那个 这样 那样 就是 还是 如果 因为 所以 但是 而且
+已经 现在 然后 一个 没有 需要 应该 知道 觉得 的话 您好 你好 好的 谢谢 麻烦 那么 这么 吗 呢 吧 啊
+的 了 是 我 你 您 他 她 它 在 有 和 就 都 也 还 又 要 会 能 想 让 给 把 被 说 问 去 来 对 嗯
+a an the is are am be was were do does did i me my you your we our to of in on at for and
+or it this that what how can could should would will with
+"""
+_STOPWORDS = frozenset(_STOP_TEXT.split())
+
+
+def query_terms(text: str) -> list[str]:
+    """What a full-text query looks for: the index terms less the stop words and the
+    bigrams that touch one ("什么时候" gives no 么时, "能打" is dropped), so "什么时候确诊"
+    does not answer "理赔款什么时候到". All terms when nothing else is left."""
+    words = list(dict.fromkeys(search_tokens(text)))
+    stop_chars = {c for w in words if w in _STOPWORDS for c in w}
+    kept = [w for w in words if w not in _STOPWORDS]
+    kept += [g for g in _bigrams(text, set(words)) if not stop_chars & set(g)]
+    return kept or words
+
+
 def segment_for_index(text: str) -> str:
-    """The space-joined token string both stores put in their full-text index."""
-    return " ".join(search_tokens(text))
+    """The space-joined term string both stores put in their full-text index."""
+    return " ".join(index_terms(text))

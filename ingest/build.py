@@ -7,6 +7,7 @@ changed file replaces exactly its old contribution and `spiral forget` removes i
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from itertools import combinations
@@ -27,6 +28,7 @@ from graph.model import (
     Node,
     Note,
     Provenance,
+    Sentence,
     make_id,
 )
 from graph.text import detect_language, normalize
@@ -37,7 +39,7 @@ from ingest.records import (
     TranscriptConversation,
     TranscriptMessage,
 )
-from ingest.segment import chunk_text, group_exchanges, reply_pairs
+from ingest.segment import chunk_text, group_exchanges, reply_pairs, split_sentences
 
 __all__ = [
     "SourceGraph",
@@ -83,7 +85,13 @@ class SourceGraph(BaseModel):
 
     @property
     def text_nodes(self) -> list[Chunk | Message]:
+        """What entities are extracted from (a sentence's are its chunk's)."""
         return [n for n in self.nodes if isinstance(n, Chunk | Message)]
+
+    @property
+    def embedded_nodes(self) -> list[Chunk | Message | Sentence]:
+        """What gets a vector: the text nodes and the sentences of chunks."""
+        return [n for n in self.nodes if isinstance(n, Chunk | Message | Sentence)]
 
 
 def _prov(uri: str, step: str = "ingest.load") -> Provenance:
@@ -105,6 +113,39 @@ def _add_chunks(graph: SourceGraph, parent: str, uri: str, title: str, text: str
         )
         graph.add(node)
         graph.link(node.id, LinkType.PART_OF, parent)
+        _add_sentences(graph, node)
+
+
+_BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)、]|\|)\s*")
+MIN_SENTENCE_CHARS = 4
+MAX_SENTENCES = 40  # per chunk
+
+
+def _add_sentences(graph: SourceGraph, chunk: Chunk) -> None:
+    """A vector per sentence (or listed question) of a chunk that has several; the chunk's
+    own vector stays for questions that span them."""
+    sentences = [
+        text
+        for raw in split_sentences(chunk.text, chunk.language or None)
+        if len(text := _BULLET.sub("", raw).strip(" |")) >= MIN_SENTENCE_CHARS
+        and not text.endswith((":", "："))  # a lead-in ("所需材料：") says nothing alone
+    ]
+    if len(sentences) < 2:
+        return
+    for position, text in enumerate(dict.fromkeys(sentences[:MAX_SENTENCES])):
+        node = Sentence(
+            id=f"{chunk.id}#s{position}",
+            text=text,
+            chunk_id=chunk.id,
+            uri=chunk.uri,
+            position=position,
+            language=chunk.language,
+            source_id=graph.source_id,
+            content_hash=stable_id("h", text),
+            provenance=_prov(chunk.uri, "ingest.segment"),
+        )
+        graph.add(node)
+        graph.link(node.id, LinkType.PART_OF, chunk.id)
 
 
 def build_document(doc: LoadedDocument, content_hash: str) -> SourceGraph:

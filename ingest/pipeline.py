@@ -50,11 +50,12 @@ from ingest.records import (
 )
 from ingest.resolve import Resolver
 
-__all__ = ["PIPELINE_VERSION", "FileReport", "IngestReport", "Ingestor"]
+__all__ = ["PIPELINE_VERSION", "FileReport", "IngestReport", "Ingestor", "customer_node_id"]
 
 # Bump when the pipeline's output changes, so unchanged files are re-processed once.
 # 2: employees keyed by source-system ids; customer fields merged per field with sources.
-PIPELINE_VERSION = "2"
+# 3: sentences of chunks get their own vectors.
+PIPELINE_VERSION = "3"
 EMBED_SLICE = 256  # texts per encode call: the progress granularity of one long file
 
 
@@ -249,12 +250,15 @@ class Ingestor:
         self._pii_kinds[text] = kind
         return kind
 
+    def _customer_key(self, raw: str) -> str:
+        return self.deid.key_hash_text(raw) if self.deid else content_hash(raw)
+
     def _customer(self, uri: str, index: int, conv: TranscriptConversation) -> Customer:
         """The customer as a keyed hash of their identifier (the source system's customer id
         when given, else the name): the same person links across conversations, and no raw
         identifier is stored. Each field records where it was seen (`URI@TIME`)."""
         raw = conv.customer_id or conv.customer or f"{uri}#{conv.id or index}"
-        key = self.deid.key_hash_text(raw) if self.deid else content_hash(raw)
+        key = self._customer_key(raw)
         fields = customer_fields(conv, self.deid) if self.deid else {}
         seen = f"{uri}@{_conversation_time(conv)}"
         return Customer(
@@ -337,8 +341,9 @@ class Ingestor:
         )
 
     def _embed(self, graph: SourceGraph) -> None:
-        """Embed every chunk and message, in slices so a long file shows its progress."""
-        nodes = graph.text_nodes
+        """Embed every chunk, sentence and message, in slices so a long file shows its
+        progress."""
+        nodes = graph.embedded_nodes
         for start in range(0, len(nodes), EMBED_SLICE):
             part = nodes[start : start + EMBED_SLICE]
             vectors = self.embedder.encode([n.search_text() for n in part])
@@ -346,6 +351,17 @@ class Ingestor:
                 node.embedding = vector.tolist()
             if self.on_embedded:
                 self.on_embedded(start + len(part), len(nodes))
+
+
+def customer_node_id(settings: Settings, raw: str) -> str:
+    """The node id ingest gives the customer known in the source as `raw` (their id in the
+    source system, or their name): how a live ask names the customer."""
+    value = raw.strip()
+    if settings.deidentify:
+        key = Deidentifier(settings.deid_key.get_secret_value()).key_hash_text(value)
+    else:
+        key = content_hash(value)
+    return make_id(Label.CUSTOMER, key)
 
 
 def _conversation_time(conv: TranscriptConversation) -> str:

@@ -1,17 +1,25 @@
-""" "What should I say": turn search hits into talk-track suggestions with their reasons.
+""" "What should I say": a few distinct options, each with why, from everything the graph knows.
 
-A hit on a document chunk or a knowledge item is suggested as it is. A hit on something a
-customer said is turned into what the employee answered to it (the REPLIES_TO link), ranked
-up when that conversation ended well: the best answers of the best people become everyone's.
+The one place suggestions are made (CLI, API and live push alike). An ask carries the
+customer's latest words and, optionally, the conversation so far, the employee and the
+customer. Both are searched (lexical with the organisation's synonyms, dense; sentences of
+documents each with their own vector); every hit is read with its surroundings in one call
+(`GraphStore.hit_contexts`): a customer's words become the talk track mined from them or the
+employee turn that answered them — never a reply from a conversation that ended badly, never
+one listed under "what not to say". Options are ranked by seci.ranking and picked so that
+each is a different approach. With a conversation in which the employee has not spoken yet,
+an opening line comes first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from graph.context import HitContext
 from graph.embeddings import Embedder
 from graph.model import (
     Chunk,
@@ -21,25 +29,89 @@ from graph.model import (
     Label,
     LinkType,
     Message,
-    Node,
 )
-from graph.search import Fusion, hybrid_search
+from graph.search import Fusion, fuse, search_both
 from graph.store import GraphStore, Hit, SearchFilter
-from graph.text import search_tokens
-from seci.tracks import lower_bound
+from graph.text import detect_language, search_tokens
+from seci.ranking import UNKNOWN_OUTCOME, Signals, diversify, is_stale, outcome_factor
+from seci.recognize import Recognized, customer_entities, expansion, recognize
+from seci.situations import BAD_OUTCOMES, GOOD_OUTCOMES, OPENING
 
-__all__ = ["EMPTY_STORE_HINT", "AskResult", "SourceRef", "Suggestion", "suggest"]
+__all__ = [
+    "EMPTY_STORE_HINT",
+    "AskOptions",
+    "AskRequest",
+    "AskResult",
+    "SourceRef",
+    "Suggestion",
+    "Turn",
+    "baseline",
+    "suggest",
+]
 
 EMPTY_STORE_HINT = "the store is empty: run `spiral ingest PATH...` or `spiral demo` first"
 NO_MATCH_HINT = "nothing matched: try other words, or ingest more material"
+ASK_HINT = "ask something: the customer's words or the situation"
 # Rejected and retired items never take a slot: filtered inside the search, before ranking.
-# Expired ones still may, flagged and ranked lower: an old answer beats none, if it says so.
+# Expired ones still may, flagged and ranked lower.
 LIVE = SearchFilter(status=[ItemStatus.DRAFT.value, ItemStatus.APPROVED.value])
-APPROVED_BOOST = 1.3  # approved talk tracks first
-EXPIRED_PENALTY = 0.7
-TURN_MESSAGES = 8  # at most this many messages of one employee turn in a suggestion
-GOOD_OUTCOMES = {"resolved", "converted"}
-BAD_OUTCOMES = {"lost", "escalated"}
+SEARCHED = (Label.CHUNK, Label.SENTENCE, Label.KNOWLEDGE_ITEM, Label.MESSAGE)
+PLAIN = (Label.CHUNK, Label.KNOWLEDGE_ITEM, Label.MESSAGE)  # what a plain search would use
+CONTEXT_TURNS = 4  # the last turns of the conversation that count as its context
+CANDIDATES = 50  # hits per side and per text before fusion
+POOL = 4  # options considered per option returned (before diversifying)
+CONTEXT_POOL = 10  # the best hits for the conversation so far join the pool
+GROUP_FIT = 0.8  # a hit's own fit to the conversation so far counts more than its group's
+
+
+class Turn(BaseModel):
+    role: Literal["customer", "employee", "system"] = "customer"
+    text: str = Field(default="", max_length=4000)
+    speaker: str = ""
+
+
+class AskRequest(BaseModel):
+    """What an employee asks with: the customer's latest words, and optionally the
+    conversation so far (the canonical transcript's messages), who asks and about whom."""
+
+    query: str = Field(default="", max_length=4000, description="The customer's latest words.")
+    context: list[Turn] = Field(default_factory=list, max_length=500)
+    employee: str | None = None
+    customer: str | None = Field(default=None, description="The customer's node id.")
+    channel: str | None = None
+
+    def words(self) -> str:
+        """The words to answer: the query, else the customer's last turn in the context."""
+        if self.query.strip():
+            return self.query.strip()
+        for turn in reversed(self.context):
+            if turn.role == "customer" and turn.text.strip():
+                return turn.text.strip()
+        return ""
+
+    def recent(self) -> str:
+        """The last turns before the words asked, oldest first: what the conversation is
+        about (the same "how long?" after a claim talk and after a refund talk differ)."""
+        turns = [t for t in self.context if t.text.strip() and t.role != "system"]
+        if turns and turns[-1].role == "customer" and turns[-1].text.strip() == self.words():
+            turns = turns[:-1]
+        return "\n".join(t.text.strip() for t in turns[-CONTEXT_TURNS:])
+
+    @property
+    def employee_spoke(self) -> bool:
+        return any(t.role == "employee" and t.text.strip() for t in self.context)
+
+
+class AskOptions(BaseModel):
+    """Tuning from the settings. The dense share of the fusion depends on the language of
+    what is asked: the default model is English-only, so Chinese leans on the lexical side."""
+
+    fusion: Fusion = "weighted"
+    dense_weight: float = 0.8
+    dense_weight_cjk: float = 0.3
+
+    def weight(self, text: str) -> float:
+        return self.dense_weight_cjk if detect_language(text) == "zh" else self.dense_weight
 
 
 class SourceRef(BaseModel):
@@ -72,114 +144,221 @@ class Suggestion(BaseModel):
     sources: list[SourceRef] = Field(default_factory=list)
     item: ItemRef | None = None
     draft: bool = False  # made from a draft item: not yet checked by a knowledge manager
+    opening: bool = False  # the opening line of a conversation, not an answer
+    signals: Signals | None = None
 
 
 class AskResult(BaseModel):
     query: str
     suggestions: list[Suggestion] = Field(default_factory=list)
     hint: str | None = None
+    entities: list[str] = Field(default_factory=list)  # names of the entities in play
 
 
-def _matched_words(query: str, text: str) -> list[str]:
-    words = set(search_tokens(text))
-    return [t for t in dict.fromkeys(search_tokens(query)) if t in words and len(t) > 1][:5]
+class _InPlay:
+    """The entities in play, by id, and whether the words asked named them."""
+
+    def __init__(self, groups: Iterable[Sequence[Recognized]]) -> None:
+        self.by_id: dict[str, Recognized] = {}
+        for group in groups:
+            for entity in group:
+                self.by_id.setdefault(entity.id, entity)
+
+    def named(self, entity_ids: Iterable[str]) -> list[str]:
+        return sorted({self.by_id[e].name for e in entity_ids if e in self.by_id})
 
 
-def _why(query: str, text: str, extra: str) -> str:
-    words = _matched_words(query, text)
-    parts = [f"shares the words {', '.join(words)}" if words else "similar in meaning"]
-    if extra:
-        parts.append(extra)
-    return "; ".join(parts)
+def suggest(
+    store: GraphStore,
+    embedder: Embedder,
+    request: AskRequest | str,
+    top_k: int = 5,
+    options: AskOptions | None = None,
+) -> AskResult:
+    """Options for what to say, best first, each with why and its sources."""
+    request = AskRequest(query=request) if isinstance(request, str) else request
+    options = options or AskOptions()
+    words, recent = request.words(), request.recent()
+    if not words:
+        return AskResult(query="", hint=ASK_HINT)
+    asked = recognize(store, words)
+    in_play = _InPlay(
+        [
+            asked,
+            recognize(store, recent, "context") if recent else [],
+            customer_entities(store, request.customer) if request.customer else [],
+        ]
+    )
+    texts = [words, recent] if recent else [words]
+    lexical_texts = [f"{words} {expansion(asked)}".strip(), *texts[1:]]
+    results = search_both(store, embedder, texts, CANDIDATES, SEARCHED, LIVE, lexical_texts)
+    rankings = [
+        fuse(lexical, dense, CANDIDATES, options.fusion, options.weight(text))
+        for text, (lexical, dense) in zip(texts, results, strict=True)
+    ]
+    relevance = {h.id: h for h in rankings[0]}
+    context = {h.id: h.score for h in rankings[1]} if recent else {}
+    pool = [h.id for h in rankings[0][: max(top_k * POOL, 20)]]
+    pool += [h.id for h in rankings[1][:CONTEXT_POOL]] if recent else []
+    hits = {h.id: h for ranking in rankings for h in ranking}
+    found_by_id = store.hit_contexts(list(dict.fromkeys(pool)))
+    contexts = {i: found_by_id[i] for i in dict.fromkeys(pool) if i in found_by_id}
+    fits = _fit_by_group(contexts, hits, context)
+    candidates: dict[str, Suggestion] = {}
+    for node_id, found in contexts.items():
+        hit = relevance.get(node_id) or hits[node_id].model_copy(update={"score": 0.0})
+        fit = max(context.get(node_id, 0.0), fits.get(_group(found, hit), 0.0))
+        option = _option(words, hit, found, fit, in_play)
+        if option and (option.id not in candidates or candidates[option.id].score < option.score):
+            candidates[option.id] = option
+    ranked = _distinct_texts(sorted(candidates.values(), key=lambda s: -s.score))
+    picked = [
+        ranked[i] for i in diversify([s.text for s in ranked], [s.score for s in ranked], top_k)
+    ]
+    entities = in_play.named(in_play.by_id)
+    if request.context and not request.employee_spoke:
+        opening = _opening(store, words, contexts, in_play)
+        picked = [opening, *picked] if opening else picked
+    if picked:
+        return AskResult(query=words, suggestions=picked, entities=entities)
+    # Counting the store costs a scan, so only when there is nothing to show.
+    empty = store.stats().total_nodes == 0
+    return AskResult(
+        query=words, hint=EMPTY_STORE_HINT if empty else NO_MATCH_HINT, entities=entities
+    )
 
 
-def _conversation(store: GraphStore, message_id: str) -> Conversation | None:
-    for n in store.neighbours(message_id, [LinkType.PART_OF], direction="out"):
-        if isinstance(n.node, Conversation):
-            return n.node
+def baseline(
+    store: GraphStore,
+    embedder: Embedder,
+    query: str,
+    mode: Literal["lexical", "dense"],
+    top_k: int = 5,
+    labels: Sequence[Label] = PLAIN,
+) -> AskResult:
+    """Plain one-sided retrieval for the evaluations: the hits in their order, a customer's
+    words turned into the reply that followed them; no reranking, no diversity, no
+    outcomes. The same store and the same conversion, so the comparison is fair."""
+    sides = (mode == "lexical", mode == "dense")
+    lexical, dense = search_both(store, embedder, [query], CANDIDATES, labels, LIVE, sides=sides)[0]
+    hits = (lexical if mode == "lexical" else dense)[: top_k * 2]
+    contexts = store.hit_contexts([h.id for h in hits])
+    out: list[Suggestion] = []
+    for hit in hits:
+        found = contexts.get(hit.id)
+        if found is None:
+            continue
+        node = found.node
+        text = _turn_text(found) if isinstance(node, Message) else getattr(node, "text", "")
+        if text:
+            uri = found.turn[0].uri if isinstance(node, Message) and found.turn else hit.uri
+            out.append(
+                Suggestion(
+                    id=hit.id,
+                    title=hit.title,
+                    text=text,
+                    score=hit.score,
+                    why=mode,
+                    sources=[SourceRef(uri=uri, label=hit.label.value, id=hit.id)],
+                )
+            )
+    return AskResult(query=query, suggestions=out[:top_k])
+
+
+def _group(found: HitContext, hit: Hit) -> str:
+    """What a hit belongs to: its conversation (a message), else its source (a document)."""
+    return found.conversation.id if found.conversation else hit.source_id or hit.id
+
+
+def _fit_by_group(
+    contexts: dict[str, HitContext], hits: dict[str, Hit], context: dict[str, float]
+) -> dict[str, float]:
+    """How well each conversation or document fits the conversation so far: its best hit
+    for the recent turns. "那要多久？" then finds the answer in the conversation that was
+    about the same thing, though that answer's own words never match the recent turns."""
+    fits: dict[str, float] = {}
+    for node_id, found in contexts.items():
+        score = context.get(node_id, 0.0)
+        if score:
+            key = _group(found, hits[node_id])
+            fits[key] = max(fits.get(key, 0.0), score * GROUP_FIT)
+    return fits
+
+
+# -- options --------------------------------------------------------------------------------
+
+
+def _option(
+    words: str, hit: Hit, found: HitContext, context: float, in_play: _InPlay
+) -> Suggestion | None:
+    node = found.node
+    signals = Signals(relevance=hit.score, context=context)
+    if isinstance(node, KnowledgeItem):
+        return _from_item(words, node, signals, in_play)
+    if isinstance(node, Chunk):
+        signals.entities = in_play.named(found.entities)
+        matched = hit.text if hit.text and hit.text.strip() != node.text.strip() else ""
+        extra = f"from a document, the line “{_short(matched)}”" if matched else "from a document"
+        return _suggestion(
+            node_id=node.id,
+            title=node.title or node.uri,
+            text=node.text,
+            signals=signals,
+            why=_why(words, f"{node.title}\n{node.text}", [extra]),
+            sources=[SourceRef(uri=node.uri, label=node.label.value, id=node.id, title=node.title)],
+        )
+    if isinstance(node, Message):
+        return _from_message(words, node, found, signals, in_play)
     return None
 
 
-def _outcome_factor(conversation: Conversation | None) -> float:
-    outcome = (conversation.outcome if conversation else "").lower()
-    if outcome in GOOD_OUTCOMES:
-        return 1.0
-    return 0.6 if outcome in BAD_OUTCOMES else 0.85
-
-
-def _avoided(store: GraphStore, message: Message) -> bool:
-    """A reply a mined talk track lists under "what not to say": never suggested."""
-    for n in store.neighbours(message.id, [LinkType.DERIVED_FROM], direction="in"):
-        item = n.node
-        if isinstance(item, KnowledgeItem) and any(message.id in a.message_ids for a in item.avoid):
-            return True
-    return False
-
-
-def _whole_turn(store: GraphStore, first: Message) -> str:
-    """The employee's whole turn from `first`: the next messages while the employee speaks
-    ("区别主要在三点" and then the three points)."""
-    parts, current = [first.text], first
-    for _ in range(TURN_MESSAGES - 1):
-        following = [
-            n.node
-            for n in store.neighbours(current.id, [LinkType.NEXT], direction="out")
-            if isinstance(n.node, Message)
-        ]
-        if not following or following[0].role != "employee":
-            break
-        current = following[0]
-        parts.append(current.text)
-    return "\n".join(p for p in parts if p.strip())
-
-
-def _from_message(store: GraphStore, query: str, hit: Hit, node: Message) -> Suggestion | None:
-    conv = _conversation(store, node.id)
-    outcome = f"the conversation was {conv.outcome}" if conv and conv.outcome else ""
-    if node.role == "employee":
-        reply, said = node, ""
-    else:
-        replies = [
-            n.node
-            for n in store.neighbours(node.id, [LinkType.REPLIES_TO], direction="in")
-            if isinstance(n.node, Message)
-        ]
-        if not replies:
-            return None
-        reply = min(replies, key=lambda m: m.position)
-        said = f'a customer said "{node.text[:60]}"'
-    if _avoided(store, reply):
+def _from_message(
+    words: str, node: Message, found: HitContext, signals: Signals, in_play: _InPlay
+) -> Suggestion | None:
+    """What the employee answered to these words, or the talk track mined from them."""
+    if not found.turn:
         return None
+    reply = found.turn[0]
+    conversation = found.conversation
+    outcome = (conversation.outcome if conversation else "").strip().lower()
+    avoided = any(reply.id in a.message_ids for item in found.items for a in item.avoid)
+    if outcome in BAD_OUTCOMES or avoided:
+        return None  # never offered as what to say
+    tracks = [i for i in found.items if _live(i)]
+    if tracks:
+        best = max(tracks, key=_track_rank)
+        return _from_item(words, best, signals, in_play)
+    signals.entities = in_play.named(found.entities)
+    signals.outcome = 1.0 if outcome in GOOD_OUTCOMES else UNKNOWN_OUTCOME
+    signals.stale = is_stale(conversation.started_at if conversation else "")
+    said = f"a customer said “{_short(node.text)}”" if node.role == "customer" else ""
     who = f"{reply.speaker} answered" if reply.speaker else ""
-    extra = ", ".join(p for p in (said, who, outcome) if p)
-    return Suggestion(
-        id=reply.id,
-        title=conv.title
-        if conv and conv.title
-        else (conv.channel if conv else "") or "conversation",
-        text=_whole_turn(store, reply),
-        score=hit.score * _outcome_factor(conv),
-        why=_why(query, node.text, extra),
+    ended = f"the conversation was {conversation.outcome}" if outcome else ""
+    return _suggestion(
+        node_id=reply.id,
+        title=(conversation.title if conversation else "") or "conversation",
+        text=_turn_text(found),
+        signals=signals,
+        why=_why(words, node.text, [p for p in (said, who, ended) if p]),
         sources=[SourceRef(uri=reply.uri, label=Label.MESSAGE.value, id=reply.id)],
     )
 
 
-def _expired(item: KnowledgeItem) -> bool:
-    return bool(item.expires_at) and item.expires_at < datetime.now(UTC).isoformat()
-
-
-def _from_item(query: str, hit: Hit, item: KnowledgeItem) -> Suggestion | None:
+def _from_item(
+    words: str, item: KnowledgeItem, signals: Signals, in_play: _InPlay
+) -> Suggestion | None:
     """A talk track suggests its best response with its outcome counts; drafts say so."""
-    if item.status not in (ItemStatus.DRAFT, ItemStatus.APPROVED) or not item.text.strip():
+    if not _live(item):
         return None
-    approved = item.status is ItemStatus.APPROVED
-    expired = _expired(item)
-    score = hit.score * (APPROVED_BOOST if approved else 1.0)
-    score *= EXPIRED_PENALTY if expired else 1.0
-    # What worked counts, by the lower bound of its estimate (never a raw rate): from about
-    # 0.8x for what keeps failing to 1.2x for what keeps working.
-    score *= 0.8 + 0.4 * lower_bound(item.total_successes, item.total_trials)
+    signals.approved = item.status is ItemStatus.APPROVED
+    signals.draft = not signals.approved
+    signals.expired = _expired(item)
+    signals.entities = in_play.named(item.entities)
+    signals.successes, signals.trials = item.total_successes, item.total_trials
+    signals.outcome = outcome_factor(item.total_successes, item.total_trials)
     notes = [f"{item.status.value} {item.kind.value}"]
+    if item.situation and item.situation != OPENING:
+        notes.append(f"for “{_short(item.situation)}”")
     if item.trials:
         notes.append(f"worked in {item.successes} of {item.trials} conversations")
     if item.feedback_trials:
@@ -188,76 +367,152 @@ def _from_item(query: str, hit: Hit, item: KnowledgeItem) -> Suggestion | None:
         )
     if item.evidence:
         notes.append(f"seen {item.evidence} times")
-    if expired:
+    if signals.expired:
         notes.append(f"expired {item.expires_at[:10]}: check before use")
-    return Suggestion(
-        id=item.id,
+    suggestion = _suggestion(
+        node_id=item.id,
         title=item.title or item.kind.value,
         text=item.text,
-        score=score,
-        why=_why(query, item.search_text(), "; ".join(notes)),
+        signals=signals,
+        why=_why(words, item.search_text(), notes),
         sources=[SourceRef(uri=item.uri, label=item.label.value, id=item.id)],
-        item=ItemRef(
-            id=item.id,
-            kind=item.kind.value,
-            status=item.status.value,
-            stats=ItemStats(
-                uses=item.uses, successes=item.total_successes, trials=item.total_trials
-            ),
-            expired=expired,
-        ),
-        draft=not approved,
+    )
+    suggestion.item = ItemRef(
+        id=item.id,
+        kind=item.kind.value,
+        status=item.status.value,
+        stats=ItemStats(uses=item.uses, successes=item.total_successes, trials=item.total_trials),
+        expired=signals.expired,
+    )
+    suggestion.draft = signals.draft
+    return suggestion
+
+
+def _suggestion(
+    *, node_id: str, title: str, text: str, signals: Signals, why: str, sources: list[SourceRef]
+) -> Suggestion | None:
+    if not text.strip():
+        return None
+    if signals.entities:
+        why = f"{why}; about {', '.join(signals.entities)}"
+    if signals.context >= 0.5:
+        why = f"{why}; fits the conversation so far"
+    return Suggestion(
+        id=node_id,
+        title=title,
+        text=text,
+        score=round(signals.score(), 6),
+        why=why,
+        sources=sources,
+        signals=signals,
     )
 
 
-def _from_node(query: str, hit: Hit, node: Node) -> Suggestion | None:
-    if isinstance(node, KnowledgeItem):
-        return _from_item(query, hit, node)
-    if isinstance(node, Chunk):
-        return Suggestion(
-            id=node.id,
-            title=node.title or node.uri,
-            text=node.text,
-            score=hit.score,
-            why=_why(query, node.search_text(), "from a document"),
-            sources=[SourceRef(uri=node.uri, label=node.label.value, id=node.id, title=node.title)],
-        )
+def _opening(
+    store: GraphStore, words: str, contexts: dict[str, HitContext], in_play: _InPlay
+) -> Suggestion | None:
+    """How the best people open such a conversation: a mined opening talk track in the
+    language of the conversation, else the first employee turn of the most relevant
+    conversation like this one that ended well."""
+    language = detect_language(words)
+    hits = store.lexical_search("opening", 20, [Label.KNOWLEDGE_ITEM], LIVE)
+    tracks = [
+        c.node
+        for c in store.hit_contexts([h.id for h in hits]).values()
+        if isinstance(c.node, KnowledgeItem)
+        and c.node.situation == OPENING
+        and detect_language(c.node.text) == language
+    ]
+    if tracks:
+        best = max(tracks, key=lambda i: (len(in_play.named(i.entities)), *_track_rank(i), i.id))
+        option = _from_item(words, best, Signals(relevance=1.0), in_play)
+    else:
+        option = _opening_from_conversations(store, words, contexts, in_play)
+    if option is None:
+        return None
+    return option.model_copy(
+        update={"opening": True, "title": f"Opening line · {option.title}", "score": 0.0}
+    )
+
+
+def _opening_from_conversations(
+    store: GraphStore, words: str, contexts: dict[str, HitContext], in_play: _InPlay
+) -> Suggestion | None:
+    for found in contexts.values():  # in the order of relevance
+        conversation = found.conversation
+        if conversation is None or conversation.outcome.strip().lower() not in GOOD_OUTCOMES:
+            continue
+        first = _first_employee_message(store, conversation)
+        if first is None:
+            continue
+        opened = store.hit_contexts([first.id]).get(first.id)
+        if opened is not None and opened.turn:
+            signals = Signals(relevance=1.0, outcome=1.0)
+            signals.entities = in_play.named(opened.entities)
+            return _suggestion(
+                node_id=first.id,
+                title=conversation.title or "conversation",
+                text=_turn_text(opened),
+                signals=signals,
+                why=f"how {first.speaker or 'a colleague'} opened a conversation like this one "
+                f"that was {conversation.outcome}",
+                sources=[SourceRef(uri=first.uri, label=Label.MESSAGE.value, id=first.id)],
+            )
     return None
 
 
-def suggest(
-    store: GraphStore,
-    embedder: Embedder,
-    query: str,
-    top_k: int = 5,
-    fusion: Fusion = "weighted",
-    dense_weight: float = 0.8,
-) -> AskResult:
-    """Suggestions for what to say, best first, each with why it was chosen and its source."""
-    query = query.strip()
-    if not query:
-        return AskResult(query=query, hint="ask something: the customer's words or the situation")
-    hits = hybrid_search(
-        store,
-        embedder,
-        query,
-        k=top_k * 3,
-        fusion=fusion,
-        dense_weight=dense_weight,
-        filters=LIVE,
+def _first_employee_message(store: GraphStore, conversation: Conversation) -> Message | None:
+    messages = [
+        n.node
+        for n in store.neighbours(conversation.id, [LinkType.PART_OF], direction="in")
+        if isinstance(n.node, Message) and n.node.role == "employee"
+    ]
+    return min(messages, key=lambda m: m.position) if messages else None
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _live(item: KnowledgeItem) -> bool:
+    return item.status in (ItemStatus.DRAFT, ItemStatus.APPROVED) and bool(item.text.strip())
+
+
+def _track_rank(item: KnowledgeItem) -> tuple[bool, float, int]:
+    return (
+        item.status is ItemStatus.APPROVED,
+        outcome_factor(item.total_successes, item.total_trials),
+        item.evidence,
     )
-    suggestions = _suggestions(store, query, hits)
-    ranked = _distinct(sorted(suggestions.values(), key=lambda s: -s.score))[:top_k]
-    if ranked:
-        return AskResult(query=query, suggestions=ranked)
-    # Counting the store costs a scan, so only when there is nothing to show.
-    empty = store.stats().total_nodes == 0
-    return AskResult(query=query, hint=EMPTY_STORE_HINT if empty else NO_MATCH_HINT)
 
 
-def _distinct(ranked: list[Suggestion]) -> list[Suggestion]:
-    """One suggestion per text: a talk track's best response and the raw message it was
-    mined from say the same thing; the better-ranked one (with its counts) stays."""
+def _expired(item: KnowledgeItem) -> bool:
+    return bool(item.expires_at) and item.expires_at < datetime.now(UTC).isoformat()
+
+
+def _turn_text(found: HitContext) -> str:
+    """The employee's whole turn ("区别主要在三点" and then the three points)."""
+    return "\n".join(m.text for m in found.turn if m.text.strip())
+
+
+def _short(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _matched_words(query: str, text: str) -> list[str]:
+    words = set(search_tokens(text))
+    return [t for t in dict.fromkeys(search_tokens(query)) if t in words and len(t) > 1][:5]
+
+
+def _why(query: str, text: str, extra: Sequence[str]) -> str:
+    words = _matched_words(query, text)
+    parts = [f"shares the words {', '.join(words)}" if words else "similar in meaning"]
+    return "; ".join([*parts, *extra])
+
+
+def _distinct_texts(ranked: list[Suggestion]) -> list[Suggestion]:
+    """One option per text: a talk track's best response and the raw message it was mined
+    from say the same thing; the better-ranked one (with its counts) stays."""
     seen: set[str] = set()
     kept = []
     for s in ranked:
@@ -266,20 +521,3 @@ def _distinct(ranked: list[Suggestion]) -> list[Suggestion]:
             seen.add(key)
             kept.append(s)
     return kept
-
-
-def _suggestions(store: GraphStore, query: str, hits: Sequence[Hit]) -> dict[str, Suggestion]:
-    best: dict[str, Suggestion] = {}
-    for hit in hits:
-        node = store.get_node(hit.id)
-        if node is None:
-            continue
-        if isinstance(node, Message):
-            suggestion = _from_message(store, query, hit, node)
-        else:
-            suggestion = _from_node(query, hit, node)
-        if suggestion and (
-            suggestion.id not in best or best[suggestion.id].score < suggestion.score
-        ):
-            best[suggestion.id] = suggestion
-    return best

@@ -31,6 +31,8 @@ async def upload(
         path = Path(tmp) / name
         path.write_bytes(data)
         report = await run_in_threadpool(rt.ingestor().ingest_file, path, name, kind)
+    if report.status != "failed":
+        await run_in_threadpool(rt.settle)
     if report.status == "failed":
         raise HTTPException(422, f"{name}: {report.reason}")
     return report

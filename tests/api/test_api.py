@@ -66,3 +66,27 @@ def test_misconfigured_gazetteer_is_a_clear_503(tmp_path: Path) -> None:
         response = c.post("/ingest", files=files)
         assert response.status_code == 503
         assert "SPIRAL_GAZETTEER_PATH" in response.json()["detail"]
+
+
+def test_ask_with_context_and_feedback(client: TestClient) -> None:
+    context = [
+        {"role": "customer", "text": "我住院的理赔资料上周都交齐了"},
+        {"role": "employee", "text": "好的，我帮您查一下进度"},
+        {"role": "customer", "text": "那大概要多久？"},
+    ]
+    response = client.post("/assist/ask", json={"context": context, "employee": "王丽"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["query"] == "那大概要多久？"
+    assert len([s for s in body["suggestions"] if not s["opening"]]) >= 3
+    # feedback on something that is not an item is refused clearly; unknown ids are 404
+    message = body["suggestions"][0]["id"]
+    refused = client.post("/assist/feedback", json={"suggestion_id": "nope", "outcome": "worked"})
+    assert refused.status_code == 404
+    wrong = client.post("/assist/feedback", json={"suggestion_id": message, "outcome": "maybe"})
+    assert wrong.status_code == 422
+
+
+def test_ask_needs_words_or_a_conversation(client: TestClient) -> None:
+    response = client.post("/assist/ask", json={"context": [{"role": "employee", "text": "hi"}]})
+    assert response.status_code == 422 and "nothing to answer" in response.text

@@ -52,7 +52,7 @@ def test_empty_store_answers_with_a_hint(tmp_path: Path, use_store) -> None:
     use_store(tmp_path)
     result = runner.invoke(app, ["ask", "anything", "--json"])
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"query": "anything", "suggestions": []}
+    assert json.loads(result.stdout) == {"query": "anything", "suggestions": [], "entities": []}
     assert "spiral ingest" in result.stderr
     plain = runner.invoke(app, ["ask", "anything"])
     assert plain.exit_code == 0 and "empty" in plain.stdout
@@ -212,3 +212,83 @@ def test_externalize_items_and_curation_commands(
     seen = json.loads(runner.invoke(app, ["metrics", "--json"]).stdout)
     assert seen["suggestions"]["worked"] == 1 and seen["stages"]["externalization"] > 5
     assert seen["contradiction_backlog"] >= 1  # the two return policies disagree
+
+
+CLAIM_TALK = {
+    "id": "live-1",
+    "channel": "wecom",
+    "employee": "王丽",
+    "customer_id": "cust-live",
+    "messages": [
+        {"role": "customer", "text": "我住院的理赔资料上周都交齐了"},
+        {"role": "employee", "text": "好的，我帮您查一下进度"},
+        {"role": "customer", "text": "那大概要多久？"},
+    ],
+}
+
+
+def test_ask_with_a_conversation_so_far(corpus_dir: Path, use_store, tmp_path: Path) -> None:
+    use_store(corpus_dir)
+    context = tmp_path / "conversation.json"
+    context.write_text(json.dumps(CLAIM_TALK, ensure_ascii=False), encoding="utf-8")
+    result = runner.invoke(app, ["ask", "--context-file", str(context), "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["query"] == "那大概要多久？"  # the customer's last turn
+    texts = [s["text"] for s in answer["suggestions"] if not s["opening"]]
+    assert len(texts) >= 3 and "工作日" in texts[0]  # the claim, not a refund or a delivery
+    # the employee has spoken: no opening line; a new customer turn alone gets one
+    assert not any(s["opening"] for s in answer["suggestions"])
+    first = {**CLAIM_TALK, "messages": CLAIM_TALK["messages"][:1]}
+    context.write_text(json.dumps(first, ensure_ascii=False), encoding="utf-8")
+    opened = runner.invoke(app, ["ask", "--context-file", str(context), "--json"])
+    assert json.loads(opened.stdout)["suggestions"][0]["opening"] is True
+    plain = runner.invoke(app, ["ask", "--context-file", str(context), "--employee", "王丽"])
+    assert plain.exit_code == 0 and "open with" in plain.stdout
+
+
+def test_ask_file_takes_json_lines_and_reports_bad_ones(
+    corpus_dir: Path, use_store, tmp_path: Path
+) -> None:
+    use_store(corpus_dir)
+    path = tmp_path / "asks.jsonl"
+    lines = [
+        json.dumps({"query": "那大概要多久？", "context": CLAIM_TALK["messages"][:2]}),
+        "退款多久到账",
+        "{not json",
+        json.dumps({"query": 3}),
+        json.dumps({"context": {"messages": []}}),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["ask", "--file", str(path), "--json", "--top-k", "3"])
+    assert result.exit_code == 1  # some lines were bad; the good ones were answered
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o.get("query") for o in out[:2]] == ["那大概要多久？", "退款多久到账"]
+    assert all(len(o["suggestions"]) == 3 for o in out[:2])
+    assert [o["error"].split(":")[0] for o in out[2:]] == ["line 3", "line 4", "line 5"]
+    assert "line 3: not JSON" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask"], "give TEXT"),
+        (["ask", "x", "--file", "q.txt"], "not both"),
+        (["ask", "--context-file", "missing.json"], "cannot read"),
+    ],
+)
+def test_ask_refuses_unclear_input(tmp_path: Path, use_store, args, message) -> None:
+    use_store(tmp_path)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_ask_context_file_must_be_one_conversation(tmp_path: Path, use_store) -> None:
+    use_store(tmp_path)
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps([CLAIM_TALK, CLAIM_TALK]), encoding="utf-8")
+    result = runner.invoke(app, ["ask", "--context-file", str(path)])
+    assert result.exit_code == 2 and "give exactly one" in result.stderr
+    path.write_text("{", encoding="utf-8")
+    result = runner.invoke(app, ["ask", "--context-file", str(path)])
+    assert result.exit_code == 2 and "not JSON" in result.stderr

@@ -1,0 +1,99 @@
+"""What a suggestion needs to know about a search hit, fetched for all hits at once.
+
+A hit on something a customer said is only useful with the employee turn that answered it,
+the conversation (how it ended) and the talk tracks mined from it; a chunk or an item with
+the entities it names. `GraphStore.hit_contexts` returns all of that for a list of hits in
+one call: Neo4j answers it with one query (a round trip per hit and neighbour was most of an
+ask's time there); the embedded store walks its own tables, which costs no round trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from graph.model import Conversation, KnowledgeItem, LinkType, Message, Node
+
+if TYPE_CHECKING:
+    from graph.store import GraphStore
+
+__all__ = ["TURN_MESSAGES", "HitContext", "walk_contexts"]
+
+TURN_MESSAGES = 8  # at most this many messages of one employee turn
+
+
+class HitContext(BaseModel):
+    """One hit with its surroundings in the graph."""
+
+    node: Node
+    # For a message: its conversation; and the employee's whole turn that answers it (a
+    # customer message: the first reply and the employee messages right after it) or that
+    # starts with it (an employee message).
+    conversation: Conversation | None = None
+    turn: list[Message] = Field(default_factory=list)
+    # Knowledge items DERIVED_FROM the node or from the first message of its turn: the talk
+    # tracks mined from this situation, and those that list this reply.
+    items: list[KnowledgeItem] = Field(default_factory=list)
+    # Entity ids the node names (MENTIONS; an item's own `entities`).
+    entities: list[str] = Field(default_factory=list)
+
+
+def walk_contexts(store: GraphStore, ids: Sequence[str]) -> dict[str, HitContext]:
+    """`hit_contexts` by walking neighbours: right for a store without round trips, and the
+    reference the one-query Neo4j version is tested against."""
+    out: dict[str, HitContext] = {}
+    for node_id in dict.fromkeys(ids):
+        node = store.get_node(node_id)
+        if node is None:
+            continue
+        context = HitContext(node=node)
+        if isinstance(node, KnowledgeItem):
+            context.entities = sorted(node.entities)
+        else:
+            context.entities = sorted(
+                n.node.id for n in store.neighbours(node_id, [LinkType.MENTIONS], direction="out")
+            )
+        if isinstance(node, Message):
+            context.conversation = next(
+                (
+                    n.node
+                    for n in store.neighbours(node_id, [LinkType.PART_OF], direction="out")
+                    if isinstance(n.node, Conversation)
+                ),
+                None,
+            )
+            context.turn = _turn(store, node)
+        sources = [node_id] + ([context.turn[0].id] if context.turn else [])
+        items: dict[str, KnowledgeItem] = {}
+        for source in dict.fromkeys(sources):
+            for n in store.neighbours(source, [LinkType.DERIVED_FROM], direction="in"):
+                if isinstance(n.node, KnowledgeItem):
+                    items[n.node.id] = n.node
+        context.items = sorted(items.values(), key=lambda i: i.id)
+        out[node_id] = context
+    return out
+
+
+def _turn(store: GraphStore, message: Message) -> list[Message]:
+    if message.role == "employee":
+        first: Message | None = message
+    else:
+        replies = [
+            n.node
+            for n in store.neighbours(message.id, [LinkType.REPLIES_TO], direction="in")
+            if isinstance(n.node, Message)
+        ]
+        first = min(replies, key=lambda m: m.position) if replies else None
+    turn: list[Message] = []
+    current = first
+    while current is not None and len(turn) < TURN_MESSAGES:
+        turn.append(current)
+        following = [
+            n.node
+            for n in store.neighbours(current.id, [LinkType.NEXT], direction="out")
+            if isinstance(n.node, Message) and n.node.role == "employee"
+        ]
+        current = following[0] if following else None
+    return turn

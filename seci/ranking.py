@@ -1,0 +1,119 @@
+"""How suggestions are ranked: every signal in one place, each one visible in the answer.
+
+score = (relevance to the customer's words + CONTEXT_WEIGHT x relevance to the conversation so
+far) x approval x expiry x freshness x entities in play x what worked. Relevance is the fused
+lexical + dense score (0..1 within one ask). What worked is the lower bound of the outcome
+estimate (never a raw rate, so 1 of 1 does not beat 40 of 50). The options are then picked by
+maximal marginal relevance, so each one is a different approach, not a rewording of another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+
+from graph.text import index_terms
+from seci.tracks import lower_bound
+
+__all__ = [
+    "APPROVED_BOOST",
+    "CONTEXT_WEIGHT",
+    "EXPIRED_PENALTY",
+    "Signals",
+    "diversify",
+    "outcome_factor",
+]
+
+CONTEXT_WEIGHT = 0.5
+APPROVED_BOOST = 1.3  # approved talk tracks first
+EXPIRED_PENALTY = 0.7  # an old answer beats none, if it says so
+ENTITY_BOOST = 0.1  # per entity in play the option names, up to MAX_ENTITY_BOOSTS
+MAX_ENTITY_BOOSTS = 3
+UNKNOWN_OUTCOME = 0.85  # a raw reply from a conversation whose outcome nobody recorded
+STALE_AFTER_DAYS = 730  # a raw reply older than this counts a little less
+STALE_FACTOR = 0.9
+MMR_LAMBDA = 0.7  # relevance against novelty when picking the options
+
+
+class Signals(BaseModel):
+    """What an option's score is made of (shown in the answer as `signals`)."""
+
+    relevance: float = 0.0
+    context: float = 0.0
+    approved: bool = False
+    draft: bool = False
+    expired: bool = False
+    stale: bool = False
+    entities: list[str] = Field(default_factory=list)  # names of the entities in play it names
+    successes: int = 0
+    trials: int = 0
+    outcome: float = 1.0  # the factor from what worked
+
+    def score(self) -> float:
+        value = self.relevance + CONTEXT_WEIGHT * self.context
+        value *= APPROVED_BOOST if self.approved else 1.0
+        value *= EXPIRED_PENALTY if self.expired else 1.0
+        value *= STALE_FACTOR if self.stale else 1.0
+        value *= 1.0 + ENTITY_BOOST * min(len(self.entities), MAX_ENTITY_BOOSTS)
+        return value * self.outcome
+
+
+def outcome_factor(successes: int, trials: int) -> float:
+    """From about 0.8x for what keeps failing to 1.2x for what keeps working, by the lower
+    bound of the success estimate; 1.0 when nothing is known."""
+    if trials <= 0:
+        return 1.0
+    return 0.8 + 0.4 * lower_bound(successes, trials)
+
+
+def is_stale(when: str, now: datetime | None = None) -> bool:
+    if not when:
+        return False
+    try:
+        moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return ((now or datetime.now(UTC)) - moment).days > STALE_AFTER_DAYS
+
+
+def _terms(text: str) -> frozenset[str]:
+    return frozenset(index_terms(text))
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    """Word and character-bigram overlap (Jaccard): rewordings share most of them."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def diversify(
+    texts: Sequence[str], scores: Sequence[float], k: int, groups: Sequence[str] | None = None
+) -> list[int]:
+    """Indexes of `k` options by maximal marginal relevance: each next one is the best
+    trade of its score against its likeness to those already picked. Options of the same
+    group (one knowledge item) are never picked twice."""
+    if not texts:
+        return []
+    top = max(scores) or 1.0
+    terms = [_terms(t) for t in texts]
+    chosen: list[int] = []
+    left = list(range(len(texts)))
+    while left and len(chosen) < k:
+        best, best_value = -1, float("-inf")
+        for i in left:
+            if groups and any(groups[i] and groups[i] == groups[j] for j in chosen):
+                continue
+            likeness = max((similarity(terms[i], terms[j]) for j in chosen), default=0.0)
+            value = MMR_LAMBDA * scores[i] / top - (1 - MMR_LAMBDA) * likeness
+            if value > best_value:
+                best, best_value = i, value
+        if best < 0:
+            break
+        chosen.append(best)
+        left.remove(best)
+    return chosen
