@@ -62,7 +62,7 @@ from graph.model import Label, Message
 from graph.settings import Settings
 from graph.store import GraphStore, NodeQuery, iter_nodes
 from ingest.pipeline import Ingestor
-from seci.assist import AskOptions, AskRequest, Turn, baseline, suggest
+from seci.assist import AskOptions, AskRequest, Suggestion, Turn, baseline, suggest
 from seci.externalize import externalize
 
 K = 5  # suggestions asked for
@@ -110,7 +110,9 @@ class Env:
         )
 
 
-def ask(system: str, store: GraphStore, env: Env, query: str, context: Sequence[Said] = ()) -> list:
+def ask(
+    system: str, store: GraphStore, env: Env, query: str, context: Sequence[Said] = ()
+) -> list[Suggestion]:
     """The suggestions one system makes, best first, opening lines left out."""
     if system in BASELINES:
         result = baseline(store, env.embedder, query, mode=BASELINES[system], top_k=K)
@@ -121,7 +123,7 @@ def ask(system: str, store: GraphStore, env: Env, query: str, context: Sequence[
     return [s for s in result.suggestions if not s.opening]
 
 
-def uris(suggestion: Any) -> list[str]:
+def uris(suggestion: Suggestion) -> list[str]:
     return [ref.uri for ref in suggestion.sources]
 
 
@@ -174,10 +176,9 @@ class Gold:
     uri_endswith: str
     contains: str
 
-    def matches(self, suggestion: Any) -> bool:
-        return any(u.endswith(self.uri_endswith) for u in uris(suggestion)) and squash(
-            self.contains
-        ) in squash(suggestion.text)
+    def matches(self, suggestion: Suggestion) -> bool:
+        from_file = any(u.endswith(self.uri_endswith) for u in uris(suggestion))
+        return from_file and squash(self.contains) in squash(suggestion.text)
 
 
 @dataclass
@@ -245,7 +246,7 @@ def unreachable_golds(store: GraphStore, queries: Sequence[LabelledQuery]) -> li
     return missing
 
 
-def rank_of_answer(suggestions: Sequence[Any], gold: Sequence[Gold]) -> int | None:
+def rank_of_answer(suggestions: Sequence[Suggestion], gold: Sequence[Gold]) -> int | None:
     """1-based rank of the first right suggestion within K, None when none is."""
     for rank, s in enumerate(suggestions[:K], start=1):
         if any(g.matches(s) for g in gold):
@@ -546,7 +547,7 @@ def write_faq(knowledge: Sequence[tuple[str, str]], folder: Path) -> dict[str, s
     return names
 
 
-def intent_rank(suggestions: Sequence[Any], intent: str) -> int | None:
+def intent_rank(suggestions: Sequence[Suggestion], intent: str) -> int | None:
     suffix = "/" + intent_file(intent)
     for rank, s in enumerate(suggestions[:K], start=1):
         if any(u.endswith(suffix) for u in uris(s)):
@@ -650,7 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--out", type=Path, default=RESULTS / "assist_eval.json")
     args = parser.parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # tables as they come
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     args.data_dir = args.data_dir or data_dir()
     if args.quick and args.jddc_train is None:
         args.jddc_train = 200

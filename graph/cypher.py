@@ -336,7 +336,7 @@ HIT_CONTEXTS = (
 _SOURCE_LABEL = " OR ".join(f"n:{label.value}" for label in sorted(SOURCE_LABELS))
 SOURCE_HASH = f"MATCH (n:Node {{id: $id}}) WHERE {_SOURCE_LABEL} RETURN n.content_hash AS hash"
 
-_HIT = "node {.id, .label, .text, .name, .uri, .title, .source_id} AS record, score"
+_HIT = "node {.id, .label, .text, .name, .uri, .title, .source_id, .chunk_id} AS record, score"
 _LABEL_FILTER = (
     "WHERE ($labels IS NULL OR any(l IN labels(node) WHERE l IN $labels)) "
     + "".join(

@@ -53,6 +53,9 @@ def fuse(
     if fusion == "lexical":
         return list(lexical[:k])
     by_id = {h.id: h for h in [*lexical, *dense]}
+    for h in lexical:  # a line matched on one side is kept whichever hit is returned
+        if h.matched and not by_id[h.id].matched:
+            by_id[h.id] = by_id[h.id].model_copy(update={"matched": h.matched})
     scores: dict[str, float] = dict.fromkeys(by_id, 0.0)
     if fusion == "rrf":
         for ranking in (lexical, dense):
@@ -73,7 +76,9 @@ def collapse(hits: Sequence[Hit]) -> list[Hit]:
     best: dict[str, Hit] = {}
     for hit in hits:
         if hit.label is Label.SENTENCE and hit.parent:
-            hit = hit.model_copy(update={"id": hit.parent, "label": Label.CHUNK, "parent": ""})
+            hit = hit.model_copy(
+                update={"id": hit.parent, "label": Label.CHUNK, "parent": "", "matched": hit.text}
+            )
         if hit.id not in best or best[hit.id].score < hit.score:
             best[hit.id] = hit
     return sorted(best.values(), key=lambda h: -h.score)

@@ -149,8 +149,10 @@ class Hit(BaseModel):
     uri: str = ""
     title: str = ""
     source_id: str = ""
-    # A sentence hit names its chunk; search hands the chunk back with the best sentence.
+    # A sentence hit names its chunk; search hands the chunk back with the best sentence
+    # (`matched`: the line that matched, shown to people as why).
     parent: str = ""
+    matched: str = ""
 
 
 def hit_from_record(record: dict[str, Any], score: float) -> Hit:

@@ -297,7 +297,7 @@ def _option(
         return _from_item(words, node, signals, in_play)
     if isinstance(node, Chunk):
         signals.entities = in_play.named(found.entities)
-        matched = hit.text if hit.text and hit.text.strip() != node.text.strip() else ""
+        matched = hit.matched
         extra = f"from a document, the line “{_short(matched)}”" if matched else "from a document"
         return _suggestion(
             node_id=node.id,

@@ -112,6 +112,9 @@ class SettleReport(BaseModel):
 def settle_outcomes(store: GraphStore) -> SettleReport:
     """Count the outcome of every conversation ingested since the last run on the items
     used in it and still awaiting it: one event per item and conversation."""
+    waiting = _awaiting(store)
+    if not waiting:  # nothing to settle: the log stays as it is
+        return SettleReport()
     since = 0
     for run in iter_events(store, actions=[SETTLE_ACTION]):
         since = int(run.after.get("cursor", 0))
@@ -126,7 +129,7 @@ def settle_outcomes(store: GraphStore) -> SettleReport:
     report.conversations = len(ended)
     refs = {ref: c for c in ended.values() for ref in (c.id, c.title) if ref}
     if refs:
-        for item in _awaiting(store):
+        for item in waiting:
             for ref in [r for r in item.awaiting if r in refs]:
                 _settle(store, item.id, ref, refs[ref])
                 report.settled += 1
