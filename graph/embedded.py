@@ -61,7 +61,6 @@ from graph.store import (
     filter_values,
     hit_from_record,
 )
-from graph.text import segment_for_index
 
 __all__ = ["EmbeddedStore"]
 
@@ -170,8 +169,7 @@ def _prepare(nodes: Sequence[Node]) -> list[_Prepared]:
         digest = record_digest(record)
         embedding = record.pop("embedding", None)
         blob = np.asarray(embedding, dtype=np.float32).tobytes() if embedding else None
-        text = node.search_text()
-        out.append(_Prepared(node, record, digest, blob, segment_for_index(text) if text else ""))
+        out.append(_Prepared(node, record, digest, blob, node.index_text()))
     return out
 
 
@@ -335,8 +333,7 @@ class EmbeddedStore:
             conn.execute(
                 "UPDATE decisions SET observed = ? WHERE id = ?", (_json(observed), item.node.id)
             )
-            text = node_from_record(record).search_text()
-            fts = segment_for_index(text) if text else ""
+            fts = node_from_record(record).index_text()
         _put_row(conn, item.node.label, item.node.id, record, item.digest, item.blob, version, now)
         _put_fts(conn, item.node.id, fts)
 
@@ -731,8 +728,9 @@ def _event(row: Sequence[Any]) -> StoredEvent:
     return StoredEvent.from_stored(seq, at, actor, action, json.loads(ids), *rest)
 
 
-# 2: Chinese character bigrams beside the words (graph.text.index_terms).
-FTS_TERMS_VERSION = 2
+# 2: Chinese character bigrams beside the words (graph.text.index_terms); 3: and characters
+# for knowledge (Node.index_text); 4: characters as their own terms (graph.text.character_term).
+FTS_TERMS_VERSION = 4
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -750,12 +748,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
     if row is None or row[0] < FTS_TERMS_VERSION:
         conn.execute("BEGIN IMMEDIATE")
         for rowid, record in conn.execute("SELECT rowid, record FROM nodes").fetchall():
-            text = node_from_record(json.loads(record)).search_text()
+            terms = node_from_record(json.loads(record)).index_text()
             conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
-            if text:
-                conn.execute(
-                    "INSERT INTO fts (rowid, body) VALUES (?, ?)", (rowid, segment_for_index(text))
-                )
+            if terms:
+                conn.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)", (rowid, terms))
         conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('fts_terms', ?)",
             (FTS_TERMS_VERSION,),
@@ -885,8 +881,7 @@ class _Tx:
         _put_row(
             conn, state.label, node_id, record, state.digest, blob, state.version, state.updated_at
         )
-        text = state.node().search_text()
-        _put_fts(conn, node_id, segment_for_index(text) if text else "")
+        _put_fts(conn, node_id, state.node().index_text())
         if state.decided:
             conn.execute(
                 "INSERT INTO decisions (id, decided, observed) VALUES (?, ?, ?) "

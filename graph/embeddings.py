@@ -11,7 +11,8 @@ import hashlib
 import importlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +21,8 @@ import numpy as np
 from graph.settings import DEFAULT_MODEL
 
 __all__ = [
+    "QUERY_BATCH",
+    "QUERY_THREADS",
     "Embedder",
     "LazyEmbedder",
     "ModelError",
@@ -29,6 +32,14 @@ __all__ = [
 ]
 
 DEFAULT_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+# A query (up to QUERY_BATCH texts) is encoded on QUERY_THREADS intra-op thread; batches keep
+# torch's default (one thread per core). One short text gains little from a second thread, and
+# torch's threads spin for work against whatever else runs at that moment: the lexical search
+# hybrid search runs beside the encode, other requests, other processes. On a 2-core box that
+# made a single query's encode p50 4x and p99 15x slower (benchmarks/assist_latency.py).
+QUERY_BATCH = 8
+QUERY_THREADS = 1
 
 
 class ModelError(RuntimeError):
@@ -109,14 +120,65 @@ class SentenceEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) <= QUERY_BATCH:
+            return _query_threads().submit(self._encode, list(texts)).result()
+        return self._encode(list(texts))
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         vectors = self._model.encode(
-            list(texts),
+            texts,
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+class _QueryThreads:
+    """Threads that run torch on QUERY_THREADS intra-op threads each, for queries.
+
+    torch keeps its thread count per calling thread (OpenMP, MKL), but `set_num_threads` also
+    sets the count a thread not yet started takes on its first op: set per call, a request
+    thread that started meanwhile would keep one thread for good, batches included. So the
+    count is set once, on these threads, and the process default put back at once."""
+
+    def __init__(self, workers: int) -> None:
+        import torch
+
+        default = torch.get_num_threads()  # this thread's own, initialised if it was not
+        ready = threading.Barrier(workers + 1)
+
+        def start() -> None:
+            # torch sets a thread's count from the process default on its first op, which
+            # would undo ours: have it do that first.
+            torch.get_num_threads()
+            torch.set_num_threads(min(QUERY_THREADS, default))
+            ready.wait(timeout=60)
+
+        self.pid = os.getpid()
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="spiral-embed", initializer=start
+        )
+        for _ in range(workers):  # each submit starts a thread while none is idle
+            self._pool.submit(int)
+        ready.wait(timeout=60)
+        torch.set_num_threads(default)
+
+    def submit(self, fn: Callable[[list[str]], np.ndarray], texts: list[str]) -> Future[np.ndarray]:
+        return self._pool.submit(fn, texts)
+
+
+_query_lock = threading.Lock()
+_query_pool: _QueryThreads | None = None
+
+
+def _query_threads() -> _QueryThreads:
+    global _query_pool
+    with _query_lock:
+        if _query_pool is None or _query_pool.pid != os.getpid():  # none after a fork
+            _query_pool = _QueryThreads(max(1, min(4, os.cpu_count() or 1)))
+        return _query_pool
 
 
 _lock = threading.Lock()

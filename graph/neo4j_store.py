@@ -69,12 +69,13 @@ from graph.store import (
     batch_event,
     hit_from_record,
 )
-from graph.text import query_terms, segment_for_index
+from graph.text import query_terms
 
 __all__ = ["Neo4jStore"]
 
 _CHUNK = 5000  # rows per UNWIND query
 _MAX_CANDIDATES = 10_000  # the widest a filtered vector search looks
+_OVERFETCH = 4  # a filtered lexical search over several labels reads k * this first
 _MAX_TERMS = 500  # stay well under Lucene's 1024-clause limit
 _HELPER_PROPS = ("search_text", "_digest")
 _STATE_PROPS = (*_HELPER_PROPS, "embedding", "version", "updated_at")
@@ -114,10 +115,11 @@ def _node_row(node: Node) -> dict[str, Any]:
     embedding = props.pop("embedding", None)
     vector = _vector_fields(node.id, embedding)
     props["_digest"] = record_digest({**props, "embedding": embedding})
-    text = node.search_text()
-    if text.strip():
-        props["search_text"] = segment_for_index(text)
-    return {"id": node.id, "searchable": bool(text.strip()), "props": props, **vector}
+    terms = node.index_text()
+    if terms:
+        props["search_text"] = terms
+    searchable = bool(node.search_text().strip())
+    return {"id": node.id, "searchable": searchable, "props": props, **vector}
 
 
 def _overlay(row: dict[str, Any], decided: dict[str, Any]) -> dict[str, Any]:
@@ -126,10 +128,12 @@ def _overlay(row: dict[str, Any], decided: dict[str, Any]) -> dict[str, Any]:
         {k: v for k, v in row["props"].items() if k != "search_text"}, decided
     )
     record = {k: v for k, v in props.items() if k not in _HELPER_PROPS}
-    text = node_from_record(record).search_text()
-    if text.strip():
-        props["search_text"] = segment_for_index(text)
-    return {**row, "props": props, "searchable": bool(text.strip()), "observed": observed}
+    node = node_from_record(record)
+    terms = node.index_text()
+    if terms:
+        props["search_text"] = terms
+    searchable = bool(node.search_text().strip())
+    return {**row, "props": props, "searchable": searchable, "observed": observed}
 
 
 def _node_rows(nodes: Sequence[Node]) -> _Rows:
@@ -531,12 +535,25 @@ class Neo4jStore:
             return []
         wanted = _label_values(labels)
         params = _filter_params(filters)
-        # With a filter the index cannot cut at k, so let Cypher's LIMIT do it.
+        # With a filter the index cannot cut at k, so Cypher's LIMIT does. A search over
+        # several labels (an ask's) finds k that pass among the best k * _OVERFETCH nearly
+        # always, and reading every match of a common word costs 3x more: over-fetch, and read
+        # them all only when too few passed. One label can be rare in the index (entities):
+        # read them all at once.
         filtered = wanted or (filters is not None and filters.active)
-        options = {} if filtered else {"limit": k}
+        if not filtered:
+            options: dict[str, int] = {"limit": k}
+        elif wanted is None or len(wanted) > 1:
+            options = {"limit": k * _OVERFETCH}
+        else:
+            options = {}
         rows = self._run(
             cypher.LEXICAL_SEARCH, query=lucene, options=options, labels=wanted, k=k, **params
         )
+        if filtered and options and len(rows) < k:
+            rows = self._run(
+                cypher.LEXICAL_SEARCH, query=lucene, options={}, labels=wanted, k=k, **params
+            )
         return [hit_from_record(row["record"], row["score"]) for row in rows]
 
     def vector_search(
@@ -664,15 +681,16 @@ class _Tx:
             return
         props = {**state.record, "label": state.label.value, "_digest": state.digest}
         props.update(version=state.version, updated_at=state.updated_at)
-        text = state.node().search_text()
-        if text.strip():
-            props["search_text"] = segment_for_index(text)
+        node = state.node()
+        terms = node.index_text()
+        if terms:
+            props["search_text"] = terms
         self.tx.run(
             cypher.PUT_NODE[state.label],
             id=node_id,
             props=props,
             vector=state.embedding,
-            searchable=bool(text.strip()),
+            searchable=bool(node.search_text().strip()),
         ).consume()
         if state.decided:
             self.tx.run(

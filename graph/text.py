@@ -12,6 +12,7 @@ import unicodedata
 from functools import lru_cache
 
 __all__ = [
+    "character_term",
     "detect_language",
     "index_terms",
     "is_cjk",
@@ -64,7 +65,9 @@ def search_tokens(text: str) -> list[str]:
     return tokens
 
 
-def _bigrams(text: str, seen: set[str]) -> list[str]:
+def _grams(text: str, seen: set[str], characters: bool = True) -> list[str]:
+    """Chinese character bigrams, and with `characters` each character as a character term
+    (`character_term`)."""
     grams: list[str] = []
     for run in _CJK_RUN.findall(normalize(text)):
         for i in range(len(run) - 1):
@@ -72,15 +75,29 @@ def _bigrams(text: str, seen: set[str]) -> list[str]:
             if gram not in seen:
                 seen.add(gram)
                 grams.append(gram)
+        if characters:
+            for c in run:
+                term = character_term(c)
+                if term not in seen:
+                    seen.add(term)
+                    grams.append(term)
     return grams
 
 
-def index_terms(text: str) -> list[str]:
-    """What the full-text index holds: the words, and for Chinese also every character
-    bigram. A paraphrase rarely keeps jieba's words (理赔多久能到账 vs 赔款几天到) but often
-    keeps some bigrams; measured in benchmarks/assist_eval.py."""
+def character_term(char: str) -> str:
+    """A single character as an index term of its own, written twice (理 → 理理): both stores
+    then keep it apart from the one-character words jieba emits (钱, 卡), so a query's
+    characters match the characters of knowledge, not every chat message with that word."""
+    return char * 2
+
+
+def index_terms(text: str, characters: bool = False) -> list[str]:
+    """What the full-text index holds: the words, and for Chinese also every character bigram
+    (and with `characters` every character). A paraphrase rarely keeps jieba's words (理赔多久
+    能到账 vs 赔款几天到) but often keeps some bigrams and characters; measured in
+    benchmarks/assist_eval.py."""
     words = search_tokens(text)
-    return words + _bigrams(text, set(words))
+    return words + _grams(text, set(words), characters)
 
 
 _STOP_TEXT = """
@@ -101,10 +118,10 @@ def query_terms(text: str) -> list[str]:
     words = list(dict.fromkeys(search_tokens(text)))
     stop_chars = {c for w in words if w in _STOPWORDS for c in w}
     kept = [w for w in words if w not in _STOPWORDS]
-    kept += [g for g in _bigrams(text, set(words)) if not stop_chars & set(g)]
+    kept += [g for g in _grams(text, set(words)) if not stop_chars & set(g) and g not in _STOPWORDS]
     return kept or words
 
 
-def segment_for_index(text: str) -> str:
+def segment_for_index(text: str, characters: bool = False) -> str:
     """The space-joined term string both stores put in their full-text index."""
-    return " ".join(index_terms(text))
+    return " ".join(index_terms(text, characters))

@@ -91,7 +91,8 @@ class AskRequest(BaseModel):
 
     def recent(self) -> str:
         """The last turns before the words asked, oldest first: what the conversation is
-        about (the same "how long?" after a claim talk and after a refund talk differ)."""
+        about (the same "how long?" after a claim talk and after a refund talk differ).
+        It is searched together with the words: the answer must fit both."""
         turns = [t for t in self.context if t.text.strip() and t.role != "system"]
         if turns and turns[-1].role == "customer" and turns[-1].text.strip() == self.words():
             turns = turns[:-1]
@@ -189,7 +190,7 @@ def suggest(
             customer_entities(store, request.customer) if request.customer else [],
         ]
     )
-    texts = [words, recent] if recent else [words]
+    texts = [words, f"{recent}\n{words}"] if recent else [words]
     lexical_texts = [f"{words} {expansion(asked)}".strip(), *texts[1:]]
     results = search_both(store, embedder, texts, CANDIDATES, SEARCHED, LIVE, lexical_texts)
     rankings = [

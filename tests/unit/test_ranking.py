@@ -11,7 +11,8 @@ from seci.ranking import Signals, diversify, is_stale, outcome_factor
 def test_chinese_index_terms_add_bigrams_beside_words() -> None:
     terms = index_terms("理赔款多久能到账")
     assert "理赔" in terms and "到账" in terms  # 理赔 is a bigram across jieba's 理/赔款
-    assert len(terms) == len(set(terms))
+    assert len(terms) == len(set(terms)) and "理理" not in terms
+    assert "理理" in index_terms("理赔款多久能到账", characters=True)  # a character term
     assert index_terms("refund please") == ["refund", "please"]  # no bigrams for English
 
 
@@ -42,10 +43,12 @@ def test_outcome_factor_uses_the_lower_bound_not_the_rate() -> None:
 
 
 def test_signals_score_multiplies_the_factors() -> None:
-    base = Signals(relevance=0.5, context=0.4).score()
-    assert base == 0.7
-    assert Signals(relevance=0.5, context=0.4, approved=True).score() == 0.7 * 1.3
-    assert Signals(relevance=0.5, context=0.4, entities=["a", "b", "c", "d"]).score() == (0.7 * 1.3)
+    base = Signals(relevance=0.5, context=0.25).score()
+    assert base == 0.75  # the words, and the conversation so far with the words
+    assert Signals(relevance=0.5, context=0.25, approved=True).score() == 0.75 * 1.3
+    four = Signals(relevance=0.5, context=0.25, entities=["a", "b", "c", "d"])
+    assert four.score() == 0.75 * 1.3  # at most three entities count
+    assert Signals(relevance=0.5, expired=True, outcome=0.8).score() == 0.5 * 0.7 * 0.8
 
 
 def test_stale_after_two_years() -> None:
