@@ -16,6 +16,7 @@ __all__ = [
     "COUNT_LINKS",
     "COUNT_NODES",
     "CREATE_VECTOR_INDEX",
+    "DELETE_ALL_LINKS",
     "DELETE_ALL_NODES",
     "DELETE_LINKS",
     "DELETE_ORPHANS",
@@ -110,6 +111,9 @@ CREATE_VECTOR_INDEX = (
     "`vector.similarity_function`: 'cosine'}}"
 )
 DROP_VECTOR_INDEX = f"DROP INDEX {VECTOR_INDEX} IF EXISTS"
+# Links first, then nodes, 10,000 at a time: detaching nodes 10,000 at a time also deleted all
+# their links in the same transaction (an entity named 14,000 times: over the memory limit).
+DELETE_ALL_LINKS = "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS"
 DELETE_ALL_NODES = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
 
 # -- writes -------------------------------------------------------------------------------
@@ -418,3 +422,13 @@ PROJECTION_LINKS = (
     "MATCH (a:Node)-[r]->(b:Node) WHERE $types IS NULL OR type(r) IN $types "
     "RETURN a.id AS src, b.id AS dst, type(r) AS type, r.weight AS weight"
 )
+
+# -- index terms (re-indexed once when graph.text.INDEX_TERMS_VERSION changes) -------------
+
+INDEX_TERMS_VERSION = "MATCH (m:SpiralMeta {name: 'index_terms'}) RETURN m.value AS value"
+SET_INDEX_TERMS_VERSION = "MERGE (m:SpiralMeta {name: 'index_terms'}) SET m.value = $value"
+SEARCHABLE_PAGE = (
+    "MATCH (n:Node) WHERE n.id > $after AND n:Searchable "
+    "RETURN n {.*, embedding: null, search_text: null} AS props ORDER BY n.id LIMIT $limit"
+)
+SET_SEARCH_TEXT = "UNWIND $rows AS row MATCH (n:Node {id: row.id}) SET n.search_text = row.terms"

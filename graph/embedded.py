@@ -61,6 +61,7 @@ from graph.store import (
     filter_values,
     hit_from_record,
 )
+from graph.text import INDEX_TERMS_VERSION
 
 __all__ = ["EmbeddedStore"]
 
@@ -728,11 +729,6 @@ def _event(row: Sequence[Any]) -> StoredEvent:
     return StoredEvent.from_stored(seq, at, actor, action, json.loads(ids), *rest)
 
 
-# 2: Chinese character bigrams beside the words (graph.text.index_terms); 3: and characters
-# for knowledge (Node.index_text); 4: characters as their own terms (graph.text.character_term).
-FTS_TERMS_VERSION = 4
-
-
 def _migrate(conn: sqlite3.Connection) -> None:
     """Add the columns a store made by an older Spiral lacks, filled from the records, and
     re-index the full text when the index terms changed (once)."""
@@ -745,7 +741,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
                     f"UPDATE nodes SET {name} = coalesce(json_extract(record, '$.{name}'), '')"
                 )
     row = conn.execute("SELECT value FROM meta WHERE key = 'fts_terms'").fetchone()
-    if row is None or row[0] < FTS_TERMS_VERSION:
+    if row is None or row[0] < INDEX_TERMS_VERSION:
         conn.execute("BEGIN IMMEDIATE")
         for rowid, record in conn.execute("SELECT rowid, record FROM nodes").fetchall():
             terms = node_from_record(json.loads(record)).index_text()
@@ -754,7 +750,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 conn.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)", (rowid, terms))
         conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('fts_terms', ?)",
-            (FTS_TERMS_VERSION,),
+            (INDEX_TERMS_VERSION,),
         )
         conn.execute("COMMIT")
 

@@ -69,7 +69,7 @@ from graph.store import (
     batch_event,
     hit_from_record,
 )
-from graph.text import query_terms
+from graph.text import INDEX_TERMS_VERSION, query_terms
 
 __all__ = ["Neo4jStore"]
 
@@ -208,6 +208,7 @@ class Neo4jStore:
             driver.verify_connectivity()
             store = cls(driver, database, uri)
             store._ensure_schema()
+            store._reindex_terms()
         except AuthError as exc:
             driver.close()
             raise StoreUnavailable(
@@ -244,6 +245,26 @@ class Neo4jStore:
             self._run(statement, write_=True)
         if missing:
             self._run(cypher.AWAIT_INDEXES)
+
+    def _reindex_terms(self) -> None:
+        """Recompute every node's indexed terms once after graph.text changed what they are
+        (a store written by an older Spiral would otherwise keep the old terms)."""
+        rows = self._run(cypher.INDEX_TERMS_VERSION)
+        if rows and (rows[0]["value"] or 0) >= INDEX_TERMS_VERSION:
+            return
+        after = ""
+        while True:
+            page = self._run(cypher.SEARCHABLE_PAGE, after=after, limit=2000)
+            if not page:
+                break
+            updates = []
+            for row in page:
+                props = {k: v for k, v in row["props"].items() if v is not None}
+                node = _node(props)
+                updates.append({"id": node.id, "terms": node.index_text()})
+            self._run(cypher.SET_SEARCH_TEXT, write_=True, rows=updates)
+            after = page[-1]["props"]["id"]
+        self._run(cypher.SET_INDEX_TERMS_VERSION, write_=True, value=INDEX_TERMS_VERSION)
 
     def _vector_dimensions(self) -> int | None:
         rows = self._run(cypher.SHOW_VECTOR_INDEX, name=cypher.VECTOR_INDEX)
@@ -613,6 +634,7 @@ class Neo4jStore:
     def clear(self) -> None:
         """Delete every node, and the vector index (its size belongs to the old model)."""
         with self._driver.session(database=self._database) as session:
+            session.run(cypher.DELETE_ALL_LINKS).consume()
             session.run(cypher.DELETE_ALL_NODES).consume()
         self._run(cypher.DROP_VECTOR_INDEX, write_=True)
         self._dimensions = None

@@ -12,6 +12,7 @@ import unicodedata
 from functools import lru_cache
 
 __all__ = [
+    "INDEX_TERMS_VERSION",
     "character_term",
     "detect_language",
     "index_terms",
@@ -21,6 +22,10 @@ __all__ = [
     "search_tokens",
     "segment_for_index",
 ]
+
+# Bump when what the index holds for a text changes: both stores re-index once when opened.
+# 2: Chinese character bigrams; 3: characters for knowledge; 4: characters as own terms.
+INDEX_TERMS_VERSION = 4
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"\w", re.UNICODE)
