@@ -27,7 +27,7 @@ from graph.model import (
     ResponseStat,
 )
 from graph.store import GraphStore, WriteBatch
-from tests.conftest import HashEmbedder
+from tests.conftest import HashEmbedder, _neo4j_auth
 
 EMB = HashEmbedder()
 CONV = "conv:1"
@@ -261,14 +261,16 @@ def test_a_branching_turn_follows_the_lowest_id(store: GraphStore) -> None:
     assert got["m:q"].conversation.outcome == "lost"  # type: ignore[union-attr]
 
 
+@pytest.mark.neo4j
 def test_hit_contexts_is_one_round_trip_on_neo4j(
-    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+    neo4j_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Round trips are a Neo4j matter (the embedded store has none)."""
     from graph import cypher
     from graph.neo4j_store import Neo4jStore
 
-    if not isinstance(store, Neo4jStore):
-        pytest.skip("round trips are a Neo4j matter; the embedded store has none")
+    store = Neo4jStore.connect(neo4j_uri, auth=_neo4j_auth())
+    store.clear()
     build(store)
     ids = ["m:c0", "m:c3", "m:c6", "m:long3", CHUNK, "item:price", "item:refund", "nope"]
     expected = walk_contexts(store, ids)
@@ -287,3 +289,5 @@ def test_hit_contexts_is_one_round_trip_on_neo4j(
     monkeypatch.setattr(store._driver, "session", no_session)
     assert store.hit_contexts(ids) == expected
     assert queries == [cypher.HIT_CONTEXTS]
+    monkeypatch.undo()
+    store.close()

@@ -199,3 +199,34 @@ def test_projection_and_stats(store: GraphStore) -> None:
     assert [n.id for n in store.get_nodes(Label.ENTITY)] == ["e1", "e2"]
     store.clear()
     assert store.stats().total_nodes == 0
+
+
+def test_a_store_indexed_by_an_older_spiral_is_reindexed_once(store: GraphStore, reopen) -> None:
+    """What the index holds for a text changed (Chinese bigrams and characters): a store
+    opened by a newer Spiral re-indexes its nodes, so old data is found the new way."""
+    from graph.model import Chunk
+    from graph.text import INDEX_TERMS_VERSION
+
+    store.upsert_nodes([Chunk(id="c1", text="理赔款多久能到账", uri="faq.md")])
+    _age_the_index(store)
+    assert not store.lexical_search("赔款几天到", k=3)  # no shared word: only terms match
+    store = reopen(store)
+    assert [h.id for h in store.lexical_search("赔款几天到", k=3)] == ["c1"]
+    assert INDEX_TERMS_VERSION >= 4
+
+
+def _age_the_index(store: GraphStore) -> None:
+    """Make the store look indexed by Spiral before index terms version 2 (words only)."""
+    from graph.embedded import EmbeddedStore
+
+    if isinstance(store, EmbeddedStore):
+        conn = store._conn
+        conn.execute("UPDATE meta SET value = 1 WHERE key = 'fts_terms'")
+        conn.execute("DELETE FROM fts")
+        conn.execute(
+            "INSERT INTO fts (rowid, body) SELECT rowid, 'nothing' FROM nodes WHERE id = 'c1'"
+        )
+        store._doc_count = (-1, 0)
+        return
+    store._run("MERGE (m:SpiralMeta {name: 'index_terms'}) SET m.value = 1", write_=True)
+    store._run("MATCH (n:Node {id: 'c1'}) SET n.search_text = 'nothing'", write_=True)
