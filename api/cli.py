@@ -356,7 +356,7 @@ def _demo_live(rt: Runtime) -> None:
         return
     before = [s.id for s in rt.ask(query, 3).suggestions]
     used, now = 0, rt.ask(query, 3)
-    while used < 4 and [s.id for s in now.suggestions] == before:
+    while used < 8 and [s.id for s in now.suggestions] == before:
         record_feedback(rt.store, first.id, "failed", "employee:demo", reason="customer left")
         used, now = used + 1, rt.ask(query, 3)
     out.print(f"“{first.title}” was used {used} times and the customer left each time:")

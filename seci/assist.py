@@ -212,14 +212,18 @@ def suggest(
         option = _option(words, hit, found, fit, in_play)
         if option and (option.id not in candidates or candidates[option.id].score < option.score):
             candidates[option.id] = option
-    ranked = _distinct_texts(sorted(candidates.values(), key=lambda s: -s.score))
+    opening = None
+    if request.context and not request.employee_spoke:
+        opening = _opening(store, words, contexts, in_play)
+    # The opening line is not offered again among the options.
+    said = [opening] if opening else []
+    ranked = _distinct_texts([*said, *sorted(candidates.values(), key=lambda s: -s.score)])
+    ranked = ranked[len(said) :]
     picked = [
         ranked[i] for i in diversify([s.text for s in ranked], [s.score for s in ranked], top_k)
     ]
+    picked = [*said, *picked]
     entities = in_play.named(in_play.by_id)
-    if request.context and not request.employee_spoke:
-        opening = _opening(store, words, contexts, in_play)
-        picked = [opening, *picked] if opening else picked
     if picked:
         return AskResult(query=words, suggestions=picked, entities=entities)
     # Counting the store costs a scan, so only when there is nothing to show.

@@ -176,6 +176,13 @@ def lower_bound(successes: int, trials: int, prior: float = 0.5) -> float:
     return mean - (mean * (1 - mean) / (trials + PRIOR_WEIGHT + 1)) ** 0.5
 
 
+def upper_bound(successes: int, trials: int, prior: float = 0.5) -> float:
+    """The estimate shrunk towards `prior`, plus one standard deviation of its posterior:
+    below even chances only when the evidence says so (0 of 1 is not yet a failure)."""
+    mean = (successes + PRIOR_WEIGHT * prior) / (trials + PRIOR_WEIGHT)
+    return mean + (mean * (1 - mean) / (trials + PRIOR_WEIGHT + 1)) ** 0.5
+
+
 def _lower(stat: ResponseStat, rate: float) -> float:
     return lower_bound(stat.successes, stat.trials, rate)
 

@@ -178,6 +178,8 @@ def test_an_opening_line_comes_first_until_the_employee_speaks(corpus: GraphStor
     assert result.suggestions[0].opening
     assert result.suggestions[0].text.strip()
     assert not any(s.opening for s in result.suggestions[1:])
+    assert result.suggestions[0].text not in [s.text for s in result.suggestions[1:]]
+    assert len(result.suggestions) >= 4  # the opening, then the options
     spoken = AskRequest(
         context=[*waiting.context, Turn(role="employee", text="您好，我是王丽")],
         query="还是觉得贵",

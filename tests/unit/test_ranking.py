@@ -39,7 +39,9 @@ def test_diversify_prefers_a_different_approach_over_a_rewording() -> None:
 def test_outcome_factor_uses_the_lower_bound_not_the_rate() -> None:
     assert outcome_factor(0, 0) == 1.0
     assert outcome_factor(40, 50) > outcome_factor(1, 1)  # 40 of 50 beats 1 of 1
-    assert outcome_factor(0, 5) < 1.0 < outcome_factor(45, 50) <= 1.2
+    assert outcome_factor(0, 5) < 1.0 < outcome_factor(45, 50) <= 2.0
+    assert outcome_factor(1, 1) == outcome_factor(0, 1) == 1.0  # one trial proves nothing
+    assert outcome_factor(0, 10) < outcome_factor(0, 4) < outcome_factor(1, 3)
 
 
 def test_signals_score_multiplies_the_factors() -> None:
