@@ -33,11 +33,13 @@ __all__ = [
 
 DEFAULT_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
-# A query (up to QUERY_BATCH texts) is encoded on QUERY_THREADS intra-op thread; batches keep
-# torch's default (one thread per core). One short text gains little from a second thread, and
-# torch's threads spin for work against whatever else runs at that moment: the lexical search
-# hybrid search runs beside the encode, other requests, other processes. On a 2-core box that
-# made a single query's encode p50 4x and p99 15x slower (benchmarks/assist_latency.py).
+# A query (up to QUERY_BATCH texts) is encoded on threads of its own that run torch on
+# QUERY_THREADS intra-op thread; batches (ingest) keep torch's default, one per core. A short
+# text gains little from a second thread, and torch's threads wait for each other, spinning,
+# against whatever else runs: the lexical search hybrid search runs beside the encode, other
+# requests, other processes. On the 2-core box with other work running, one query's encode
+# took p50 207-529 ms on two threads and 15-57 ms on one (benchmarks/assist_latency.py);
+# a 256-text batch was no faster on two threads there, but keeps them for a quiet machine.
 QUERY_BATCH = 8
 QUERY_THREADS = 1
 
