@@ -34,12 +34,13 @@ __all__ = [
 DEFAULT_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 # A query (up to QUERY_BATCH texts) is encoded on threads of its own that run torch on
-# QUERY_THREADS intra-op thread; batches (ingest) keep torch's default, one per core. A short
-# text gains little from a second thread, and torch's threads wait for each other, spinning,
-# against whatever else runs: the lexical search hybrid search runs beside the encode, other
-# requests, other processes. On the 2-core box with other work running, one query's encode
-# took p50 207-529 ms on two threads and 15-57 ms on one (benchmarks/assist_latency.py);
-# a 256-text batch was no faster on two threads there, but keeps them for a quiet machine.
+# QUERY_THREADS intra-op thread; batches (ingest) keep torch's default, one per core. Alone, a
+# short text is barely faster on two threads (13 vs 15 ms p50 on the 2-core box), but torch's
+# threads wait for each other, spinning, against whatever else runs: the lexical search that
+# hybrid search runs beside the encode, other requests, other processes. Beside the lexical
+# search one query took 55 ms p50 on two threads and 39 on one with the box otherwise idle,
+# 200-530 against 15-57 ms with other work running (benchmarks/assist_latency.py). A batch of
+# 256 texts is 1.7x faster on two threads on an idle box, so batches keep them.
 QUERY_BATCH = 8
 QUERY_THREADS = 1
 
