@@ -48,6 +48,9 @@ def walk_contexts(store: GraphStore, ids: Sequence[str]) -> dict[str, HitContext
         node = store.get_node(node_id)
         if node is None:
             continue
+        # Without its vector: nothing downstream reads it, and on Neo4j reading the hits'
+        # vectors was most of the one context query.
+        node = node.model_copy(update={"embedding": None})
         context = HitContext(node=node)
         if isinstance(node, KnowledgeItem):
             context.entities = sorted(node.entities)

@@ -333,7 +333,7 @@ HIT_CONTEXTS = (
     "UNWIND CASE WHEN m0 IS NULL THEN [n] ELSE [n, m0] END AS source "
     f"MATCH (i:{Label.KNOWLEDGE_ITEM.value})-[:{LinkType.DERIVED_FROM.value}]->(source) "
     f"WITH DISTINCT i ORDER BY i.id RETURN collect(i {_NEIGHBOUR_PROPS}) AS items }} "
-    f"RETURN n.id AS id, n {_PROPS} AS node, c {_NEIGHBOUR_PROPS} AS conversation, "
+    f"RETURN n.id AS id, n {_NEIGHBOUR_PROPS} AS node, c {_NEIGHBOUR_PROPS} AS conversation, "
     f"[m IN [{_TURN}] WHERE m IS NOT NULL | m {_NEIGHBOUR_PROPS}] AS turn, items, entities"
 )
 
