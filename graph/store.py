@@ -300,6 +300,15 @@ def iter_nodes(store: GraphStore, query: NodeQuery) -> Iterator[Node]:
         query = query.model_copy(update={"cursor": page.next_cursor})
 
 
+def last_cursor(store: GraphStore, run_action: str) -> int:
+    """The `cursor` the last event of a run marker action logged (0 before the first run):
+    where an incremental job that reads the log picks up."""
+    cursor = 0
+    for run in iter_events(store, actions=[run_action]):
+        cursor = int(run.after.get("cursor", 0))
+    return cursor
+
+
 def iter_events(
     store: GraphStore,
     since: int = 0,

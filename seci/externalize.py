@@ -33,7 +33,7 @@ from graph.model import (
     Note,
     make_id,
 )
-from graph.store import GraphStore, NodeQuery, iter_events, iter_nodes
+from graph.store import GraphStore, NodeQuery, iter_events, iter_nodes, last_cursor
 from seci.clusters import Cluster, Clusterer, Features, content_tokens, situation_terms
 from seci.situations import (
     Situation,
@@ -98,7 +98,7 @@ def externalize(
 ) -> ExternalizeReport:
     """Mine what changed since the last run (everything when `full` or on the first run)."""
     started = time.perf_counter()
-    since = 0 if full else _last_cursor(store)
+    since = 0 if full else last_cursor(store, RUN_ACTION)
     changed, cursor = _changed_sources(store, since)
     first = since == 0
     sources = source_ids(store) if first else changed
@@ -121,13 +121,6 @@ def externalize(
 
 
 # -- what changed -------------------------------------------------------------------------
-
-
-def _last_cursor(store: GraphStore) -> int:
-    cursor = 0
-    for run in iter_events(store, actions=[RUN_ACTION]):
-        cursor = int(run.after.get("cursor", 0))
-    return cursor
 
 
 def _changed_sources(store: GraphStore, since: int) -> tuple[list[str], int]:

@@ -17,7 +17,15 @@ from pydantic import BaseModel
 
 from graph.changes import AddLink, Event, SetFields
 from graph.model import Conversation, KnowledgeItem, Label, Link, LinkType
-from graph.store import Conflict, GraphStore, NodeQuery, NotFound, iter_events, iter_nodes
+from graph.store import (
+    Conflict,
+    GraphStore,
+    NodeQuery,
+    NotFound,
+    iter_events,
+    iter_nodes,
+    last_cursor,
+)
 from seci.situations import conversations_of, is_success
 
 __all__ = ["FeedbackKind", "SettleReport", "record_feedback", "settle_outcomes"]
@@ -115,9 +123,7 @@ def settle_outcomes(store: GraphStore) -> SettleReport:
     waiting = _awaiting(store)
     if not waiting:  # nothing to settle: the log stays as it is
         return SettleReport()
-    since = 0
-    for run in iter_events(store, actions=[SETTLE_ACTION]):
-        since = int(run.after.get("cursor", 0))
+    since = last_cursor(store, SETTLE_ACTION)
     report = SettleReport(cursor=since)
     sources: dict[str, None] = {}
     for event in iter_events(store, since=since, actions=["source.write"]):
