@@ -30,7 +30,9 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store: GraphStore = open_store(settings)
-        self.embedder = LazyEmbedder(settings.embedding_model, settings.embedding_batch_size)
+        self.embedder = LazyEmbedder(
+            settings.embedding_model, settings.embedding_batch_size, settings.query_encoder
+        )
         self._ingestor: Ingestor | None = None
 
     def ingestor(self) -> Ingestor:

@@ -664,7 +664,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     settings = Settings()
-    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    embedder = get_embedder(
+        settings.embedding_model, settings.embedding_batch_size, settings.query_encoder
+    )
     print(f"model {embedder.name} loaded in {time.perf_counter() - started:.1f}s")
     report: dict[str, Any] = {"seconds": {}}
     runners = {

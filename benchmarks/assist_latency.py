@@ -862,7 +862,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     load_before = os.getloadavg()
     settings = Settings()
-    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    embedder = get_embedder(
+        settings.embedding_model, settings.embedding_batch_size, settings.query_encoder
+    )
     import torch
 
     if args.torch_threads:

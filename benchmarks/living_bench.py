@@ -991,7 +991,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     embedder = None
     if "ask" in sections:
-        embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+        embedder = get_embedder(
+            settings.embedding_model, settings.embedding_batch_size, settings.query_encoder
+        )
         import torch
 
         if args.torch_threads:

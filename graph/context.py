@@ -9,8 +9,8 @@ ask's time there); the embedded store walks its own tables, which costs no round
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
@@ -19,7 +19,7 @@ from graph.model import Conversation, KnowledgeItem, LinkType, Message, Node
 if TYPE_CHECKING:
     from graph.store import GraphStore
 
-__all__ = ["TURN_MESSAGES", "HitContext", "walk_contexts"]
+__all__ = ["TURN_MESSAGES", "HitContext", "Linked", "batch_contexts", "walk_contexts"]
 
 TURN_MESSAGES = 8  # at most this many messages of one employee turn
 
@@ -100,3 +100,74 @@ def _turn(store: GraphStore, message: Message) -> list[Message]:
         ]
         current = following[0] if following else None
     return turn
+
+
+# (ids, link type, direction) -> for each id that has such links, the nodes at their other
+# end in id order: one query for all ids.
+Linked = Callable[[Sequence[str], LinkType, Literal["out", "in"]], dict[str, list[Node]]]
+
+
+def batch_contexts(
+    nodes: Callable[[Sequence[str]], dict[str, Node]], linked: Linked, ids: Sequence[str]
+) -> dict[str, HitContext]:
+    """What `walk_contexts` returns, a step for all hits at once: a store that reads many ids
+    in one query (the embedded store's SQL) needs a handful of queries instead of a few per
+    hit. Tested equal to `walk_contexts`."""
+    found = nodes(list(dict.fromkeys(ids)))
+    out = {i: HitContext(node=n.model_copy(update={"embedding": None})) for i, n in found.items()}
+    plain = [i for i, c in out.items() if not isinstance(c.node, KnowledgeItem)]
+    mentioned = linked(plain, LinkType.MENTIONS, "out")
+    for i, context in out.items():
+        node = context.node
+        if isinstance(node, KnowledgeItem):
+            context.entities = sorted(node.entities)
+        else:
+            context.entities = sorted(n.id for n in mentioned.get(i, []))
+    messages = {i: c.node for i, c in out.items() if isinstance(c.node, Message)}
+    parts = linked(list(messages), LinkType.PART_OF, "out")
+    asked = [i for i, m in messages.items() if m.role != "employee"]
+    replies = linked(asked, LinkType.REPLIES_TO, "in")
+    first: dict[str, Message] = {}
+    for i, message in messages.items():
+        out[i].conversation = next(
+            (n for n in parts.get(i, []) if isinstance(n, Conversation)), None
+        )
+        if message.role == "employee":
+            first[i] = message
+        else:
+            answers = [n for n in replies.get(i, []) if isinstance(n, Message)]
+            if answers:
+                first[i] = min(answers, key=lambda m: m.position)
+    current = dict(first)
+    for i, message in first.items():
+        out[i].turn = [message]
+    for _ in range(TURN_MESSAGES - 1):
+        following = linked([m.id for m in current.values()], LinkType.NEXT, "out")
+        step: dict[str, Message] = {}
+        for i, message in current.items():
+            nxt = next(
+                (
+                    n
+                    for n in following.get(message.id, [])
+                    if isinstance(n, Message) and n.role == "employee"
+                ),
+                None,
+            )
+            if nxt is not None:
+                out[i].turn.append(nxt)
+                step[i] = nxt
+        if not step:
+            break
+        current = step
+    sources = {i: [i, *[c.turn[0].id for c in (ctx,) if c.turn]] for i, ctx in out.items()}
+    wanted = list(dict.fromkeys(s for group in sources.values() for s in group))
+    derived = linked(wanted, LinkType.DERIVED_FROM, "in")
+    for i, context in out.items():
+        items = {
+            n.id: n
+            for s in dict.fromkeys(sources[i])
+            for n in derived.get(s, [])
+            if isinstance(n, KnowledgeItem)
+        }
+        context.items = sorted(items.values(), key=lambda item: item.id)
+    return {i: out[i] for i in dict.fromkeys(ids) if i in out}

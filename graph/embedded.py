@@ -34,8 +34,8 @@ from graph.changes import (
     summary_event,
     undo_event,
 )
-from graph.context import HitContext, walk_contexts
-from graph.embedded_index import VectorIndex, fts_match, query_terms
+from graph.context import HitContext, batch_contexts
+from graph.embedded_index import DocFreqCache, VectorIndex, fts_match, query_terms
 from graph.model import (
     SOURCE_LABELS,
     Label,
@@ -194,6 +194,7 @@ class EmbeddedStore:
         self._index_lock = threading.Lock()
         self._embeddings_changed = False  # in the open write transaction
         self._doc_count: tuple[object, int] = (None, 0)
+        self._doc_freq = DocFreqCache()
         self._closed = False
 
     @staticmethod
@@ -481,7 +482,36 @@ class EmbeddedStore:
         return self._node(*rows[0]) if rows else None
 
     def hit_contexts(self, ids: Sequence[str]) -> dict[str, HitContext]:
-        return walk_contexts(self, ids)
+        return batch_contexts(self._nodes_by_id, self._linked, ids)
+
+    def _nodes_by_id(self, ids: Sequence[str]) -> dict[str, Node]:
+        """Nodes without their vectors, by id, in one query per thousand ids."""
+        out: dict[str, Node] = {}
+        for part in _chunks(list(ids)):
+            rows = self._query(
+                f"SELECT id, record, NULL, version, updated_at FROM nodes "
+                f"WHERE id IN ({_marks(len(part))})",
+                part,
+            )
+            out.update((row[0], self._node(*row[1:])) for row in rows)
+        return out
+
+    def _linked(
+        self, ids: Sequence[str], link_type: LinkType, direction: Literal["out", "in"]
+    ) -> dict[str, list[Node]]:
+        """For each of `ids`, the nodes linked by `link_type` that way, in id order."""
+        here, there = ("src", "dst") if direction == "out" else ("dst", "src")
+        out: dict[str, list[Node]] = {}
+        for part in _chunks(list(dict.fromkeys(ids))):
+            rows = self._query(
+                f"SELECT l.{here}, n.record, n.version, n.updated_at FROM links l "
+                f"JOIN nodes n ON n.id = l.{there} "
+                f"WHERE l.{here} IN ({_marks(len(part))}) AND l.type = ? ORDER BY l.{here}, n.id",
+                (*part, link_type.value),
+            )
+            for key, record, version, updated_at in rows:
+                out.setdefault(key, []).append(self._node(record, None, version, updated_at))
+        return out
 
     def get_observed(self, node_id: str) -> Node | None:
         state = _Tx(self, self._reader()).node_state(node_id)
@@ -574,11 +604,7 @@ class EmbeddedStore:
         terms = query_terms(query)
         if not terms or k <= 0:
             return []
-        doc_freq = dict(
-            self._query(
-                f"SELECT term, doc FROM fts_terms WHERE term IN ({_marks(len(terms))})", terms
-            )
-        )
+        doc_freq = self._doc_freq.get(terms, self._generations()[0], self._read_doc_freq)
         match = fts_match(terms, doc_freq, self._documents())
         if not match:
             return []
@@ -594,6 +620,12 @@ class EmbeddedStore:
         if where and len(rows) < k and depth < self._documents():
             rows = self._query(sql, (match, self._documents(), *params, k))
         return [hit_from_record(json.loads(record), -score) for record, score in rows]
+
+    def _read_doc_freq(self, terms: list[str]) -> dict[str, int]:
+        rows = self._query(
+            f"SELECT term, doc FROM fts_terms WHERE term IN ({_marks(len(terms))})", terms
+        )
+        return {term: int(doc) for term, doc in rows}
 
     def _documents(self) -> int:
         """Rows in the full-text index (cached per store version)."""

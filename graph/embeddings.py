@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -18,7 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
-from graph.settings import DEFAULT_MODEL
+from graph.onnx_query import PROBES, TOLERANCE, OnnxQueryEncoder, cache_path, default_cache_dir
+from graph.settings import DEFAULT_MODEL, QueryEncoder
 
 __all__ = [
     "QUERY_BATCH",
@@ -30,6 +32,8 @@ __all__ = [
     "get_embedder",
     "resolve_model_path",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
@@ -99,9 +103,16 @@ def verify_default_weights(folder: Path) -> None:
 
 
 class SentenceEmbedder:
-    """A sentence-transformers model, loaded offline, encoding in batches."""
+    """A sentence-transformers model, loaded offline, encoding in batches; a few texts (a
+    query) go through onnxruntime when `query_encoder` is "onnx" (graph.onnx_query)."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        batch_size: int = 64,
+        query_encoder: QueryEncoder = "onnx",
+        cache_dir: Path | None = None,
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         location = resolve_model_path(model)
@@ -119,13 +130,47 @@ class SentenceEmbedder:
         self.name = model
         self.batch_size = batch_size
         self.dim = int(self._model.get_embedding_dimension())
+        self.query_encoder: QueryEncoder = query_encoder  # "torch" once ONNX is found wanting
+        self._onnx_file = cache_path(
+            cache_dir or default_cache_dir(), model, _weights_id(model, location)
+        )
+        self._onnx: OnnxQueryEncoder | None = None
+        self._onnx_lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if len(texts) <= QUERY_BATCH:
+            onnx = self._query_onnx()
+            if onnx is not None:
+                return onnx.encode(texts)
             return _query_threads().submit(self._encode, list(texts)).result()
         return self._encode(list(texts))
+
+    def _query_onnx(self) -> OnnxQueryEncoder | None:
+        """The ONNX query encoder, made on the first query (exported once per machine, ~2 s);
+        None, with a warning saying why, when it cannot be made or disagrees with torch."""
+        if self.query_encoder != "onnx" or self._onnx is not None:
+            return self._onnx
+        with self._onnx_lock:
+            if self._onnx is None and self.query_encoder == "onnx":
+                try:
+                    onnx = OnnxQueryEncoder(self._model, self._onnx_file)
+                    gap = onnx.difference(self._encode(list(PROBES)))
+                except Exception as exc:  # any failure leaves torch, which always works
+                    log.warning("queries stay on torch: ONNX export or load failed: %s", exc)
+                    self.query_encoder = "torch"
+                    return None
+                if gap > TOLERANCE:
+                    log.warning(
+                        "queries stay on torch: the ONNX model at %s differs from torch by %.2g",
+                        self._onnx_file,
+                        gap,
+                    )
+                    self.query_encoder = "torch"
+                    return None
+                self._onnx = onnx
+        return self._onnx
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         vectors = self._model.encode(
@@ -184,16 +229,32 @@ def _query_threads() -> _QueryThreads:
         return _query_pool
 
 
+def _weights_id(name: str, location: Path | str) -> str:
+    """What identifies the weights for the ONNX cache: the known digest of the default
+    model, else the size and time of the folder's weight files (hashing them would cost every
+    start a read of the whole model)."""
+    if name == DEFAULT_MODEL:
+        return DEFAULT_WEIGHTS_SHA256
+    if isinstance(location, Path):
+        files = sorted([*location.rglob("*.safetensors"), *location.rglob("*.bin")])
+        return ";".join(
+            f"{f.relative_to(location)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files
+        )
+    return str(location)
+
+
 _lock = threading.Lock()
-_instances: dict[tuple[str, int], SentenceEmbedder] = {}
+_instances: dict[tuple[str, int, str], SentenceEmbedder] = {}
 
 
-def get_embedder(model: str = DEFAULT_MODEL, batch_size: int = 64) -> SentenceEmbedder:
+def get_embedder(
+    model: str = DEFAULT_MODEL, batch_size: int = 64, query_encoder: QueryEncoder = "onnx"
+) -> SentenceEmbedder:
     """One model instance per process (loading takes seconds and ~100 MB)."""
     with _lock:
-        key = (model, batch_size)
+        key = (model, batch_size, query_encoder)
         if key not in _instances:
-            _instances[key] = SentenceEmbedder(model, batch_size)
+            _instances[key] = SentenceEmbedder(model, batch_size, query_encoder)
         return _instances[key]
 
 
@@ -201,12 +262,14 @@ class LazyEmbedder:
     """Loads the shared model on the first encode, so commands that end up not needing it
     (an empty store, unchanged input) start instantly."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
-        self.model, self.batch_size = model, batch_size
+    def __init__(
+        self, model: str = DEFAULT_MODEL, batch_size: int = 64, query_encoder: QueryEncoder = "onnx"
+    ) -> None:
+        self.model, self.batch_size, self.query_encoder = model, batch_size, query_encoder
 
     @property
     def loaded(self) -> SentenceEmbedder:
-        return get_embedder(self.model, self.batch_size)
+        return get_embedder(self.model, self.batch_size, self.query_encoder)
 
     @property
     def dim(self) -> int:  # type: ignore[override]

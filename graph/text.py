@@ -13,6 +13,7 @@ from functools import lru_cache
 
 __all__ = [
     "INDEX_TERMS_VERSION",
+    "LATIN_WORD",
     "character_term",
     "detect_language",
     "index_terms",
@@ -21,6 +22,7 @@ __all__ = [
     "query_terms",
     "search_tokens",
     "segment_for_index",
+    "shingles",
 ]
 
 # Bump when what the index holds for a text changes: both stores re-index once when opened.
@@ -125,6 +127,21 @@ def query_terms(text: str) -> list[str]:
     kept = [w for w in words if w not in _STOPWORDS]
     kept += [g for g in _grams(text, set(words)) if not stop_chars & set(g) and g not in _STOPWORDS]
     return kept or words
+
+
+# A run of letters or digits that is not Chinese (a word of a Latin-script language).
+LATIN_WORD = re.compile(r"[^\W\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", re.UNICODE)
+_CJK_ANY_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def shingles(text: str) -> frozenset[str]:
+    """Words and Chinese character bigrams (a lone character as itself), without a
+    segmenter: for telling rewordings apart quickly, where `index_terms` costs a jieba pass."""
+    flat = normalize(text)
+    out = set(LATIN_WORD.findall(flat))
+    for run in _CJK_ANY_RUN.findall(flat):
+        out.update(run[i : i + 2] for i in range(max(1, len(run) - 1)))
+    return frozenset(out)
 
 
 def segment_for_index(text: str, characters: bool = False) -> str:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from graph.text import index_terms
+from graph.text import shingles
 from seci.tracks import lower_bound, upper_bound
 
 __all__ = [
@@ -89,10 +89,6 @@ def is_stale(when: str, now: datetime | None = None) -> bool:
     return ((now or datetime.now(UTC)) - moment).days > STALE_AFTER_DAYS
 
 
-def _terms(text: str) -> frozenset[str]:
-    return frozenset(index_terms(text))
-
-
 def similarity(a: frozenset[str], b: frozenset[str]) -> float:
     """Word and character-bigram overlap (Jaccard): rewordings share most of them."""
     if not a or not b:
@@ -109,7 +105,7 @@ def diversify(
     if not texts:
         return []
     top = max(scores) or 1.0
-    terms = [_terms(t) for t in texts]
+    terms = [shingles(t) for t in texts]
     chosen: list[int] = []
     left = list(range(len(texts)))
     while left and len(chosen) < k:

@@ -55,3 +55,37 @@ def test_encode_is_normalised_batched_and_shared(tmp_path: Path) -> None:
     shutil.copytree(folder, copy)  # type: ignore[arg-type]
     from_folder = SentenceEmbedder(str(copy))
     assert np.allclose(from_folder.encode(["How do I return an item?"])[0], vectors[0], atol=1e-5)
+
+
+@pytest.mark.model
+def test_queries_on_onnx_are_torch_s_vectors_and_exported_once(tmp_path: Path) -> None:
+    queries = ["退货的运费谁出？", "How long does a refund take?", "理赔多久能到账", "猫"]
+    embedder = SentenceEmbedder(DEFAULT_MODEL, query_encoder="onnx", cache_dir=tmp_path)
+    got = np.vstack([embedder.encode([q]) for q in queries])  # one at a time, as asks do
+    assert embedder.query_encoder == "onnx"
+    exported = list((tmp_path / "onnx").glob("*.onnx"))
+    assert len(exported) == 1
+    assert np.allclose(got, embedder._encode(queries), atol=1e-5)  # torch, the batch path
+    assert np.allclose(embedder.encode(queries), got, atol=1e-5)  # a few texts at once
+    made = exported[0].stat().st_mtime_ns
+    again = SentenceEmbedder(DEFAULT_MODEL, query_encoder="onnx", cache_dir=tmp_path)
+    assert np.allclose(again.encode(queries[:1]), got[:1], atol=1e-5)
+    assert exported[0].stat().st_mtime_ns == made  # reused, not exported again
+
+
+@pytest.mark.model
+def test_a_damaged_onnx_file_is_made_again_and_torch_serves_meanwhile(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    embedder = SentenceEmbedder(DEFAULT_MODEL, query_encoder="onnx", cache_dir=tmp_path)
+    cached = embedder._onnx_file
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"not a model")
+    vector = embedder.encode(["退货的运费谁出？"])
+    assert "cannot be loaded" in caplog.text
+    assert embedder.query_encoder == "onnx" and cached.stat().st_size > 1_000_000
+    assert np.allclose(vector, embedder._encode(["退货的运费谁出？"]), atol=1e-5)
+    # torch is the setting's other value, and what serves when ONNX cannot be made at all
+    plain = SentenceEmbedder(DEFAULT_MODEL, query_encoder="torch", cache_dir=tmp_path / "none")
+    assert np.allclose(plain.encode(["退货的运费谁出？"]), vector, atol=1e-5)
+    assert not (tmp_path / "none").exists()
