@@ -148,6 +148,16 @@ def test_lexical_search_chinese_and_english(store: GraphStore) -> None:
     assert store.lexical_search('hospital" OR "zebra', k=3)[0].id == "d1#1"
 
 
+def test_a_word_searched_before_it_existed_is_found_once_written(store: GraphStore) -> None:
+    """Whatever a store caches about terms, a new word is searchable at once."""
+    store.write(doc_batch("d1", "a.md", ["会员积分可以抵扣现金", "loyalty points balance"]))
+    assert store.lexical_search("zyxquartz 碳纤维", k=3) == []
+    store.write(doc_batch("d2", "b.md", ["zyxquartz 碳纤维车架保修五年"]))
+    assert [h.id for h in store.lexical_search("zyxquartz 碳纤维", k=3)] == ["d2#0"]
+    store.delete_source("d2")
+    assert store.lexical_search("zyxquartz 碳纤维", k=3) == []
+
+
 def test_vector_search(store: GraphStore) -> None:
     store.write(doc_batch("d1", "a.md", ["refund my order please", "loyalty points balance"]))
     hits = store.vector_search(EMB.encode(["please refund order"])[0].tolist(), k=2)
