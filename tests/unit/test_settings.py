@@ -31,10 +31,17 @@ def test_environment_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 
 
 def test_defaults_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SPIRAL_STORE", "NEO4J_URI", "SPIRAL_FUSION"):
+    for name in ("SPIRAL_STORE", "NEO4J_URI", "SPIRAL_FUSION", "SPIRAL_QUERY_ENCODER"):
         monkeypatch.delenv(name, raising=False)
     s = Settings(_env_file=None)  # type: ignore[call-arg]
     assert s.store == "embedded" and s.neo4j_uri == "bolt://127.0.0.1:7687"
+    assert s.query_encoder == "onnx"
+    monkeypatch.setenv("SPIRAL_QUERY_ENCODER", "torch")
+    assert Settings().query_encoder == "torch"
+    monkeypatch.setenv("SPIRAL_QUERY_ENCODER", "tensorrt")
+    with pytest.raises(ValidationError, match="query_encoder"):
+        Settings()
+    monkeypatch.delenv("SPIRAL_QUERY_ENCODER")
     monkeypatch.setenv("SPIRAL_STORE", "mysql")
     with pytest.raises(ValidationError, match="store"):
         Settings()
