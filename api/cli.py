@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.asking import AskInputError, ask_lines, request_from_conversation, request_from_json
+from api.cli_people import exemplars_command, experts_command
 from api.cli_seci import (
     actor_name,
     bind,
@@ -48,6 +49,8 @@ app.add_typer(curate_app, name="curate")
 app.add_typer(items_app, name="items")
 app.command("feedback")(feedback_command)
 app.command("metrics")(metrics_command)
+app.command("experts")(experts_command)
+app.command("exemplars")(exemplars_command)
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

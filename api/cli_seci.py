@@ -32,6 +32,7 @@ __all__ = [
     "feedback_command",
     "items_app",
     "metrics_command",
+    "runtime_context",
     "seci_app",
 ]
 
@@ -58,7 +59,8 @@ def bind(factory: RuntimeFactory) -> None:
 
 
 @contextmanager
-def _rt() -> Iterator[Runtime]:
+def runtime_context() -> Iterator[Runtime]:
+    """The bound runtime; a refused request (conflict, unknown id, bad value) is one line."""
     assert _runtime is not None
     with _runtime() as rt:
         try:
@@ -92,7 +94,7 @@ def externalize_command(
 ) -> None:
     """Mine draft talk tracks from conversations and FAQ / fact items from notes (incremental)."""
     with (
-        _rt() as rt,
+        runtime_context() as rt,
         Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -134,7 +136,7 @@ def items_list(
     as_json: AsJson = False,
 ) -> None:
     """Knowledge items with their outcome counts and sources."""
-    with _rt() as rt:
+    with runtime_context() as rt:
         found = items_page(rt.store, status=status, kind=kind, limit=limit)
         if as_json:
             for item in found:
@@ -169,7 +171,7 @@ def curate_queue(
     as_json: AsJson = False,
 ) -> None:
     """Proposals waiting for a decision, most urgent first."""
-    with _rt() as rt:
+    with runtime_context() as rt:
         found = proposals(rt.store, kinds=kind)[:limit]
         if as_json:
             for p in found:
@@ -192,7 +194,7 @@ def curate_queue(
 @curate_app.command("show")
 def curate_show(item_id: str, as_json: AsJson = False) -> None:
     """An item with its responses, what not to say, situations, links and history."""
-    with _rt() as rt:
+    with runtime_context() as rt:
         detail = item_detail(rt.store, item_id)
         if detail is None:
             raise NotFound(f"no knowledge item with id {item_id!r}")
@@ -224,7 +226,7 @@ def _decision(name: str, action: Callable[..., Event], help_text: str) -> None:
     def command(
         item_id: str, reason: Reason = "", actor: Actor = None, as_json: AsJson = False
     ) -> None:
-        with _rt() as rt:
+        with runtime_context() as rt:
             event = action(rt.store, item_id, actor_name(actor), reason)
             _done(
                 event,
@@ -252,7 +254,7 @@ def curate_verify(
     as_json: AsJson = False,
 ) -> None:
     """Confirm an item is still right: sets verified_at and the next expiry."""
-    with _rt() as rt:
+    with runtime_context() as rt:
         event = lifecycle.verify(rt.store, item_id, actor_name(actor), reason, days=days)
         _done(event, as_json, f"verified {item_id} for {days} days")
 
@@ -270,7 +272,7 @@ def curate_edit(
 ) -> None:
     """Change an item's wording; mining never overwrites it."""
     given = {"title": title, "text": text, "situation": situation, "kind": kind}
-    with _rt() as rt:
+    with runtime_context() as rt:
         changes = {k: v for k, v in given.items() if v is not None}
         event = lifecycle.edit(rt.store, item_id, changes, actor_name(actor), reason)
         _done(event, as_json, f"edited {item_id}: {', '.join(changes)}")
@@ -286,7 +288,7 @@ def curate_assign(
     as_json: AsJson = False,
 ) -> None:
     """Make someone (and a team) responsible for an item."""
-    with _rt() as rt:
+    with runtime_context() as rt:
         event = lifecycle.assign(rt.store, item_id, owner, actor_name(actor), reason, team=team)
         _done(event, as_json, f"{item_id} is owned by {owner}")
 
@@ -296,7 +298,7 @@ def curate_merge(
     keep: str, other: str, reason: Reason = "", actor: Actor = None, as_json: AsJson = False
 ) -> None:
     """Merge OTHER into KEEP: evidence, counts and links of both are kept; OTHER is retired."""
-    with _rt() as rt:
+    with runtime_context() as rt:
         event = lifecycle.merge(rt.store, keep, other, actor_name(actor), reason)
         _done(event, as_json, f"merged {other} into {keep}")
 
@@ -312,7 +314,7 @@ def curate_split(
     as_json: AsJson = False,
 ) -> None:
     """Move some situations of an item out into a new draft item."""
-    with _rt() as rt:
+    with runtime_context() as rt:
         event = lifecycle.split(rt.store, rt.embedder, item_id, member, actor_name(actor), reason)
         _done(event, as_json, f"split {len(member)} situations out of {item_id}")
 
@@ -329,7 +331,7 @@ def curate_link(
     as_json: AsJson = False,
 ) -> None:
     """Link two items (or an item and a document chunk)."""
-    with _rt() as rt:
+    with runtime_context() as rt:
         allowed = {t.value.lower(): t for t in lifecycle.CURATION_LINKS}
         if type_.lower() not in allowed:
             raise ValueError(f"--type is one of {', '.join(allowed)}, not {type_!r}")
@@ -344,7 +346,7 @@ def curate_accept(
     proposal_id: str, reason: Reason = "", actor: Actor = None, as_json: AsJson = False
 ) -> None:
     """Do what a proposal proposes: merge, link, approve; a review is verified."""
-    with _rt() as rt:
+    with runtime_context() as rt:
         p = find_proposal(rt.store, proposal_id)
         event = accept(rt.store, p, actor_name(actor), reason)
         _done(event, as_json, f"accepted {p.kind}: {p.reason}")
@@ -355,7 +357,7 @@ def curate_dismiss(
     proposal_id: str, reason: Reason = "", actor: Actor = None, as_json: AsJson = False
 ) -> None:
     """Turn a proposal down; it is not proposed again (undo brings it back)."""
-    with _rt() as rt:
+    with runtime_context() as rt:
         p = find_proposal(rt.store, proposal_id)
         event = dismiss(rt.store, p, actor_name(actor), reason)
         _done(event, as_json, f"dismissed {p.kind}: {p.reason}")
@@ -366,7 +368,7 @@ def curate_undo(
     seq: int, reason: Reason = "", actor: Actor = None, as_json: AsJson = False
 ) -> None:
     """Undo a decision by its event number (its inverse is appended to the log)."""
-    with _rt() as rt:
+    with runtime_context() as rt:
         event = rt.store.undo(seq, actor=actor_name(actor), reason=reason)
         _done(event, as_json, f"undid #{seq}")
 
@@ -390,7 +392,7 @@ def feedback_command(
     if kind not in ("used", "worked", "failed"):
         err.print(f"[red]error:[/red] say used, worked or failed, not {kind!r}")
         raise typer.Exit(2)
-    with _rt() as rt:
+    with runtime_context() as rt:
         event = record_feedback(
             rt.store,
             suggestion_id,
@@ -412,7 +414,7 @@ def metrics_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """Where knowledge is in the SECI spiral, and how it moves (from the event log)."""
-    with _rt() as rt:
+    with runtime_context() as rt:
         found = metrics(rt.store, frequent=frequent)
     if as_json:
         sys.stdout.write(found.model_dump_json() + "\n")

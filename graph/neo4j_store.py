@@ -636,7 +636,9 @@ class Neo4jStore:
             if self._vector_dimensions() is None:  # dropped by another client's clear()
                 return []
             raise
-        return [hit_from_record(row["record"], row["score"]) for row in rows]
+        # Neo4j's cosine index scores (1 + cos) / 2; hits carry the cosine, as on the embedded
+        # store, so a threshold on a vector hit's score means the same on both.
+        return [hit_from_record(row["record"], 2.0 * row["score"] - 1.0) for row in rows]
 
     def stats(self) -> StoreStats:
         nodes = {r["name"]: r["count"] for r in self._run(cypher.COUNT_NODES) if r["count"]}

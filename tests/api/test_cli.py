@@ -292,3 +292,24 @@ def test_ask_context_file_must_be_one_conversation(tmp_path: Path, use_store) ->
     path.write_text("{", encoding="utf-8")
     result = runner.invoke(app, ["ask", "--context-file", str(path)])
     assert result.exit_code == 2 and "not JSON" in result.stderr
+
+
+def test_experts_and_exemplars(corpus_dir: Path, use_store) -> None:
+    use_store(corpus_dir)
+    result = runner.invoke(app, ["experts", "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    names = [e["name"] for e in found["experts"]]
+    # 王丽 (every one of hers worked) first; 张强 (lost and escalated) last
+    assert names[0] == "王丽" and names[-1] == "张强"
+    top = found["experts"][0]
+    assert top["successes"] == top["trials"] >= 11 and top["estimate"] < 1.0
+    assert f"{top['trials']} of {top['trials']}" in top["why"] and top["evidence"]
+    table = runner.invoke(app, ["experts", "太贵了"])
+    assert table.exit_code == 0 and "experts on" in table.stdout and "of" in table.stdout
+    shown = runner.invoke(app, ["exemplars", "太贵了", "--json"])
+    assert shown.exit_code == 0, shown.output
+    exemplars = json.loads(shown.stdout)
+    assert exemplars and all(x["outcome"] in ("converted", "resolved") for x in exemplars)
+    nothing = runner.invoke(app, ["experts", "zyxquartz"])
+    assert nothing.exit_code == 0 and "no conversation found" in nothing.stdout

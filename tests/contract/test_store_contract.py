@@ -163,6 +163,12 @@ def test_vector_search(store: GraphStore) -> None:
     hits = store.vector_search(EMB.encode(["please refund order"])[0].tolist(), k=2)
     assert [h.id for h in hits] == ["d1#0", "d1#1"]
     assert hits[0].score > hits[1].score and hits[0].uri == "a.md"
+    # the score is the cosine on both stores (Neo4j's index scores (1 + cos) / 2; its HNSW
+    # index is a little off the exact value)
+    same = store.vector_search(EMB.encode(["loyalty points balance"])[0].tolist(), k=2)
+    assert same[0].id == "d1#1" and same[0].score == pytest.approx(1.0, abs=1e-2)
+    loyalty, refund = EMB.encode(["loyalty points balance", "refund my order please"])
+    assert same[1].score == pytest.approx(float(loyalty @ refund), abs=0.05)
     only_entities = store.vector_search(EMB.encode(["x"])[0].tolist(), k=2, labels=[Label.ENTITY])
     assert only_entities == []
 

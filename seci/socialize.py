@@ -1,0 +1,256 @@
+"""Socialization (tacit → tacit): who handles a situation best, and their real conversations.
+
+Expert finding ranks employees by the outcomes of their conversations on a topic, not by how
+many they had. A raw rate would put 1 of 1 above 40 of 50, so each person's rate is shrunk
+towards the team's rate on the topic (a beta prior centred on it); how strongly is estimated
+from how much the people's rates really differ beyond chance (empirical Bayes), so a team whose
+members are all alike is ranked mostly by the team rate and one with real differences by each
+person's own record. Each expert comes with the evidence: the counts, the interval, the
+conversations. Exemplars are the conversations of the best people on the topic that ended
+well, with the talk tracks they show. benchmarks/experts_eval.py measures whether the ranking
+predicts outcomes on conversations it never saw.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from pydantic import BaseModel, Field
+
+from graph.embeddings import Embedder
+from graph.model import Conversation, Employee, KnowledgeItem, Label, LinkType
+from graph.search import search_both
+from graph.store import GraphStore, NodeQuery, iter_nodes
+from seci.situations import BAD_OUTCOMES, GOOD_OUTCOMES
+
+__all__ = [
+    "Exemplar",
+    "Expert",
+    "ExpertsResult",
+    "exemplars",
+    "experts",
+    "prior_strength",
+    "topic_conversations",
+]
+
+TOPIC_HITS = 300  # messages searched for a topic; their conversations are "on the topic"
+TOPIC_FLOOR = 0.5  # ... sharing its words at least this share as well as the best (BM25)
+MIN_COSINE = 0.6  # ... or this close in meaning
+MIN_PRIOR, MAX_PRIOR = 2.0, 100.0  # bounds of the prior's weight, in conversations
+DEFAULT_PRIOR = 10.0  # when the people's rates cannot tell (too few people or conversations)
+Z = 1.645  # a 90 % interval
+EVIDENCE = 5  # conversations listed per expert
+
+
+class Expert(BaseModel):
+    employee: str  # node id
+    name: str
+    successes: int
+    trials: int  # conversations with a known outcome
+    conversations: int  # all of them on the topic, outcome known or not
+    rate: float | None  # raw, for reference only
+    estimate: float  # shrunk towards the team's rate: what the ranking uses
+    low: float
+    high: float
+    evidence: list[str] = Field(default_factory=list)  # conversation titles, good ones first
+    why: str = ""
+
+
+class ExpertsResult(BaseModel):
+    topic: str
+    conversations: int
+    team_rate: float | None
+    prior_strength: float  # how many conversations the team rate counts for in each estimate
+    experts: list[Expert] = Field(default_factory=list)
+    hint: str | None = None
+
+
+class Exemplar(BaseModel):
+    conversation: str  # node id
+    title: str
+    uri: str
+    employee: str
+    outcome: str
+    talk_tracks: list[str] = Field(default_factory=list)  # titles of items mined from it
+    why: str
+
+
+def topic_conversations(
+    store: GraphStore, embedder: Embedder, topic: str, hits: int = TOPIC_HITS
+) -> list[Conversation]:
+    """The conversations on `topic`, most relevant first: those of the messages that share
+    its words at least half as well as the best match (BM25), or whose meaning is close to it
+    (cosine at least MIN_COSINE); every conversation when the topic is empty. A topic that
+    matches nothing finds nothing (ranked lists alone always have a first)."""
+    if not topic.strip():
+        return [
+            n
+            for n in iter_nodes(store, NodeQuery(label=Label.CONVERSATION, limit=1000))
+            if isinstance(n, Conversation)
+        ]
+    lexical, dense = search_both(store, embedder, [topic], hits, [Label.MESSAGE])[0]
+    floor = TOPIC_FLOOR * lexical[0].score if lexical else 0.0
+    found = [h for h in lexical if h.score >= floor]
+    found += [h for h in dense if h.score >= MIN_COSINE]
+    contexts = store.hit_contexts(list(dict.fromkeys(h.id for h in found)))
+    out: dict[str, Conversation] = {}
+    for hit in found:
+        context = contexts.get(hit.id)
+        if context and context.conversation and context.conversation.id not in out:
+            out[context.conversation.id] = context.conversation
+    return list(out.values())
+
+
+def _outcome(conversation: Conversation) -> bool | None:
+    outcome = conversation.outcome.strip().lower()
+    return True if outcome in GOOD_OUTCOMES else False if outcome in BAD_OUTCOMES else None
+
+
+def prior_strength(records: Iterable[tuple[int, int]], team_rate: float) -> float:
+    """The prior's weight m (in conversations) from (successes, trials) per person, by the
+    method of moments: the spread of the people's rates beyond what chance alone gives is the
+    spread of their true rates, and m = p(1-p) / that - 1. Bounded to [MIN_PRIOR, MAX_PRIOR];
+    DEFAULT_PRIOR when fewer than three people have two or more conversations."""
+    usable = [(s, n) for s, n in records if n >= 2]
+    if len(usable) < 3 or not 0 < team_rate < 1:
+        return DEFAULT_PRIOR
+    total = sum(n for _, n in usable)
+    spread = sum(n * (s / n - team_rate) ** 2 for s, n in usable) / total
+    chance = team_rate * (1 - team_rate) * len(usable) / total
+    true_spread = spread - chance
+    if true_spread <= 0:
+        return MAX_PRIOR  # no difference beyond chance: everyone is the team
+    return min(MAX_PRIOR, max(MIN_PRIOR, team_rate * (1 - team_rate) / true_spread - 1))
+
+
+def experts(
+    store: GraphStore, embedder: Embedder, topic: str = "", limit: int = 10
+) -> ExpertsResult:
+    """Employees ranked by their shrunk success rate on `topic`, each with the evidence."""
+    conversations = topic_conversations(store, embedder, topic)
+    handlers = _handlers(store, [c.id for c in conversations])
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # successes, trials, all
+    theirs: dict[str, list[tuple[bool | None, Conversation]]] = defaultdict(list)
+    for conversation in conversations:
+        outcome = _outcome(conversation)
+        for person in handlers.get(conversation.id, []):
+            counts[person][2] += 1
+            theirs[person].append((outcome, conversation))
+            if outcome is not None:
+                counts[person][1] += 1
+                counts[person][0] += int(outcome)
+    known = [c for c in conversations if _outcome(c) is not None]
+    if not known:
+        hint = (
+            f"no conversation on “{topic}” has a recorded outcome"
+            if conversations
+            else f"no conversation found on “{topic}”"
+        )
+        return ExpertsResult(
+            topic=topic,
+            conversations=len(conversations),
+            team_rate=None,
+            prior_strength=DEFAULT_PRIOR,
+            hint=hint,
+        )
+    team = sum(1 for c in known if _outcome(c)) / len(known)
+    m = prior_strength(((s, n) for s, n, _ in counts.values()), team)
+    names = _names(store, list(counts))
+    ranked: list[Expert] = []
+    for person, (s, n, total) in counts.items():
+        a, b = s + m * team, (n - s) + m * (1 - team)
+        estimate = a / (a + b)
+        half = Z * (estimate * (1 - estimate) / (a + b + 1)) ** 0.5
+        listed = sorted(theirs[person], key=lambda oc: (oc[0] is not True, oc[1].title))
+        ranked.append(
+            Expert(
+                employee=person,
+                name=names.get(person, person),
+                successes=s,
+                trials=n,
+                conversations=total,
+                rate=s / n if n else None,
+                estimate=round(estimate, 4),
+                low=round(max(0.0, estimate - half), 4),
+                high=round(min(1.0, estimate + half), 4),
+                evidence=[c.title or c.id for _, c in listed[:EVIDENCE]],
+                why=_why(s, n, total, estimate, team),
+            )
+        )
+    ranked.sort(key=lambda e: (-e.estimate, -e.trials, e.name))
+    return ExpertsResult(
+        topic=topic,
+        conversations=len(conversations),
+        team_rate=round(team, 4),
+        prior_strength=round(m, 2),
+        experts=ranked[:limit],
+    )
+
+
+def exemplars(store: GraphStore, embedder: Embedder, topic: str, limit: int = 5) -> list[Exemplar]:
+    """Conversations on `topic` that ended well, of the best-ranked people first, each with
+    why and the talk tracks mined from it: what to read to learn how the best handle it."""
+    ranking = experts(store, embedder, topic, limit=1000)
+    order = {e.employee: (i, e) for i, e in enumerate(ranking.experts)}
+    conversations = topic_conversations(store, embedder, topic)
+    handlers = _handlers(store, [c.id for c in conversations])
+    good = [c for c in conversations if _outcome(c)]
+    relevance = {c.id: i for i, c in enumerate(conversations)}
+
+    def best(conversation: Conversation) -> tuple[int, Expert] | None:
+        ranks = [order[p] for p in handlers.get(conversation.id, []) if p in order]
+        return min(ranks, key=lambda r: r[0]) if ranks else None
+
+    picked = sorted(
+        (c for c in good if best(c) is not None),
+        key=lambda c: (best(c)[0], relevance[c.id]),  # type: ignore[index]
+    )[:limit]
+    out = []
+    for conversation in picked:
+        _, expert = best(conversation)  # type: ignore[misc]
+        out.append(
+            Exemplar(
+                conversation=conversation.id,
+                title=conversation.title,
+                uri=conversation.uri,
+                employee=expert.name,
+                outcome=conversation.outcome,
+                talk_tracks=_tracks(store, conversation.id),
+                why=f"{expert.name} handled it and it was {conversation.outcome}; {expert.why}",
+            )
+        )
+    return out
+
+
+def _why(successes: int, trials: int, total: int, estimate: float, team: float) -> str:
+    unknown = total - trials
+    parts = [f"{successes} of {trials} conversations on this ended well"]
+    if unknown:
+        parts.append(f"{unknown} more without a recorded outcome")
+    parts.append(f"estimated {estimate:.0%} against the team's {team:.0%}")
+    return "; ".join(parts)
+
+
+def _handlers(store: GraphStore, conversation_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Conversation id → the employees who handled it (HANDLED_BY), read in one pass."""
+    wanted = set(conversation_ids)
+    out: dict[str, set[str]] = defaultdict(set)
+    for src, dst in store.projection([LinkType.HANDLED_BY]).edges():
+        if src in wanted:
+            out[src].add(dst)
+    return {c: sorted(people) for c, people in out.items()}
+
+
+def _names(store: GraphStore, ids: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for person in ids:
+        node = store.get_node(person)
+        if isinstance(node, Employee):
+            out[person] = node.name or node.external_id or person
+    return out
+
+
+def _tracks(store: GraphStore, conversation_id: str) -> list[str]:
+    items = store.neighbours(conversation_id, [LinkType.DERIVED_FROM], direction="in")
+    return sorted({n.node.title for n in items if isinstance(n.node, KnowledgeItem)})
