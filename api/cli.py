@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.asking import AskInputError, ask_lines, request_from_conversation, request_from_json
-from api.cli_people import exemplars_command, experts_command
+from api.cli_people import exemplars_command, experts_command, handover_command
 from api.cli_seci import (
     actor_name,
     bind,
@@ -51,6 +51,7 @@ app.command("feedback")(feedback_command)
 app.command("metrics")(metrics_command)
 app.command("experts")(experts_command)
 app.command("exemplars")(exemplars_command)
+app.command("handover")(handover_command)
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

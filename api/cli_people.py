@@ -1,5 +1,6 @@
-"""`spiral experts` and `spiral exemplars`: who handles a topic best, and which of their real
-conversations to read (seci/socialize.py). `--json` prints one JSON object."""
+"""`spiral experts`, `spiral exemplars` and `spiral handover`: who handles a topic best, which
+of their real conversations to read (seci/socialize.py), and passing someone's customers on
+when they leave (seci/handover.py). `--json` prints one JSON object."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli_seci import runtime_context
+from api.cli_seci import actor_name, runtime_context
+from seci.handover import handover
 from seci.socialize import exemplars, experts
 
-__all__ = ["exemplars_command", "experts_command"]
+__all__ = ["exemplars_command", "experts_command", "handover_command"]
 
 out = Console()
 
@@ -76,3 +78,30 @@ def exemplars_command(
     for x in found:
         table.add_row(f"{x.title}\n{x.uri}", x.employee, x.why, ", ".join(x.talk_tracks))
     out.print(table)
+
+
+def handover_command(
+    from_employee: Annotated[str, typer.Argument(help="Who leaves: node id, source id or name.")],
+    to_employee: Annotated[str, typer.Argument(help="Who takes over.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the event log).")] = "",
+    actor: Annotated[str | None, typer.Option("--actor", help="Who decides.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Move FROM's customers, open conversations and notes to TO in one event (undo it with
+    `spiral undo SEQ`); who handled and said what stays attributed to FROM."""
+    with runtime_context() as rt:
+        done = handover(rt.store, from_employee, to_employee, actor_name(actor), reason)
+    if as_json:
+        sys.stdout.write(done.model_dump_json() + "\n")
+        return
+    table = Table(title=f"customers now looked after by {to_employee}")
+    for column in ("customer", "conversations (whole history)", "handled by"):
+        table.add_column(column, overflow="fold")
+    for c in done.customers:
+        table.add_row(c.name or c.customer, ", ".join(c.conversations), ", ".join(c.handled_by))
+    out.print(table)
+    out.print(
+        f"open conversations: {', '.join(done.conversations) or 'none'}; "
+        f"notes: {', '.join(done.notes) or 'none'}"
+    )
+    out.print(f"one event #{done.event}; undo with `spiral undo {done.event}`")

@@ -639,8 +639,15 @@ def undo_event(tx: TxPort, seq: int, actor: str, reason: str = "") -> Event:
 
 
 def _content(state: NodeState | None) -> dict[str, Any] | None:
-    """What a node holds, without the bookkeeping that every change moves on."""
-    return state.model_dump(mode="json", exclude={"version", "updated_at"}) if state else None
+    """What a node holds, without the bookkeeping that every change moves on. An unset field
+    and a null one are the same (Neo4j keeps no null properties: a conversation recorded with
+    `satisfaction: null` reads back without it)."""
+    if state is None:
+        return None
+    content = state.model_dump(mode="json", exclude={"version", "updated_at"})
+    for part in ("record", "observed"):
+        content[part] = {k: v for k, v in content[part].items() if v is not None}
+    return content
 
 
 def _load(data: dict[str, Any] | None) -> NodeState | None:

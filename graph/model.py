@@ -223,6 +223,7 @@ class Conversation(Node):
     outcome: str = ""
     satisfaction: float | None = None
     started_at: str = ""
+    owner: str = ""  # decided: the employee who carries an open conversation on (handover)
 
 
 class Message(Node):
@@ -246,6 +247,7 @@ class Note(Node):
     text: str = ""
     author: str = ""
     title: str = ""
+    owner: str = ""  # decided: who looks after it now (the author stays the author)
 
 
 class Employee(Node):
@@ -269,6 +271,7 @@ class Customer(Node):
     # Where each field's value was observed: "URI@TIME" (the conversation's start time, may be
     # empty), so the newest value per field wins across conversations and can be traced.
     field_sources: dict[str, str] = Field(default_factory=dict)
+    owner: str = ""  # decided: the employee who looks after this customer (handover)
 
 
 class Entity(Node):

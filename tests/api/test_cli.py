@@ -313,3 +313,24 @@ def test_experts_and_exemplars(corpus_dir: Path, use_store) -> None:
     assert exemplars and all(x["outcome"] in ("converted", "resolved") for x in exemplars)
     nothing = runner.invoke(app, ["experts", "zyxquartz"])
     assert nothing.exit_code == 0 and "no conversation found" in nothing.stdout
+
+
+def test_handover_command(corpus_dir: Path, use_store, tmp_path: Path) -> None:
+    data = tmp_path / "store"
+    shutil.copytree(corpus_dir, data)
+    use_store(data)
+    result = runner.invoke(app, ["handover", "张强", "王丽", "--reason", "张强调岗", "--json"])
+    assert result.exit_code == 0, result.output
+    done = json.loads(result.stdout)
+    assert done["customers"] and done["event"] > 0
+    for customer in done["customers"]:  # the whole history, including others' conversations
+        assert customer["conversations"] and customer["handled_by"]
+    events = runner.invoke(app, ["events", "--action", "handover", "--json"])
+    (event,) = [json.loads(line) for line in events.stdout.splitlines()]
+    assert event["reason"] == "张强调岗" and event["seq"] == done["event"]
+    again = runner.invoke(app, ["handover", "张强", "王丽"])
+    assert again.exit_code == 1 and "owns nothing" in again.output
+    nobody = runner.invoke(app, ["handover", "nobody", "王丽"])
+    assert nobody.exit_code == 1 and "no employee" in nobody.output
+    undone = runner.invoke(app, ["undo", str(done["event"])])
+    assert undone.exit_code == 0, undone.output
