@@ -15,7 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 from api.asking import AskInputError, ask_lines, request_from_conversation, request_from_json
-from api.cli_people import exemplars_command, experts_command, handover_command
+from api.cli_people import (
+    exemplars_command,
+    experts_command,
+    handover_command,
+    learn_app,
+)
 from api.cli_seci import (
     actor_name,
     bind,
@@ -52,6 +57,7 @@ app.command("metrics")(metrics_command)
 app.command("experts")(experts_command)
 app.command("exemplars")(exemplars_command)
 app.command("handover")(handover_command)
+app.add_typer(learn_app, name="learn")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

@@ -12,10 +12,12 @@ from rich.console import Console
 from rich.table import Table
 
 from api.cli_seci import actor_name, runtime_context
+from graph.store import GraphStore
 from seci.handover import handover
+from seci.internalize import assign_path, create_path, due_cards, progress, review
 from seci.socialize import exemplars, experts
 
-__all__ = ["exemplars_command", "experts_command", "handover_command"]
+__all__ = ["exemplars_command", "experts_command", "handover_command", "learn_app"]
 
 out = Console()
 
@@ -105,3 +107,101 @@ def handover_command(
         f"notes: {', '.join(done.notes) or 'none'}"
     )
     out.print(f"one event #{done.event}; undo with `spiral undo {done.event}`")
+
+
+learn_app = typer.Typer(
+    help="Learning paths in prerequisite order, assignment, progress, spaced review.",
+    no_args_is_help=True,
+)
+
+
+@learn_app.command("path")
+def learn_path(
+    title: Annotated[str, typer.Argument(help="The path's name.")],
+    item: Annotated[
+        list[str] | None, typer.Option("--item", help="An item id (repeatable), in order.")
+    ] = None,
+    topic: Annotated[str, typer.Option(help="Also the live items that match this.")] = "",
+    actor: Annotated[str | None, typer.Option("--actor", help="The trainer.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Build a path: the items (and what they require), ordered by PREREQUISITE_OF."""
+    with runtime_context() as rt:
+        path = create_path(rt.store, rt.embedder, title, actor_name(actor), item or [], topic)
+        titles = [_item_title(rt.store, i) for i in path.items]
+    if as_json:
+        sys.stdout.write(path.model_dump_json(include={"id", "title", "topic", "items"}) + "\n")
+        return
+    out.print(f"path {path.id} “{path.title}”:")
+    for n, name in enumerate(titles, 1):
+        out.print(f"  {n}. {name}")
+
+
+@learn_app.command("assign")
+def learn_assign(
+    path_id: Annotated[str, typer.Argument(help="The path's id.")],
+    employees: Annotated[list[str], typer.Argument(help="Employee ids, source ids or names.")],
+    actor: Annotated[str | None, typer.Option("--actor", help="The trainer.")] = None,
+) -> None:
+    """Give a path to people."""
+    with runtime_context() as rt:
+        path = assign_path(rt.store, path_id, employees, actor_name(actor))
+    out.print(f"“{path.title}” is assigned to {len(path.assignees)} people")
+
+
+@learn_app.command("progress")
+def learn_progress(
+    employee: Annotated[str, typer.Argument(help="Employee id, source id or name.")],
+    as_json: AsJson = False,
+) -> None:
+    """Each assigned path: items learnt, reviews, next due dates."""
+    with runtime_context() as rt:
+        found = progress(rt.store, employee)
+    if as_json:
+        sys.stdout.write("[" + ",".join(p.model_dump_json() for p in found) + "]\n")
+        return
+    if not found:
+        out.print(f"[yellow]{employee} has no learning path assigned[/yellow]")
+    for p in found:
+        table = Table(title=f"{p.title}: {p.done} of {len(p.items)} learnt")
+        for column in ("item", "reviews", "last", "due"):
+            table.add_column(column)
+        for i in p.items:
+            table.add_row(i.title, str(i.reviews), i.last_rating, i.due[:16])
+        out.print(table)
+
+
+@learn_app.command("review")
+def learn_review(
+    employee: Annotated[str, typer.Argument(help="Employee id, source id or name.")],
+    item: Annotated[str | None, typer.Option("--item", help="The item reviewed.")] = None,
+    rating: Annotated[
+        str | None, typer.Option("--rating", help="again, hard, good or easy.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Without --item: what is due now. With --item and --rating: record a review (FSRS
+    schedules the next one)."""
+    with runtime_context() as rt:
+        if item or rating:
+            if not (item and rating):
+                raise ValueError("a review needs both --item and --rating")
+            card = review(rt.store, employee, item, rating)
+            if as_json:
+                sys.stdout.write(card.model_dump_json(exclude={"state", "embedding"}) + "\n")
+            else:
+                out.print(f"next review of {_item_title(rt.store, item)}: {card.due[:16]}")
+            return
+        due = due_cards(rt.store, employee)
+    if as_json:
+        sys.stdout.write("[" + ",".join(c.model_dump_json() for c in due) + "]\n")
+        return
+    if not due:
+        out.print("nothing due")
+    for c in due:
+        out.print(f"  {c.item}  {c.title}  {'new' if c.new else 'due ' + c.due[:16]}")
+
+
+def _item_title(store: GraphStore, item_id: str) -> str:
+    node = store.get_node(item_id)
+    return getattr(node, "title", "") or item_id

@@ -60,6 +60,8 @@ class Label(StrEnum):
     ENTITY = "Entity"
     KNOWLEDGE_ITEM = "KnowledgeItem"
     SENTENCE = "Sentence"
+    LEARNING_PATH = "LearningPath"
+    CARD = "Card"
 
 
 class LinkType(StrEnum):
@@ -352,6 +354,31 @@ class KnowledgeItem(Node):
         return "\n".join(p for p in (self.title, self.situation, self.text) if p)
 
 
+class LearningPath(Node):
+    """A trainer's ordered path through knowledge items (seci/internalize.py): the order
+    follows PREREQUISITE_OF links; assignees are employee ids."""
+
+    label: ClassVar[Label] = Label.LEARNING_PATH
+    title: str
+    topic: str = ""
+    items: list[str] = Field(default_factory=list)  # item ids, in learning order
+    created_by: str = ""
+    assignees: list[str] = Field(default_factory=list)
+
+
+class Card(Node):
+    """One employee's spaced-review schedule for one item (FSRS), kept in the store so it
+    survives restarts; `state` is the fsrs library's own card record."""
+
+    label: ClassVar[Label] = Label.CARD
+    employee: str
+    item: str
+    due: str = ""  # ISO-8601 UTC
+    reviews: int = 0
+    last_rating: str = ""
+    state: dict[str, Any] = Field(default_factory=dict)
+
+
 NODE_TYPES: dict[Label, type[Node]] = {
     cls.label: cls
     for cls in (
@@ -365,6 +392,8 @@ NODE_TYPES: dict[Label, type[Node]] = {
         Customer,
         Entity,
         KnowledgeItem,
+        LearningPath,
+        Card,
     )
 }
 SOURCE_LABELS = frozenset({Label.DOCUMENT, Label.CONVERSATION, Label.NOTE})

@@ -18,7 +18,15 @@ from graph.embeddings import Embedder
 from graph.model import Label
 from graph.store import GraphStore, Hit, SearchFilter
 
-__all__ = ["DEFAULT_LABELS", "Fusion", "collapse", "fuse", "hybrid_search", "search_both"]
+__all__ = [
+    "DEFAULT_LABELS",
+    "Fusion",
+    "collapse",
+    "fuse",
+    "hybrid_search",
+    "matching",
+    "search_both",
+]
 
 Fusion = Literal["rrf", "weighted", "dense", "lexical"]
 RRF_K = 60
@@ -132,6 +140,34 @@ def search_both(
             dense[i] = collapse(store.vector_search(vector.tolist(), depth, labels, filters))
     lexical = [collapse(job.result()) if job else [] for job in jobs]
     return list(zip(lexical, dense, strict=True))
+
+
+MATCH_SHARE = 0.5  # `matching`: a lexical hit at least this share of the best one's BM25
+MATCH_COSINE = 0.6  # `matching`: a dense hit at least this close in meaning
+
+
+def matching(
+    store: GraphStore,
+    embedder: Embedder,
+    text: str,
+    depth: int,
+    labels: Sequence[Label] | None = None,
+    filters: SearchFilter | None = None,
+) -> list[Hit]:
+    """Hits that really match `text`, for choosing a set (a topic's conversations or items)
+    rather than ranking: those that share its words at least half as well as the best match,
+    then those close in meaning (cosine at least MATCH_COSINE). Ranked lists always have a
+    first hit; this is empty when nothing matches."""
+    if not text.strip():
+        return []
+    lexical, dense = search_both(store, embedder, [text], depth, labels, filters)[0]
+    floor = MATCH_SHARE * lexical[0].score if lexical else 0.0
+    found = [h for h in lexical if h.score >= floor]
+    found += [h for h in dense if h.score >= MATCH_COSINE]
+    unique: dict[str, Hit] = {}
+    for hit in found:
+        unique.setdefault(hit.id, hit)
+    return list(unique.values())
 
 
 @lru_cache(maxsize=1)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from graph.embeddings import Embedder
 from graph.model import Conversation, Employee, KnowledgeItem, Label, LinkType
-from graph.search import search_both
+from graph.search import matching
 from graph.store import GraphStore, NodeQuery, iter_nodes
 from seci.situations import BAD_OUTCOMES, GOOD_OUTCOMES
 
@@ -35,8 +35,6 @@ __all__ = [
 ]
 
 TOPIC_HITS = 300  # messages searched for a topic; their conversations are "on the topic"
-TOPIC_FLOOR = 0.5  # ... sharing its words at least this share as well as the best (BM25)
-MIN_COSINE = 0.6  # ... or this close in meaning
 MIN_PRIOR, MAX_PRIOR = 2.0, 100.0  # bounds of the prior's weight, in conversations
 DEFAULT_PRIOR = 10.0  # when the people's rates cannot tell (too few people or conversations)
 Z = 1.645  # a 90 % interval
@@ -79,21 +77,16 @@ class Exemplar(BaseModel):
 def topic_conversations(
     store: GraphStore, embedder: Embedder, topic: str, hits: int = TOPIC_HITS
 ) -> list[Conversation]:
-    """The conversations on `topic`, most relevant first: those of the messages that share
-    its words at least half as well as the best match (BM25), or whose meaning is close to it
-    (cosine at least MIN_COSINE); every conversation when the topic is empty. A topic that
-    matches nothing finds nothing (ranked lists alone always have a first)."""
+    """The conversations on `topic`, most relevant first: those of the messages that match it
+    (graph.search.matching); every conversation when the topic is empty."""
     if not topic.strip():
         return [
             n
             for n in iter_nodes(store, NodeQuery(label=Label.CONVERSATION, limit=1000))
             if isinstance(n, Conversation)
         ]
-    lexical, dense = search_both(store, embedder, [topic], hits, [Label.MESSAGE])[0]
-    floor = TOPIC_FLOOR * lexical[0].score if lexical else 0.0
-    found = [h for h in lexical if h.score >= floor]
-    found += [h for h in dense if h.score >= MIN_COSINE]
-    contexts = store.hit_contexts(list(dict.fromkeys(h.id for h in found)))
+    found = matching(store, embedder, topic, hits, [Label.MESSAGE])
+    contexts = store.hit_contexts([h.id for h in found])
     out: dict[str, Conversation] = {}
     for hit in found:
         context = contexts.get(hit.id)

@@ -334,3 +334,30 @@ def test_handover_command(corpus_dir: Path, use_store, tmp_path: Path) -> None:
     assert nobody.exit_code == 1 and "no employee" in nobody.output
     undone = runner.invoke(app, ["undo", str(done["event"])])
     assert undone.exit_code == 0, undone.output
+
+
+def test_learn_commands(corpus_dir: Path, use_store, tmp_path: Path) -> None:
+    data = tmp_path / "store"
+    shutil.copytree(corpus_dir, data)
+    use_store(data)
+    assert runner.invoke(app, ["seci", "externalize"]).exit_code == 0
+    made = runner.invoke(app, ["learn", "path", "新人：价格异议", "--topic", "太贵了", "--json"])
+    assert made.exit_code == 0, made.output
+    path = json.loads(made.stdout)
+    assert path["items"] and path["title"] == "新人：价格异议"
+    assigned = runner.invoke(app, ["learn", "assign", path["id"], "李娜"])
+    assert assigned.exit_code == 0 and "assigned to 1 people" in assigned.stdout
+    due = json.loads(runner.invoke(app, ["learn", "review", "李娜", "--json"]).stdout)
+    assert [c["item"] for c in due] == path["items"] and all(c["new"] for c in due)
+    first = path["items"][0]
+    done = runner.invoke(
+        app, ["learn", "review", "李娜", "--item", first, "--rating", "good", "--json"]
+    )
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["reviews"] == 1
+    (mine,) = json.loads(runner.invoke(app, ["learn", "progress", "李娜", "--json"]).stdout)
+    assert mine["done"] == 1 and mine["items"][0]["last_rating"] == "good"
+    bad = runner.invoke(app, ["learn", "review", "李娜", "--item", first, "--rating", "perfect"])
+    assert bad.exit_code == 1 and "rating must be one of" in bad.output
+    nothing = runner.invoke(app, ["learn", "path", "空", "--topic", "zyxquartz"])
+    assert nothing.exit_code == 1 and "nothing to learn" in nothing.output

@@ -1,0 +1,276 @@
+"""Internalization (explicit → tacit): learning paths in prerequisite order, and spaced review.
+
+A trainer picks items (or a topic, whose approved and draft items are found by search); the
+path adds what they require and orders everything by PREREQUISITE_OF links (A PREREQUISITE_OF B:
+learn A first), with networkx. A cycle among them has no order: the path is refused and the
+cycle's members are named, so the trainer can remove one link. Paths are assigned to people;
+each (employee, item) gets a spaced-review card scheduled by the `fsrs` library, kept in the
+store so schedules survive restarts. Every change is one event in the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import networkx as nx
+from fsrs import Card as FsrsCard
+from fsrs import Rating, Scheduler
+from pydantic import BaseModel, Field
+
+from graph.changes import CreateNode, NotFound, SetFields
+from graph.embeddings import Embedder
+from graph.model import Card, ItemStatus, KnowledgeItem, Label, LearningPath, LinkType, make_id
+from graph.search import matching
+from graph.store import GraphStore, NodeQuery, SearchFilter, iter_nodes
+from seci.handover import find_employee
+
+__all__ = [
+    "RATINGS",
+    "DueCard",
+    "PathCycle",
+    "PathProgress",
+    "assign_path",
+    "create_path",
+    "due_cards",
+    "path_order",
+    "progress",
+    "review",
+]
+
+RATINGS = {"again": Rating.Again, "hard": Rating.Hard, "good": Rating.Good, "easy": Rating.Easy}
+TOPIC_ITEMS = 10  # items a topic brings into a path
+LIVE = SearchFilter(status=[ItemStatus.APPROVED.value, ItemStatus.DRAFT.value])
+
+
+class PathCycle(ValueError):
+    """Prerequisites that go round in a circle: no order exists."""
+
+    def __init__(self, members: list[str], titles: list[str]) -> None:
+        self.members = members
+        super().__init__(
+            "these items require each other in a circle, so no order exists: "
+            + " → ".join([*titles, titles[0]])
+            + "; remove one of these prerequisite links and try again"
+        )
+
+
+class DueCard(BaseModel):
+    item: str
+    title: str
+    due: str  # "" for an item not reviewed yet
+    new: bool
+    reviews: int = 0
+
+
+class ItemProgress(BaseModel):
+    item: str
+    title: str
+    reviews: int
+    due: str
+    last_rating: str = ""
+
+
+class PathProgress(BaseModel):
+    path: str
+    title: str
+    items: list[ItemProgress] = Field(default_factory=list)
+    done: int = 0  # items reviewed at least once with "good" or "easy"
+
+    @property
+    def share(self) -> float:
+        return self.done / len(self.items) if self.items else 0.0
+
+
+def _items(store: GraphStore, ids: Sequence[str]) -> dict[str, KnowledgeItem]:
+    out = {}
+    for item_id in ids:
+        node = store.get_node(item_id)
+        if not isinstance(node, KnowledgeItem):
+            raise NotFound(f"no knowledge item with id {item_id!r}")
+        out[item_id] = node
+    return out
+
+
+def path_order(store: GraphStore, item_ids: Sequence[str]) -> list[str]:
+    """`item_ids` and everything they require, each prerequisite before what needs it, and
+    otherwise in the order the trainer gave. Raises PathCycle naming a cycle's members."""
+    graph = store.projection([LinkType.PREREQUISITE_OF])
+    wanted = list(dict.fromkeys(item_ids))
+    needed = set(wanted)
+    for item_id in wanted:
+        if item_id in graph:
+            needed |= nx.ancestors(graph, item_id)
+    needed = {n for n in needed if isinstance(store.get_node(n), KnowledgeItem)}
+    sub = nx.DiGraph()
+    sub.add_nodes_from(needed)
+    sub.add_edges_from((a, b) for a, b in graph.edges() if a in needed and b in needed)
+    try:
+        cycle = nx.find_cycle(sub)
+    except nx.NetworkXNoCycle:
+        cycle = []
+    if cycle:
+        members = [a for a, _ in cycle]
+        titles = [_title(store, m) for m in members]
+        raise PathCycle(members, titles)
+    # A prerequisite pulled in comes just before the first item given that needs it.
+    rank = {item_id: i for i, item_id in enumerate(wanted)}
+    for node in needed - set(rank):
+        rank[node] = min((rank[d] for d in nx.descendants(sub, node) if d in rank), default=0)
+    return list(nx.lexicographical_topological_sort(sub, key=lambda n: (rank[n], n)))
+
+
+def create_path(
+    store: GraphStore,
+    embedder: Embedder,
+    title: str,
+    actor: str,
+    item_ids: Sequence[str] = (),
+    topic: str = "",
+) -> LearningPath:
+    """A path from the items given and, with a topic, the live items that match it."""
+    if not title.strip():
+        raise ValueError("a learning path needs a title")
+    chosen = list(dict.fromkeys(item_ids))
+    _items(store, chosen)
+    if topic.strip():
+        hits = matching(store, embedder, topic, TOPIC_ITEMS, [Label.KNOWLEDGE_ITEM], LIVE)
+        chosen += [h.id for h in hits[:TOPIC_ITEMS] if h.id not in chosen]
+    if not chosen:
+        raise ValueError(f"nothing to learn: no items given and none found for “{topic}”")
+    path = LearningPath(
+        id=make_id(Label.LEARNING_PATH, title, datetime.now(UTC).isoformat()),
+        title=title,
+        topic=topic,
+        items=path_order(store, chosen),
+        created_by=actor,
+    )
+    store.apply([CreateNode(node=path)], actor, "learn.path", f"learning path “{title}”")
+    return path
+
+
+def _path(store: GraphStore, path_id: str) -> LearningPath:
+    node = store.get_node(path_id)
+    if not isinstance(node, LearningPath):
+        raise NotFound(f"no learning path with id {path_id!r}")
+    return node
+
+
+def assign_path(
+    store: GraphStore, path_id: str, employees: Sequence[str], actor: str
+) -> LearningPath:
+    """Give the path to people (ids, source ids or names); one event."""
+    path = _path(store, path_id)
+    people = [find_employee(store, who).id for who in employees]
+    assignees = list(dict.fromkeys([*path.assignees, *people]))
+    store.apply(
+        [SetFields(id=path.id, fields={"assignees": assignees}, expected_version=path.version)],
+        actor,
+        "learn.assign",
+        f"“{path.title}” assigned to {', '.join(employees)}",
+    )
+    return _path(store, path_id)
+
+
+def _paths_of(store: GraphStore, employee_id: str) -> list[LearningPath]:
+    return [
+        n
+        for n in iter_nodes(store, NodeQuery(label=Label.LEARNING_PATH, limit=1000))
+        if isinstance(n, LearningPath) and employee_id in n.assignees
+    ]
+
+
+def _card(store: GraphStore, employee_id: str, item_id: str) -> Card | None:
+    node = store.get_node(make_id(Label.CARD, employee_id, item_id))
+    return node if isinstance(node, Card) else None
+
+
+def review(
+    store: GraphStore,
+    employee: str,
+    item_id: str,
+    rating: str,
+    now: datetime | None = None,
+) -> Card:
+    """Record how well `employee` recalled the item (again, hard, good, easy); the card's
+    next due date comes from FSRS. One event."""
+    if rating not in RATINGS:
+        raise ValueError(f"rating must be one of {', '.join(RATINGS)}, not {rating!r}")
+    person = find_employee(store, employee)
+    _items(store, [item_id])
+    when = now or datetime.now(UTC)
+    existing = _card(store, person.id, item_id)
+    state = FsrsCard.from_dict(existing.state) if existing and existing.state else FsrsCard()
+    updated, _ = Scheduler().review_card(state, RATINGS[rating], review_datetime=when)
+    card = Card(
+        id=make_id(Label.CARD, person.id, item_id),
+        employee=person.id,
+        item=item_id,
+        due=updated.due.astimezone(UTC).isoformat(),
+        reviews=(existing.reviews if existing else 0) + 1,
+        last_rating=rating,
+        state=updated.to_dict(),
+    )
+    fields = card.model_dump(include={"due", "reviews", "last_rating", "state"})
+    op = (
+        SetFields(id=card.id, fields=fields, expected_version=existing.version)
+        if existing
+        else CreateNode(node=card)
+    )
+    store.apply([op], person.id, "learn.review", f"{rating}: {_title(store, item_id)}")
+    return card
+
+
+def due_cards(store: GraphStore, employee: str, now: datetime | None = None) -> list[DueCard]:
+    """What `employee` should review now: cards that are due, then items of their paths
+    never reviewed (in path order)."""
+    person = find_employee(store, employee)
+    when = (now or datetime.now(UTC)).isoformat()
+    out: list[DueCard] = []
+    seen: set[str] = set()
+    for path in _paths_of(store, person.id):
+        for item_id in path.items:
+            if item_id in seen:
+                continue
+            seen.add(item_id)
+            card = _card(store, person.id, item_id)
+            if card is None:
+                out.append(DueCard(item=item_id, title=_title(store, item_id), due="", new=True))
+            elif card.due <= when:
+                out.append(
+                    DueCard(
+                        item=item_id,
+                        title=_title(store, item_id),
+                        due=card.due,
+                        new=False,
+                        reviews=card.reviews,
+                    )
+                )
+    return sorted(out, key=lambda c: (c.new, c.due))
+
+
+def progress(store: GraphStore, employee: str) -> list[PathProgress]:
+    """Per assigned path: each item's reviews and next due date, and how many are learnt."""
+    person = find_employee(store, employee)
+    out = []
+    for path in _paths_of(store, person.id):
+        rows = []
+        for item_id in path.items:
+            card = _card(store, person.id, item_id)
+            rows.append(
+                ItemProgress(
+                    item=item_id,
+                    title=_title(store, item_id),
+                    reviews=card.reviews if card else 0,
+                    due=card.due if card else "",
+                    last_rating=card.last_rating if card else "",
+                )
+            )
+        done = sum(1 for r in rows if r.last_rating in ("good", "easy"))
+        out.append(PathProgress(path=path.id, title=path.title, items=rows, done=done))
+    return out
+
+
+def _title(store: GraphStore, item_id: str) -> str:
+    node = store.get_node(item_id)
+    return (node.title or node.text[:30]) if isinstance(node, KnowledgeItem) else item_id

@@ -1,0 +1,106 @@
+"""Internalization on both stores: a path in prerequisite order (a cycle refused, named), its
+assignment, spaced-review cards that FSRS schedules and that survive a restart, progress."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from graph.changes import AddLink
+from graph.model import Employee, ItemStatus, KnowledgeItem, LearningPath, Link, LinkType
+from graph.store import GraphStore
+from seci.internalize import (
+    PathCycle,
+    assign_path,
+    create_path,
+    due_cards,
+    path_order,
+    progress,
+    review,
+)
+from tests.conftest import HashEmbedder
+
+EMB = HashEmbedder()
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+TITLES = {
+    "item:basics": "金盾保障范围",
+    "item:claims": "理赔流程",
+    "item:refunds": "理赔款到账时间",
+    "item:price": "价格异议怎么回",
+}
+
+
+@pytest.fixture
+def course(store: GraphStore) -> GraphStore:
+    store.upsert_nodes(
+        [
+            *(
+                KnowledgeItem(id=i, title=t, text=f"{t}：要点", status=ItemStatus.APPROVED)
+                for i, t in TITLES.items()
+            ),
+            Employee(id="emp:chen", name="陈新", external_id="e-chen"),
+        ]
+    )
+    # basics before claims before refunds; price stands alone
+    for src, dst in (("item:basics", "item:claims"), ("item:claims", "item:refunds")):
+        store.apply(
+            [AddLink(link=Link(src=src, dst=dst, type=LinkType.PREREQUISITE_OF))],
+            "trainer",
+            "link",
+        )
+    return store
+
+
+def test_a_path_follows_prerequisites_and_pulls_them_in(course: GraphStore) -> None:
+    assert path_order(course, ["item:refunds", "item:price"]) == [
+        "item:basics",
+        "item:claims",
+        "item:refunds",
+        "item:price",
+    ]
+    assert path_order(course, ["item:price", "item:claims"]) == [
+        "item:price",  # given first, needs nothing: stays first
+        "item:basics",
+        "item:claims",
+    ]
+    path = create_path(course, EMB, "新人理赔", "trainer", ["item:refunds"])  # type: ignore[arg-type]
+    stored = course.get_node(path.id)
+    assert isinstance(stored, LearningPath)
+    assert stored.items == ["item:basics", "item:claims", "item:refunds"]
+    assert [e.action for e in course.events(limit=100)][-1] == "learn.path"
+
+
+def test_a_cycle_is_refused_with_its_members(course: GraphStore) -> None:
+    course.apply(
+        [AddLink(link=Link(src="item:refunds", dst="item:basics", type=LinkType.PREREQUISITE_OF))],
+        "trainer",
+        "link",
+    )
+    with pytest.raises(PathCycle) as refused:
+        create_path(course, EMB, "绕圈", "trainer", ["item:price", "item:claims"])  # type: ignore[arg-type]
+    assert set(refused.value.members) == {"item:basics", "item:claims", "item:refunds"}
+    assert "理赔流程" in str(refused.value) and "remove one" in str(refused.value)
+    assert path_order(course, ["item:price"]) == ["item:price"]  # outside the cycle: fine
+
+
+def test_review_schedules_cards_that_survive_a_restart(course: GraphStore, reopen) -> None:
+    path = create_path(course, EMB, "新人理赔", "trainer", ["item:refunds"])  # type: ignore[arg-type]
+    assign_path(course, path.id, ["陈新"], "trainer")
+    due = due_cards(course, "e-chen", now=T0)
+    assert [c.item for c in due] == ["item:basics", "item:claims", "item:refunds"]
+    assert all(c.new for c in due)
+    card = review(course, "e-chen", "item:basics", "good", now=T0)
+    assert card.reviews == 1 and card.due > T0.isoformat()
+    store = reopen(course)
+    soon = due_cards(store, "e-chen", now=T0 + timedelta(minutes=1))
+    assert "item:basics" not in [c.item for c in soon]  # just learnt: not due yet
+    later = due_cards(store, "e-chen", now=datetime.fromisoformat(card.due) + timedelta(seconds=1))
+    assert later[0].item == "item:basics" and not later[0].new  # due again, before new ones
+    again = review(store, "e-chen", "item:basics", "easy", now=datetime.fromisoformat(card.due))
+    assert again.reviews == 2 and again.due > card.due  # an easy recall waits longer
+    (mine,) = progress(store, "陈新")
+    assert mine.title == "新人理赔" and mine.done == 1 and len(mine.items) == 3
+    assert [e.action for e in store.events(limit=100)][-2:] == ["learn.review", "learn.review"]
+    with pytest.raises(ValueError, match="rating must be one of"):
+        review(store, "e-chen", "item:basics", "perfect")
