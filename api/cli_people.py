@@ -4,6 +4,7 @@ when they leave (seci/handover.py). `--json` prints one JSON object."""
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Annotated
 
@@ -13,8 +14,8 @@ from rich.table import Table
 
 from api.cli_seci import actor_name, runtime_context
 from graph.store import GraphStore
-from seci.handover import handover
-from seci.internalize import assign_path, create_path, due_cards, progress, review
+from seci.handover import find_employee, handover
+from seci.internalize import assign_path, create_path, due_cards, gaps, progress, review
 from seci.socialize import exemplars, experts
 
 __all__ = ["exemplars_command", "experts_command", "handover_command", "learn_app"]
@@ -205,3 +206,49 @@ def learn_review(
 def _item_title(store: GraphStore, item_id: str) -> str:
     node = store.get_node(item_id)
     return getattr(node, "title", "") or item_id
+
+
+@learn_app.command("gaps")
+def learn_gaps(
+    employee: Annotated[str, typer.Argument(help="Employee id, source id or name.")],
+    make_path: Annotated[
+        bool, typer.Option("--path", help="Also build and assign a path from the gaps.")
+    ] = False,
+    actor: Annotated[str | None, typer.Option("--actor", help="The trainer.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Situations where EMPLOYEE's outcomes are worse than the rest of the team's, with the
+    evidence (at least 3 conversations, and even the upper end of a 90 % interval below)."""
+    with runtime_context() as rt:
+        found = gaps(rt.store, employee)
+        path = None
+        if make_path and found:
+            who = find_employee(rt.store, employee)
+            path = create_path(
+                rt.store,
+                rt.embedder,
+                f"{who.name or who.id}: gaps",
+                actor_name(actor),
+                [g.item for g in found],
+            )
+            assign_path(rt.store, path.id, [who.id], actor_name(actor))
+    if as_json:
+        payload = {"gaps": [g.model_dump() for g in found], "path": path.id if path else None}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+        return
+    if not found:
+        out.print(f"no gap with enough evidence for {employee}")
+        return
+    table = Table(title=f"gaps of {employee}")
+    for column in ("situation", "theirs", "team", "why"):
+        table.add_column(column, overflow="fold")
+    for g in found:
+        table.add_row(
+            g.situation or g.title,
+            f"{g.estimate:.0%} (≤ {g.high:.0%})",
+            f"{g.team_rate:.0%}",
+            g.why,
+        )
+    out.print(table)
+    if path is not None:
+        out.print(f"path {path.id} built from the gaps and assigned")

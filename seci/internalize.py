@@ -24,15 +24,18 @@ from graph.model import Card, ItemStatus, KnowledgeItem, Label, LearningPath, Li
 from graph.search import matching
 from graph.store import GraphStore, NodeQuery, SearchFilter, iter_nodes
 from seci.handover import find_employee
+from seci.situations import BAD_OUTCOMES, GOOD_OUTCOMES
 
 __all__ = [
     "RATINGS",
     "DueCard",
+    "Gap",
     "PathCycle",
     "PathProgress",
     "assign_path",
     "create_path",
     "due_cards",
+    "gaps",
     "path_order",
     "progress",
     "review",
@@ -274,3 +277,112 @@ def progress(store: GraphStore, employee: str) -> list[PathProgress]:
 def _title(store: GraphStore, item_id: str) -> str:
     node = store.get_node(item_id)
     return (node.title or node.text[:30]) if isinstance(node, KnowledgeItem) else item_id
+
+
+class Gap(BaseModel):
+    """A situation where one person's outcomes are worse than the team's, with the evidence."""
+
+    item: str  # the talk track of the situation
+    title: str
+    situation: str
+    successes: int
+    trials: int
+    estimate: float  # the person's rate shrunk towards the team's
+    high: float  # its upper bound (one-sided 90 %)
+    team_rate: float  # the rest of the team's (Laplace-smoothed)
+    team_trials: int
+    pooled: bool = False  # found by the test over all their situations together
+    why: str
+
+
+GAP_MIN_TRIALS = 3  # conversations of theirs with a known outcome (in one situation, or pooled)
+GAP_PRIOR = 2.0  # the team rate counts as this many conversations in the person's estimate
+GAP_Z = 1.2816  # one-sided 90 % for one situation
+POOLED_Z = 1.6449  # one-sided 95 % for all their situations together
+
+
+def gaps(store: GraphStore, employee: str) -> list[Gap]:
+    """Situations (mined talk tracks) where `employee` does worse than the rest of the team,
+    decided two ways, largest gap first:
+    - in one situation: at least GAP_MIN_TRIALS of their conversations there have an outcome,
+      and even the upper end of a one-sided 90 % interval of their rate (shrunk towards the
+      team's) stays below the team's rate;
+    - over all their situations together (someone who is a little worse everywhere, with too
+      few conversations per situation to tell one by one): their successes fall short of what
+      the team's rates in the same situations predict, by more than 1.645 standard deviations
+      (a stratified one-sided test at 95 %), over at least GAP_MIN_TRIALS conversations; then
+      every situation where they did worse than the team is a gap."""
+    person = find_employee(store, employee)
+    query = NodeQuery(label=Label.KNOWLEDGE_ITEM, kind="talk_track", limit=1000)
+    rows: list[tuple[KnowledgeItem, int, int, int, int]] = []  # item, s, n, team s, team n
+    for item in iter_nodes(store, query):
+        if not isinstance(item, KnowledgeItem) or item.status is ItemStatus.RETIRED:
+            continue
+        mine, rest = [0, 0], [0, 0]
+        for n in store.neighbours(item.id, [LinkType.DERIVED_FROM], "out"):
+            props = n.link.props
+            outcome = str(props.get("outcome", "")).strip().lower()
+            good = outcome in GOOD_OUTCOMES
+            if props.get("role") != "situation" or (not good and outcome not in BAD_OUTCOMES):
+                continue
+            counts = mine if props.get("speaker") == person.id else rest
+            counts[0] += good
+            counts[1] += 1
+        if mine[1] and rest[1]:
+            rows.append((item, mine[0], mine[1], rest[0], rest[1]))
+    found = [_gap(*row) for row in rows if row[2] >= GAP_MIN_TRIALS]
+    found = [g for g in found if g.high < g.team_rate]
+    if not found and sum(r[2] for r in rows) >= GAP_MIN_TRIALS:
+        observed = sum(r[1] for r in rows)
+        expected = sum(r[2] * _rate(r[3], r[4]) for r in rows)
+        spread = sum(r[2] * _rate(r[3], r[4]) * (1 - _rate(r[3], r[4])) for r in rows)
+        if spread > 0 and (observed - expected) / spread**0.5 < -POOLED_Z:
+            total = sum(r[2] for r in rows)
+            found = [
+                _gap(*row, pooled=(observed, total, expected))
+                for row in rows
+                if row[1] / row[2] < _rate(row[3], row[4])
+            ]
+    return sorted(found, key=lambda g: g.estimate - g.team_rate)
+
+
+def _rate(successes: int, trials: int) -> float:
+    """The rest of the team's rate, with one success and one failure added (Laplace): their
+    1 of 1 is not a certainty either."""
+    return (successes + 1) / (trials + 2)
+
+
+def _gap(
+    item: KnowledgeItem,
+    successes: int,
+    trials: int,
+    team_successes: int,
+    team_trials: int,
+    pooled: tuple[int, int, float] | None = None,
+) -> Gap:
+    team = _rate(team_successes, team_trials)
+    estimate = (successes + GAP_PRIOR * team) / (trials + GAP_PRIOR)
+    high = estimate + GAP_Z * (estimate * (1 - estimate) / (trials + GAP_PRIOR + 1)) ** 0.5
+    why = (
+        f"{successes} of {trials} of theirs worked here, against {team_successes} of "
+        f"{team_trials} for the rest of the team"
+    )
+    if pooled:
+        observed, total, expected = pooled
+        why += (
+            f"; over all their situations {observed} of {total} worked where the team's rates "
+            f"predict {expected:.1f}"
+        )
+    return Gap(
+        item=item.id,
+        title=item.title or item.situation[:30],
+        situation=item.situation,
+        successes=successes,
+        trials=trials,
+        estimate=round(estimate, 4),
+        high=round(min(1.0, high), 4),
+        team_rate=round(team, 4),
+        team_trials=team_trials,
+        pooled=pooled is not None,
+        why=why,
+    )

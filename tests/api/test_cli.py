@@ -361,3 +361,10 @@ def test_learn_commands(corpus_dir: Path, use_store, tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "rating must be one of" in bad.output
     nothing = runner.invoke(app, ["learn", "path", "空", "--topic", "zyxquartz"])
     assert nothing.exit_code == 1 and "nothing to learn" in nothing.output
+    # the sample corpus plants a weak employee: 张强 (lost and escalated conversations)
+    weak = runner.invoke(app, ["learn", "gaps", "张强", "--path", "--json"])
+    assert weak.exit_code == 0, weak.output
+    found = json.loads(weak.stdout)
+    assert found["gaps"] and found["path"]
+    strong = json.loads(runner.invoke(app, ["learn", "gaps", "王丽", "--json"]).stdout)
+    assert strong["gaps"] == [] and strong["path"] is None

@@ -104,3 +104,42 @@ def test_review_schedules_cards_that_survive_a_restart(course: GraphStore, reope
     assert [e.action for e in store.events(limit=100)][-2:] == ["learn.review", "learn.review"]
     with pytest.raises(ValueError, match="rating must be one of"):
         review(store, "e-chen", "item:basics", "perfect")
+
+
+def test_gaps_find_the_planted_weak_employee(store: GraphStore, tmp_path) -> None:
+    import json
+
+    from seci.externalize import externalize
+    from seci.internalize import gaps
+    from tests.contract.test_people_contract import ingest
+
+    plan = [  # (employee, id, reply, converted, conversations)
+        ("王芳", "e-wang", "我帮您算笔账，每天不到一杯奶茶钱", 7, 8),
+        ("李雷", "e-li", "这个价格包含了意外和住院两项保障", 3, 4),
+        ("张强", "e-zhang", "那您再考虑一下吧", 0, 5),
+    ]
+    paths = []
+    for name, person, reply, good, total in plan:
+        for n in range(total):
+            record = {
+                "id": f"{person}-{n}",
+                "employee": name,
+                "employee_id": person,
+                "customer": f"客户{person}{n}",
+                "outcome": "converted" if n < good else "lost",
+                "messages": [
+                    {"role": "customer", "text": "这个保险太贵了"},
+                    {"role": "employee", "speaker": name, "text": reply},
+                ],
+            }
+            path = tmp_path / f"{person}-{n}.json"
+            path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+            paths.append(path)
+    ingest(store, *paths)
+    externalize(store, EMB, full=True)  # type: ignore[arg-type]
+    (gap,) = gaps(store, "e-zhang")
+    assert (gap.successes, gap.trials) == (0, 5) and gap.team_rate == pytest.approx(
+        11 / 14, abs=1e-3
+    )
+    assert gap.high < gap.team_rate and "0 of 5" in gap.why and "太贵" in gap.situation
+    assert gaps(store, "e-wang") == [] and gaps(store, "李雷") == []  # 3 of 4: no evidence
