@@ -15,7 +15,15 @@ from rich.table import Table
 from api.cli_seci import actor_name, runtime_context
 from graph.store import GraphStore
 from seci.handover import find_employee, handover
-from seci.internalize import assign_path, create_path, due_cards, gaps, progress, review
+from seci.internalize import (
+    assign_path,
+    create_path,
+    due_cards,
+    gaps,
+    progress,
+    record_mentoring,
+    review,
+)
 from seci.socialize import exemplars, experts
 
 __all__ = ["exemplars_command", "experts_command", "handover_command", "learn_app"]
@@ -155,21 +163,43 @@ def learn_progress(
     employee: Annotated[str, typer.Argument(help="Employee id, source id or name.")],
     as_json: AsJson = False,
 ) -> None:
-    """Each assigned path: items learnt, reviews, next due dates."""
+    """Each assigned path (items learnt, reviews, uses with customers, next due dates) and
+    the shadowing and coaching they had."""
     with runtime_context() as rt:
         found = progress(rt.store, employee)
     if as_json:
-        sys.stdout.write("[" + ",".join(p.model_dump_json() for p in found) + "]\n")
+        sys.stdout.write(found.model_dump_json() + "\n")
         return
-    if not found:
+    if not found.paths:
         out.print(f"[yellow]{employee} has no learning path assigned[/yellow]")
-    for p in found:
+    for p in found.paths:
         table = Table(title=f"{p.title}: {p.done} of {len(p.items)} learnt")
-        for column in ("item", "reviews", "last", "due"):
+        for column in ("item", "reviews", "last", "used (worked)", "due"):
             table.add_column(column)
         for i in p.items:
-            table.add_row(i.title, str(i.reviews), i.last_rating, i.due[:16])
+            table.add_row(
+                i.title, str(i.reviews), i.last_rating, f"{i.used} ({i.worked})", i.due[:16]
+            )
         out.print(table)
+    for m in found.mentoring:
+        out.print(f"{m.at[:10]}: {m.kind} {m.mentor} on {m.topic}")
+
+
+@learn_app.command("mentor")
+def learn_mentor(
+    mentor: Annotated[str, typer.Argument(help="Who was watched or coached with.")],
+    learner: Annotated[str, typer.Argument(help="Who learnt.")],
+    topic: Annotated[str, typer.Option(help="What it was about.")],
+    kind: Annotated[str, typer.Option(help="shadowed or coached.")] = "shadowed",
+    note: Annotated[str, typer.Option(help="Anything worth keeping.")] = "",
+    actor: Annotated[str | None, typer.Option("--actor", help="Who records it.")] = None,
+) -> None:
+    """Record that LEARNER shadowed MENTOR, or was coached by them, on a topic."""
+    with runtime_context() as rt:
+        done = record_mentoring(
+            rt.store, mentor, learner, topic, kind, actor_name(actor), note=note
+        )
+    out.print(f"recorded: {learner} {done.kind} {mentor} on {done.topic}")
 
 
 @learn_app.command("review")

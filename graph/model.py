@@ -62,6 +62,7 @@ class Label(StrEnum):
     SENTENCE = "Sentence"
     LEARNING_PATH = "LearningPath"
     CARD = "Card"
+    MENTORING = "Mentoring"
 
 
 class LinkType(StrEnum):
@@ -379,6 +380,19 @@ class Card(Node):
     state: dict[str, Any] = Field(default_factory=dict)
 
 
+class Mentoring(Node):
+    """Know-how passed person to person: a learner shadowed (watched) a colleague, or was
+    coached by them, on a topic (seci/internalize.py)."""
+
+    label: ClassVar[Label] = Label.MENTORING
+    mentor: str  # employee id
+    learner: str  # employee id
+    topic: str
+    kind: Literal["shadowed", "coached"] = "shadowed"
+    at: str = ""  # ISO-8601
+    note: str = ""
+
+
 NODE_TYPES: dict[Label, type[Node]] = {
     cls.label: cls
     for cls in (
@@ -394,6 +408,7 @@ NODE_TYPES: dict[Label, type[Node]] = {
         KnowledgeItem,
         LearningPath,
         Card,
+        Mentoring,
     )
 }
 SOURCE_LABELS = frozenset({Label.DOCUMENT, Label.CONVERSATION, Label.NOTE})

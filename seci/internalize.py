@@ -20,7 +20,17 @@ from pydantic import BaseModel, Field
 
 from graph.changes import CreateNode, NotFound, SetFields
 from graph.embeddings import Embedder
-from graph.model import Card, ItemStatus, KnowledgeItem, Label, LearningPath, LinkType, make_id
+from graph.model import (
+    Card,
+    Employee,
+    ItemStatus,
+    KnowledgeItem,
+    Label,
+    LearningPath,
+    LinkType,
+    Mentoring,
+    make_id,
+)
 from graph.search import matching
 from graph.store import GraphStore, NodeQuery, SearchFilter, iter_nodes
 from seci.handover import find_employee
@@ -30,6 +40,7 @@ __all__ = [
     "RATINGS",
     "DueCard",
     "Gap",
+    "LearnerProgress",
     "PathCycle",
     "PathProgress",
     "assign_path",
@@ -38,11 +49,13 @@ __all__ = [
     "gaps",
     "path_order",
     "progress",
+    "record_mentoring",
     "review",
 ]
 
 RATINGS = {"again": Rating.Again, "hard": Rating.Hard, "good": Rating.Good, "easy": Rating.Easy}
 TOPIC_ITEMS = 10  # items a topic brings into a path
+FEEDBACK = ("feedback.used", "feedback.worked", "feedback.failed")
 LIVE = SearchFilter(status=[ItemStatus.APPROVED.value, ItemStatus.DRAFT.value])
 
 
@@ -72,17 +85,32 @@ class ItemProgress(BaseModel):
     reviews: int
     due: str
     last_rating: str = ""
+    used: int = 0  # times they reported using it with a customer (feedback)
+    worked: int = 0  # ... and it worked
 
 
 class PathProgress(BaseModel):
     path: str
     title: str
     items: list[ItemProgress] = Field(default_factory=list)
-    done: int = 0  # items reviewed at least once with "good" or "easy"
+    # Learnt: recalled well ("good" or "easy") in a review, or used with a customer and it
+    # worked — using an item in a real conversation is evidence of internalization too.
+    done: int = 0
 
-    @property
-    def share(self) -> float:
-        return self.done / len(self.items) if self.items else 0.0
+
+class MentoringRecord(BaseModel):
+    id: str
+    mentor: str  # name
+    learner: str
+    topic: str
+    kind: str
+    at: str
+
+
+class LearnerProgress(BaseModel):
+    employee: str
+    paths: list[PathProgress] = Field(default_factory=list)
+    mentoring: list[MentoringRecord] = Field(default_factory=list)  # as learner, newest first
 
 
 def _items(store: GraphStore, ids: Sequence[str]) -> dict[str, KnowledgeItem]:
@@ -252,14 +280,21 @@ def due_cards(store: GraphStore, employee: str, now: datetime | None = None) -> 
     return sorted(out, key=lambda c: (c.new, c.due))
 
 
-def progress(store: GraphStore, employee: str) -> list[PathProgress]:
-    """Per assigned path: each item's reviews and next due date, and how many are learnt."""
+def progress(store: GraphStore, employee: str) -> LearnerProgress:
+    """Per assigned path: each item's reviews, next due date and uses with customers, and how
+    many are learnt; and the shadowing and coaching they had."""
     person = find_employee(store, employee)
-    out = []
+    me = {person.id, person.external_id, person.name} - {""}
+    out = LearnerProgress(employee=person.id)
     for path in _paths_of(store, person.id):
         rows = []
         for item_id in path.items:
             card = _card(store, person.id, item_id)
+            uses = [
+                e.action
+                for e in store.events(actions=list(FEEDBACK), node_id=item_id, limit=10_000)
+                if e.actor in me
+            ]
             rows.append(
                 ItemProgress(
                     item=item_id,
@@ -267,11 +302,81 @@ def progress(store: GraphStore, employee: str) -> list[PathProgress]:
                     reviews=card.reviews if card else 0,
                     due=card.due if card else "",
                     last_rating=card.last_rating if card else "",
+                    used=len(uses),
+                    worked=uses.count("feedback.worked"),
                 )
             )
-        done = sum(1 for r in rows if r.last_rating in ("good", "easy"))
-        out.append(PathProgress(path=path.id, title=path.title, items=rows, done=done))
+        done = sum(1 for r in rows if r.last_rating in ("good", "easy") or r.worked)
+        out.paths.append(PathProgress(path=path.id, title=path.title, items=rows, done=done))
+    out.mentoring = [
+        MentoringRecord(
+            id=m.id,
+            mentor=_name(store, m.mentor),
+            learner=_name(store, m.learner),
+            topic=m.topic,
+            kind=m.kind,
+            at=m.at,
+        )
+        for m in _mentoring(store)
+        if m.learner == person.id
+    ]
     return out
+
+
+def record_mentoring(
+    store: GraphStore,
+    mentor: str,
+    learner: str,
+    topic: str,
+    kind: str,
+    actor: str,
+    at: datetime | None = None,
+    note: str = "",
+) -> Mentoring:
+    """Who shadowed or was coached by whom, on what, when: evidence of know-how passed on,
+    shown in the learner's progress. One event."""
+    if kind not in ("shadowed", "coached"):
+        raise ValueError(f"kind is shadowed or coached, not {kind!r}")
+    if not topic.strip():
+        raise ValueError("say what the mentoring was about (--topic)")
+    who, whom = find_employee(store, mentor), find_employee(store, learner)
+    if who.id == whom.id:
+        raise ValueError("a mentor and a learner are two different people")
+    when = (at or datetime.now(UTC)).astimezone(UTC).isoformat()
+    record = Mentoring(
+        id=make_id(Label.MENTORING, who.id, whom.id, topic, when),
+        mentor=who.id,
+        learner=whom.id,
+        topic=topic,
+        kind=kind,  # type: ignore[arg-type]
+        at=when,
+        note=note,
+    )
+    store.apply(
+        [CreateNode(node=record)],
+        actor,
+        "learn.mentoring",
+        f"{whom.name or whom.id} {kind} {who.name or who.id}: {topic}",
+    )
+    return record
+
+
+def _mentoring(store: GraphStore) -> list[Mentoring]:
+    found = [
+        n
+        for n in iter_nodes(store, NodeQuery(label=Label.MENTORING, limit=1000))
+        if isinstance(n, Mentoring)
+    ]
+    return sorted(found, key=lambda m: m.at, reverse=True)
+
+
+def _name(store: GraphStore, employee_id: str) -> str:
+    node = store.get_node(employee_id)
+    return (
+        (node.name or node.external_id or employee_id)
+        if isinstance(node, Employee)
+        else employee_id
+    )
 
 
 def _title(store: GraphStore, item_id: str) -> str:

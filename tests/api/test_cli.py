@@ -355,8 +355,17 @@ def test_learn_commands(corpus_dir: Path, use_store, tmp_path: Path) -> None:
     )
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["reviews"] == 1
-    (mine,) = json.loads(runner.invoke(app, ["learn", "progress", "李娜", "--json"]).stdout)
+    mentored = runner.invoke(app, ["learn", "mentor", "王丽", "李娜", "--topic", "价格异议"])
+    assert mentored.exit_code == 0, mentored.output
+    report = json.loads(runner.invoke(app, ["learn", "progress", "李娜", "--json"]).stdout)
+    (mine,) = report["paths"]
     assert mine["done"] == 1 and mine["items"][0]["last_rating"] == "good"
+    (session,) = report["mentoring"]
+    assert (session["mentor"], session["topic"], session["kind"]) == (
+        "王丽",
+        "价格异议",
+        "shadowed",
+    )
     bad = runner.invoke(app, ["learn", "review", "李娜", "--item", first, "--rating", "perfect"])
     assert bad.exit_code == 1 and "rating must be one of" in bad.output
     nothing = runner.invoke(app, ["learn", "path", "空", "--topic", "zyxquartz"])

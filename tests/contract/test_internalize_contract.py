@@ -99,7 +99,7 @@ def test_review_schedules_cards_that_survive_a_restart(course: GraphStore, reope
     assert later[0].item == "item:basics" and not later[0].new  # due again, before new ones
     again = review(store, "e-chen", "item:basics", "easy", now=datetime.fromisoformat(card.due))
     assert again.reviews == 2 and again.due > card.due  # an easy recall waits longer
-    (mine,) = progress(store, "陈新")
+    (mine,) = progress(store, "陈新").paths
     assert mine.title == "新人理赔" and mine.done == 1 and len(mine.items) == 3
     assert [e.action for e in store.events(limit=100)][-2:] == ["learn.review", "learn.review"]
     with pytest.raises(ValueError, match="rating must be one of"):
@@ -143,3 +143,27 @@ def test_gaps_find_the_planted_weak_employee(store: GraphStore, tmp_path) -> Non
     )
     assert gap.high < gap.team_rate and "0 of 5" in gap.why and "太贵" in gap.situation
     assert gaps(store, "e-wang") == [] and gaps(store, "李雷") == []  # 3 of 4: no evidence
+
+
+def test_use_with_customers_and_mentoring_show_in_progress(course: GraphStore) -> None:
+    from seci.feedback import record_feedback
+    from seci.internalize import record_mentoring
+
+    course.upsert_nodes([Employee(id="emp:wang", name="王芳", external_id="e-wang")])
+    path = create_path(course, EMB, "新人理赔", "trainer", ["item:claims"])  # type: ignore[arg-type]
+    assign_path(course, path.id, ["e-chen"], "trainer")
+    record_feedback(course, "item:claims", "used", actor="e-chen")
+    record_feedback(course, "item:claims", "worked", actor="e-chen")
+    record_feedback(course, "item:claims", "worked", actor="e-wang")  # someone else's use
+    record_mentoring(course, "王芳", "陈新", "理赔流程", "coached", "trainer", at=T0)
+    report = progress(course, "陈新")
+    (mine,) = report.paths
+    claims = next(i for i in mine.items if i.item == "item:claims")
+    assert (claims.used, claims.worked, claims.reviews) == (2, 1, 0)
+    assert mine.done == 1  # it worked with a customer: learnt, without a review
+    (session,) = report.mentoring
+    assert (session.mentor, session.learner, session.kind) == ("王芳", "陈新", "coached")
+    assert [e.action for e in course.events(limit=100)][-1] == "learn.mentoring"
+    assert progress(course, "王芳").mentoring == []  # a mentor's own progress is theirs
+    with pytest.raises(ValueError, match="two different people"):
+        record_mentoring(course, "陈新", "e-chen", "理赔", "coached", "trainer")
