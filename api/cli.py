@@ -16,6 +16,7 @@ from rich.table import Table
 
 from api.asking import AskInputError, ask_lines, request_from_conversation, request_from_json
 from api.cli_people import (
+    demo_people,
     exemplars_command,
     experts_command,
     handover_command,
@@ -343,6 +344,7 @@ def demo(
             out.rule()
             _print_answer(rt.ask(query, 3), as_json=False)
         _demo_live(rt)
+        demo_people(rt)
 
 
 DEMO_CONVERSATION = [

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.cli_seci import actor_name, runtime_context
+from api.runtime import Runtime
 from graph.store import GraphStore
 from seci.handover import find_employee, handover
 from seci.internalize import (
@@ -26,7 +27,13 @@ from seci.internalize import (
 )
 from seci.socialize import exemplars, experts
 
-__all__ = ["exemplars_command", "experts_command", "handover_command", "learn_app"]
+__all__ = [
+    "demo_people",
+    "exemplars_command",
+    "experts_command",
+    "handover_command",
+    "learn_app",
+]
 
 out = Console()
 
@@ -282,3 +289,38 @@ def learn_gaps(
     out.print(table)
     if path is not None:
         out.print(f"path {path.id} built from the gaps and assigned")
+
+
+def demo_people(rt: Runtime) -> None:
+    """The rest of the spiral on the sample data, for `spiral demo`: who handles price
+    objections best (socialization), a gap found in someone's own conversations and the path
+    and review that follow (internalization), and a handover when that person moves on."""
+    out.rule("[bold]Socialization: who handles “it's too expensive” best[/bold]")
+    ranking = experts(rt.store, rt.embedder, "太贵了", limit=3)
+    for e in ranking.experts:
+        out.print(f"[bold]{e.name}[/bold]  {e.estimate:.0%} ({e.low:.0%}–{e.high:.0%}): {e.why}")
+    out.rule("[bold]Internalization: a gap in someone's own conversations → a path[/bold]")
+    weak = "张强"
+    found = gaps(rt.store, weak)
+    for g in found[:3]:
+        out.print(f"{weak}: “{(g.situation or g.title)[:40]}”: {g.why}")
+    if found:
+        path = create_path(
+            rt.store, rt.embedder, f"{weak}: gaps", "trainer:demo", [g.item for g in found]
+        )
+        assign_path(rt.store, path.id, [weak], "trainer:demo")
+        due = due_cards(rt.store, weak)
+        out.print(f"a path of {len(path.items)} items is assigned; {len(due)} to review now")
+        if due:
+            card = review(rt.store, weak, due[0].item, "good")
+            out.print(f"reviewed “{due[0].title}”: good; FSRS brings it back {card.due[:16]}")
+    out.rule(f"[bold]Handover: {weak} moves on, 王丽 takes over[/bold]")
+    try:
+        done = handover(rt.store, weak, "王丽", "admin:demo", f"{weak} moves to another team")
+    except ValueError as exc:  # a second demo run: nothing is left to hand over
+        out.print(f"[dim]{exc}[/dim]")
+        return
+    out.print(
+        f"{len(done.customers)} customers and {len(done.conversations)} open conversations now "
+        f"with 王丽 (event #{done.event}); what {weak} said stays his"
+    )

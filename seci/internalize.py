@@ -190,9 +190,23 @@ def _path(store: GraphStore, path_id: str) -> LearningPath:
 def assign_path(
     store: GraphStore, path_id: str, employees: Sequence[str], actor: str
 ) -> LearningPath:
-    """Give the path to people (ids, source ids or names); one event."""
+    """Give the path to people (ids, source ids or names) or to everyone in a team
+    ("team:NAME"); one event."""
     path = _path(store, path_id)
-    people = [find_employee(store, who).id for who in employees]
+    people: list[str] = []
+    for who in employees:
+        if who.startswith("team:"):
+            team = who.removeprefix("team:")
+            members = [
+                n.id
+                for n in iter_nodes(store, NodeQuery(label=Label.EMPLOYEE, limit=1000))
+                if isinstance(n, Employee) and n.team == team
+            ]
+            if not members:
+                raise NotFound(f"no employee in team {team!r}")
+            people += members
+        else:
+            people.append(find_employee(store, who).id)
     assignees = list(dict.fromkeys([*path.assignees, *people]))
     store.apply(
         [SetFields(id=path.id, fields={"assignees": assignees}, expected_version=path.version)],

@@ -167,3 +167,20 @@ def test_use_with_customers_and_mentoring_show_in_progress(course: GraphStore) -
     assert progress(course, "王芳").mentoring == []  # a mentor's own progress is theirs
     with pytest.raises(ValueError, match="two different people"):
         record_mentoring(course, "陈新", "e-chen", "理赔", "coached", "trainer")
+
+
+def test_a_path_goes_to_a_whole_team(course: GraphStore) -> None:
+    course.upsert_nodes(
+        [
+            Employee(id="emp:a", name="甲", team="claims"),
+            Employee(id="emp:b", name="乙", team="claims"),
+            Employee(id="emp:c", name="丙", team="sales"),
+        ]
+    )
+    path = create_path(course, EMB, "理赔组必修", "trainer", ["item:claims"])  # type: ignore[arg-type]
+    assigned = assign_path(course, path.id, ["team:claims"], "trainer")
+    assert sorted(assigned.assignees) == ["emp:a", "emp:b"]
+    assert [c.item for c in due_cards(course, "甲", now=T0)] == ["item:basics", "item:claims"]
+    assert due_cards(course, "丙", now=T0) == []
+    with pytest.raises(KeyError, match="no employee in team"):
+        assign_path(course, path.id, ["team:nobody"], "trainer")
