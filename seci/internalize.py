@@ -51,6 +51,7 @@ __all__ = [
     "progress",
     "record_mentoring",
     "review",
+    "situation_outcomes",
 ]
 
 RATINGS = {"again": Rating.Again, "hard": Rating.Hard, "good": Rating.Good, "easy": Rating.Easy}
@@ -420,7 +421,29 @@ GAP_Z = 1.2816  # one-sided 90 % for one situation
 POOLED_Z = 1.6449  # one-sided 95 % for all their situations together
 
 
-def gaps(store: GraphStore, employee: str) -> list[Gap]:
+SituationOutcomes = list[tuple[KnowledgeItem, list[tuple[str, bool]]]]
+
+
+def situation_outcomes(store: GraphStore) -> SituationOutcomes:
+    """Each live talk track with (who answered, whether it ended well) for every situation it
+    was mined from that has an outcome; read once, for any number of people's gaps."""
+    query = NodeQuery(label=Label.KNOWLEDGE_ITEM, kind="talk_track", limit=1000)
+    out: SituationOutcomes = []
+    for item in iter_nodes(store, query):
+        if not isinstance(item, KnowledgeItem) or item.status is ItemStatus.RETIRED:
+            continue
+        said = []
+        for n in store.neighbours(item.id, [LinkType.DERIVED_FROM], "out"):
+            props = n.link.props
+            outcome = str(props.get("outcome", "")).strip().lower()
+            good = outcome in GOOD_OUTCOMES
+            if props.get("role") == "situation" and (good or outcome in BAD_OUTCOMES):
+                said.append((str(props.get("speaker", "")), good))
+        out.append((item, said))
+    return out
+
+
+def gaps(store: GraphStore, employee: str, outcomes: SituationOutcomes | None = None) -> list[Gap]:
     """Situations (mined talk tracks) where `employee` does worse than the rest of the team,
     decided two ways, largest gap first:
     - in one situation: at least GAP_MIN_TRIALS of their conversations there have an outcome,
@@ -432,19 +455,11 @@ def gaps(store: GraphStore, employee: str) -> list[Gap]:
       (a stratified one-sided test at 95 %), over at least GAP_MIN_TRIALS conversations; then
       every situation where they did worse than the team is a gap."""
     person = find_employee(store, employee)
-    query = NodeQuery(label=Label.KNOWLEDGE_ITEM, kind="talk_track", limit=1000)
     rows: list[tuple[KnowledgeItem, int, int, int, int]] = []  # item, s, n, team s, team n
-    for item in iter_nodes(store, query):
-        if not isinstance(item, KnowledgeItem) or item.status is ItemStatus.RETIRED:
-            continue
+    for item, said in outcomes if outcomes is not None else situation_outcomes(store):
         mine, rest = [0, 0], [0, 0]
-        for n in store.neighbours(item.id, [LinkType.DERIVED_FROM], "out"):
-            props = n.link.props
-            outcome = str(props.get("outcome", "")).strip().lower()
-            good = outcome in GOOD_OUTCOMES
-            if props.get("role") != "situation" or (not good and outcome not in BAD_OUTCOMES):
-                continue
-            counts = mine if props.get("speaker") == person.id else rest
+        for speaker, good in said:
+            counts = mine if speaker == person.id else rest
             counts[0] += good
             counts[1] += 1
         if mine[1] and rest[1]:
