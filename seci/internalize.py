@@ -421,7 +421,8 @@ GAP_Z = 1.2816  # one-sided 90 % for one situation
 POOLED_Z = 1.6449  # one-sided 95 % for all their situations together
 
 
-SituationOutcomes = list[tuple[KnowledgeItem, list[tuple[str, bool]]]]
+# Per live talk track: (who answered, the conversation, whether it ended well) per situation.
+SituationOutcomes = list[tuple[KnowledgeItem, list[tuple[str, str, bool]]]]
 
 
 def situation_outcomes(store: GraphStore) -> SituationOutcomes:
@@ -438,7 +439,7 @@ def situation_outcomes(store: GraphStore) -> SituationOutcomes:
             outcome = str(props.get("outcome", "")).strip().lower()
             good = outcome in GOOD_OUTCOMES
             if props.get("role") == "situation" and (good or outcome in BAD_OUTCOMES):
-                said.append((str(props.get("speaker", "")), good))
+                said.append((str(props.get("speaker", "")), str(props.get("conversation")), good))
         out.append((item, said))
     return out
 
@@ -450,30 +451,38 @@ def gaps(store: GraphStore, employee: str, outcomes: SituationOutcomes | None = 
       and even the upper end of a one-sided 90 % interval of their rate (shrunk towards the
       team's) stays below the team's rate;
     - over all their situations together (someone who is a little worse everywhere, with too
-      few conversations per situation to tell one by one): their successes fall short of what
-      the team's rates in the same situations predict, by more than 1.645 standard deviations
-      (a stratified one-sided test at 95 %), over at least GAP_MIN_TRIALS conversations; then
-      every situation where they did worse than the team is a gap."""
+      few conversations per situation to tell one by one): over at least GAP_MIN_TRIALS of
+      their conversations, the ones that ended well fall short of what the team's rates in
+      the situations each met predict, by more than 1.645 standard deviations (a one-sided
+      test at 95 %, one trial per conversation); then every situation where they did worse
+      than the team is a gap.
+    Counts are of conversations, never of situations: one lost conversation with ten
+    situations is one failure."""
     person = find_employee(store, employee)
     rows: list[tuple[KnowledgeItem, int, int, int, int]] = []  # item, s, n, team s, team n
+    theirs: dict[str, tuple[bool, list[float]]] = {}  # conversation -> outcome, team rates
     for item, said in outcomes if outcomes is not None else situation_outcomes(store):
-        mine, rest = [0, 0], [0, 0]
-        for speaker, good in said:
-            counts = mine if speaker == person.id else rest
-            counts[0] += good
-            counts[1] += 1
-        if mine[1] and rest[1]:
-            rows.append((item, mine[0], mine[1], rest[0], rest[1]))
+        # One trial per conversation: a conversation meets a situation once, however often.
+        mine = {c: good for speaker, c, good in said if speaker == person.id}
+        rest = {c: good for speaker, c, good in said if speaker != person.id}
+        if mine and rest:
+            row = (item, sum(mine.values()), len(mine), sum(rest.values()), len(rest))
+            rows.append(row)
+            for conversation, good in mine.items():
+                theirs.setdefault(conversation, (good, []))[1].append(_rate(*row[3:]))
     found = [_gap(*row) for row in rows if row[2] >= GAP_MIN_TRIALS]
     found = [g for g in found if g.high < g.team_rate]
-    if not found and sum(r[2] for r in rows) >= GAP_MIN_TRIALS:
-        observed = sum(r[1] for r in rows)
-        expected = sum(r[2] * _rate(r[3], r[4]) for r in rows)
-        spread = sum(r[2] * _rate(r[3], r[4]) * (1 - _rate(r[3], r[4])) for r in rows)
+    if not found and len(theirs) >= GAP_MIN_TRIALS:
+        # Stratified by conversation (its outcome is one trial): what each of their
+        # conversations was expected to do is the mean of the team's rates in the situations
+        # it met.
+        expected_by = [sum(rates) / len(rates) for _, rates in theirs.values()]
+        observed = sum(good for good, _ in theirs.values())
+        expected = sum(expected_by)
+        spread = sum(p * (1 - p) for p in expected_by)
         if spread > 0 and (observed - expected) / spread**0.5 < -POOLED_Z:
-            total = sum(r[2] for r in rows)
             found = [
-                _gap(*row, pooled=(observed, total, expected))
+                _gap(*row, pooled=(observed, len(theirs), expected))
                 for row in rows
                 if row[1] / row[2] < _rate(row[3], row[4])
             ]
@@ -504,8 +513,8 @@ def _gap(
     if pooled:
         observed, total, expected = pooled
         why += (
-            f"; over all their situations {observed} of {total} worked where the team's rates "
-            f"predict {expected:.1f}"
+            f"; over all their conversations {observed} of {total} ended well where the team's "
+            f"rates predict {expected:.1f}"
         )
     return Gap(
         item=item.id,
