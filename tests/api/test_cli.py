@@ -377,3 +377,14 @@ def test_learn_commands(corpus_dir: Path, use_store, tmp_path: Path) -> None:
     assert found["gaps"] and found["path"]
     strong = json.loads(runner.invoke(app, ["learn", "gaps", "王丽", "--json"]).stdout)
     assert strong["gaps"] == [] and strong["path"] is None
+
+
+def test_demo_tells_the_whole_spiral(tmp_path: Path, use_store) -> None:
+    use_store(tmp_path / "demo")
+    result = runner.invoke(app, ["demo", "--queries", "1"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    for step in ("Externalization", "Live:", "The loop", "Socialization", "Internalization"):
+        assert step in text, step
+    assert "张强" in text and "a path of" in text and "FSRS brings it back" in text
+    assert "now with 王丽" in text and "stays his" in text
