@@ -14,13 +14,13 @@ from rich.table import Table
 
 from api.cli_seci import actor_name, runtime_context
 from api.runtime import Runtime
-from graph.store import GraphStore
 from seci.handover import find_employee, handover
 from seci.internalize import (
     assign_path,
     create_path,
     due_cards,
     gaps,
+    item_title,
     progress,
     record_mentoring,
     review,
@@ -144,7 +144,7 @@ def learn_path(
     """Build a path: the items (and what they require), ordered by PREREQUISITE_OF."""
     with runtime_context() as rt:
         path = create_path(rt.store, rt.embedder, title, actor_name(actor), item or [], topic)
-        titles = [_item_title(rt.store, i) for i in path.items]
+        titles = [item_title(rt.store, i) for i in path.items]
     if as_json:
         sys.stdout.write(path.model_dump_json(include={"id", "title", "topic", "items"}) + "\n")
         return
@@ -228,7 +228,7 @@ def learn_review(
             if as_json:
                 sys.stdout.write(card.model_dump_json(exclude={"state", "embedding"}) + "\n")
             else:
-                out.print(f"next review of {_item_title(rt.store, item)}: {card.due[:16]}")
+                out.print(f"next review of {item_title(rt.store, item)}: {card.due[:16]}")
             return
         due = due_cards(rt.store, employee)
     if as_json:
@@ -238,11 +238,6 @@ def learn_review(
         out.print("nothing due")
     for c in due:
         out.print(f"  {c.item}  {c.title}  {'new' if c.new else 'due ' + c.due[:16]}")
-
-
-def _item_title(store: GraphStore, item_id: str) -> str:
-    node = store.get_node(item_id)
-    return getattr(node, "title", "") or item_id
 
 
 @learn_app.command("gaps")

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from graph.changes import NotFound, SetFields
 from graph.model import Conversation, Customer, Employee, Label, LinkType, Note
 from graph.store import GraphStore, NodeQuery, iter_nodes
+from seci.socialize import conversation_handlers
 
 __all__ = ["CustomerHistory", "HandoverResult", "find_employee", "handover"]
 
@@ -67,7 +68,7 @@ def handover(
     leaving, taking = find_employee(store, from_who), find_employee(store, to_who)
     if leaving.id == taking.id:
         raise ValueError("a handover needs two different people")
-    handled = _handled(store)
+    handled = conversation_handlers(store)
     conversations = {
         n.id: n
         for n in iter_nodes(store, NodeQuery(label=Label.CONVERSATION, limit=1000))
@@ -141,13 +142,6 @@ def _history(
         conversations=[c.title or c.id for c in talks],
         handled_by=people,
     )
-
-
-def _handled(store: GraphStore) -> dict[str, list[str]]:
-    out: dict[str, set[str]] = defaultdict(set)
-    for src, dst in store.projection([LinkType.HANDLED_BY]).edges():
-        out[src].add(dst)
-    return {c: sorted(p) for c, p in out.items()}
 
 
 def _customer_of(store: GraphStore) -> dict[str, str]:

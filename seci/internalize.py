@@ -34,6 +34,7 @@ from graph.model import (
 from graph.search import matching
 from graph.store import GraphStore, NodeQuery, SearchFilter, iter_nodes
 from seci.handover import find_employee
+from seci.items import get_item
 from seci.situations import BAD_OUTCOMES, GOOD_OUTCOMES
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "create_path",
     "due_cards",
     "gaps",
+    "item_title",
     "path_order",
     "progress",
     "record_mentoring",
@@ -114,16 +116,6 @@ class LearnerProgress(BaseModel):
     mentoring: list[MentoringRecord] = Field(default_factory=list)  # as learner, newest first
 
 
-def _items(store: GraphStore, ids: Sequence[str]) -> dict[str, KnowledgeItem]:
-    out = {}
-    for item_id in ids:
-        node = store.get_node(item_id)
-        if not isinstance(node, KnowledgeItem):
-            raise NotFound(f"no knowledge item with id {item_id!r}")
-        out[item_id] = node
-    return out
-
-
 def path_order(store: GraphStore, item_ids: Sequence[str]) -> list[str]:
     """`item_ids` and everything they require, each prerequisite before what needs it, and
     otherwise in the order the trainer gave. Raises PathCycle naming a cycle's members."""
@@ -143,7 +135,7 @@ def path_order(store: GraphStore, item_ids: Sequence[str]) -> list[str]:
         cycle = []
     if cycle:
         members = [a for a, _ in cycle]
-        titles = [_title(store, m) for m in members]
+        titles = [item_title(store, m) for m in members]
         raise PathCycle(members, titles)
     # A prerequisite pulled in comes just before the first item given that needs it.
     rank = {item_id: i for i, item_id in enumerate(wanted)}
@@ -164,7 +156,8 @@ def create_path(
     if not title.strip():
         raise ValueError("a learning path needs a title")
     chosen = list(dict.fromkeys(item_ids))
-    _items(store, chosen)
+    for item_id in chosen:
+        get_item(store, item_id)
     if topic.strip():
         hits = matching(store, embedder, topic, TOPIC_ITEMS, [Label.KNOWLEDGE_ITEM], LIVE)
         chosen += [h.id for h in hits[:TOPIC_ITEMS] if h.id not in chosen]
@@ -243,7 +236,7 @@ def review(
     if rating not in RATINGS:
         raise ValueError(f"rating must be one of {', '.join(RATINGS)}, not {rating!r}")
     person = find_employee(store, employee)
-    _items(store, [item_id])
+    get_item(store, item_id)
     when = now or datetime.now(UTC)
     existing = _card(store, person.id, item_id)
     state = FsrsCard.from_dict(existing.state) if existing and existing.state else FsrsCard()
@@ -263,7 +256,7 @@ def review(
         if existing
         else CreateNode(node=card)
     )
-    store.apply([op], person.id, "learn.review", f"{rating}: {_title(store, item_id)}")
+    store.apply([op], person.id, "learn.review", f"{rating}: {item_title(store, item_id)}")
     return card
 
 
@@ -281,12 +274,14 @@ def due_cards(store: GraphStore, employee: str, now: datetime | None = None) -> 
             seen.add(item_id)
             card = _card(store, person.id, item_id)
             if card is None:
-                out.append(DueCard(item=item_id, title=_title(store, item_id), due="", new=True))
+                out.append(
+                    DueCard(item=item_id, title=item_title(store, item_id), due="", new=True)
+                )
             elif card.due <= when:
                 out.append(
                     DueCard(
                         item=item_id,
-                        title=_title(store, item_id),
+                        title=item_title(store, item_id),
                         due=card.due,
                         new=False,
                         reviews=card.reviews,
@@ -313,7 +308,7 @@ def progress(store: GraphStore, employee: str) -> LearnerProgress:
             rows.append(
                 ItemProgress(
                     item=item_id,
-                    title=_title(store, item_id),
+                    title=item_title(store, item_id),
                     reviews=card.reviews if card else 0,
                     due=card.due if card else "",
                     last_rating=card.last_rating if card else "",
@@ -394,7 +389,8 @@ def _name(store: GraphStore, employee_id: str) -> str:
     )
 
 
-def _title(store: GraphStore, item_id: str) -> str:
+def item_title(store: GraphStore, item_id: str) -> str:
+    """An item's title (its first words without one); the id for what is not an item."""
     node = store.get_node(item_id)
     return (node.title or node.text[:30]) if isinstance(node, KnowledgeItem) else item_id
 

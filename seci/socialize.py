@@ -28,6 +28,7 @@ __all__ = [
     "Exemplar",
     "Expert",
     "ExpertsResult",
+    "conversation_handlers",
     "exemplars",
     "experts",
     "prior_strength",
@@ -122,7 +123,16 @@ def experts(
 ) -> ExpertsResult:
     """Employees ranked by their shrunk success rate on `topic`, each with the evidence."""
     conversations = topic_conversations(store, embedder, topic)
-    handlers = _handlers(store, [c.id for c in conversations])
+    return _ranked(store, topic, conversations, conversation_handlers(store), limit)
+
+
+def _ranked(
+    store: GraphStore,
+    topic: str,
+    conversations: list[Conversation],
+    handlers: dict[str, list[str]],
+    limit: int,
+) -> ExpertsResult:
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # successes, trials, all
     theirs: dict[str, list[tuple[bool | None, Conversation]]] = defaultdict(list)
     for conversation in conversations:
@@ -184,10 +194,10 @@ def experts(
 def exemplars(store: GraphStore, embedder: Embedder, topic: str, limit: int = 5) -> list[Exemplar]:
     """Conversations on `topic` that ended well, of the best-ranked people first, each with
     why and the talk tracks mined from it: what to read to learn how the best handle it."""
-    ranking = experts(store, embedder, topic, limit=1000)
-    order = {e.employee: (i, e) for i, e in enumerate(ranking.experts)}
     conversations = topic_conversations(store, embedder, topic)
-    handlers = _handlers(store, [c.id for c in conversations])
+    handlers = conversation_handlers(store)
+    ranking = _ranked(store, topic, conversations, handlers, limit=1000)
+    order = {e.employee: (i, e) for i, e in enumerate(ranking.experts)}
     good = [c for c in conversations if _outcome(c)]
     relevance = {c.id: i for i, c in enumerate(conversations)}
 
@@ -225,13 +235,11 @@ def _why(successes: int, trials: int, total: int, estimate: float, team: float) 
     return "; ".join(parts)
 
 
-def _handlers(store: GraphStore, conversation_ids: Sequence[str]) -> dict[str, list[str]]:
+def conversation_handlers(store: GraphStore) -> dict[str, list[str]]:
     """Conversation id → the employees who handled it (HANDLED_BY), read in one pass."""
-    wanted = set(conversation_ids)
     out: dict[str, set[str]] = defaultdict(set)
     for src, dst in store.projection([LinkType.HANDLED_BY]).edges():
-        if src in wanted:
-            out[src].add(dst)
+        out[src].add(dst)
     return {c: sorted(people) for c, people in out.items()}
 
 

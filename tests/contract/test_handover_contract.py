@@ -3,7 +3,6 @@ in one event that undo takes back; who handled and said what stays as it was."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from graph.changes import SetFields
 from graph.model import Conversation, Customer, Employee, Label, LinkType, Note
 from graph.store import GraphStore
 from seci.handover import find_employee, handover
-from tests.contract.test_people_contract import ingest
+from tests.contract.test_people_contract import ingest, write
 
 PLAN = [  # (conversation, employee name, employee id, customer, time, outcome)
     ("a-1", "王芳", "e-wang", "客户甲", "2026-03-01T10:00:00", "converted"),
@@ -29,7 +28,6 @@ PLAN = [  # (conversation, employee name, employee id, customer, time, outcome)
 def team(store: GraphStore, tmp_path: Path) -> GraphStore:
     paths = []
     for conv_id, name, person, customer, time, outcome in PLAN:
-        path = tmp_path / f"{conv_id}.json"
         record = {
             "id": conv_id,
             "employee": name,
@@ -42,8 +40,7 @@ def team(store: GraphStore, tmp_path: Path) -> GraphStore:
                 {"role": "employee", "speaker": name, "time": time, "text": "三到五个工作日"},
             ],
         }
-        path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-        paths.append(path)
+        paths.append(write(tmp_path, f"{conv_id}.json", record))
     ingest(store, *paths)
     store.upsert_nodes(
         [

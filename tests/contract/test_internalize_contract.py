@@ -107,11 +107,9 @@ def test_review_schedules_cards_that_survive_a_restart(course: GraphStore, reope
 
 
 def test_gaps_find_the_planted_weak_employee(store: GraphStore, tmp_path) -> None:
-    import json
-
     from seci.externalize import externalize
     from seci.internalize import gaps
-    from tests.contract.test_people_contract import ingest
+    from tests.contract.test_people_contract import ingest, write
 
     plan = [  # (employee, id, reply, converted, conversations)
         ("王芳", "e-wang", "我帮您算笔账，每天不到一杯奶茶钱", 7, 8),
@@ -132,9 +130,7 @@ def test_gaps_find_the_planted_weak_employee(store: GraphStore, tmp_path) -> Non
                     {"role": "employee", "speaker": name, "text": reply},
                 ],
             }
-            path = tmp_path / f"{person}-{n}.json"
-            path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-            paths.append(path)
+            paths.append(write(tmp_path, f"{person}-{n}.json", record))
     ingest(store, *paths)
     externalize(store, EMB, full=True)  # type: ignore[arg-type]
     (gap,) = gaps(store, "e-zhang")

@@ -3,7 +3,6 @@ or raw rate, per topic; exemplar conversations of the best people, with why."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from graph.store import GraphStore
 from seci.socialize import exemplars, experts, prior_strength
 from tests.conftest import HashEmbedder
-from tests.contract.test_people_contract import ingest
+from tests.contract.test_people_contract import ingest, write
 
 EMB = HashEmbedder()
 REFUND = ("理赔款什么时候到账", "理赔款三到五个工作日到账，到账会短信通知您")
@@ -37,7 +36,6 @@ def chats(tmp_path: Path) -> list[Path]:
     records.append(("open-2", "李雷", "e-li", *REFUND, ""))
     paths = []
     for conv_id, name, person, asked, answer, outcome in records:
-        path = tmp_path / f"{conv_id}.json"
         conversation = {
             "id": conv_id,
             "employee": name,
@@ -49,8 +47,7 @@ def chats(tmp_path: Path) -> list[Path]:
                 {"role": "employee", "speaker": name, "text": answer},
             ],
         }
-        path.write_text(json.dumps(conversation, ensure_ascii=False), encoding="utf-8")
-        paths.append(path)
+        paths.append(write(tmp_path, f"{conv_id}.json", conversation))
     return paths
 
 
