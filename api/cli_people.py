@@ -24,6 +24,7 @@ from seci.internalize import (
     progress,
     record_mentoring,
     review,
+    suggest_path,
 )
 from seci.socialize import exemplars, experts
 
@@ -151,6 +152,27 @@ def learn_path(
     out.print(f"path {path.id} “{path.title}”:")
     for n, name in enumerate(titles, 1):
         out.print(f"  {n}. {name}")
+
+
+@learn_app.command("suggest")
+def learn_suggest(
+    topic: Annotated[str, typer.Argument(help="What the path is about.")],
+    as_json: AsJson = False,
+) -> None:
+    """A suggested path for a topic (matching items and what they require, in order), not
+    saved: build it with `spiral learn path TITLE --item ...` keeping the items you want."""
+    with runtime_context() as rt:
+        steps = suggest_path(rt.store, rt.embedder, topic)
+    if as_json:
+        sys.stdout.write("[" + ",".join(s.model_dump_json() for s in steps) + "]\n")
+        return
+    if not steps:
+        out.print(f"[yellow]no approved or draft item matches “{topic}”[/yellow]")
+        return
+    for n, step in enumerate(steps, 1):
+        out.print(f"  {n}. {step.title}  [dim]{step.item} · {step.why}[/dim]")
+    items = " ".join(f"--item {s.item}" for s in steps)
+    out.print(f'build it: spiral learn path "{topic}" {items}')
 
 
 @learn_app.command("assign")

@@ -54,6 +54,7 @@ __all__ = [
     "record_mentoring",
     "review",
     "situation_outcomes",
+    "suggest_path",
 ]
 
 RATINGS = {"again": Rating.Again, "hard": Rating.Hard, "good": Rating.Good, "easy": Rating.Easy}
@@ -99,6 +100,12 @@ class PathProgress(BaseModel):
     # Learnt: recalled well ("good" or "easy") in a review, or used with a customer and it
     # worked — using an item in a real conversation is evidence of internalization too.
     done: int = 0
+
+
+class PathStep(BaseModel):
+    item: str
+    title: str
+    why: str  # matches the topic, or which item needs it first
 
 
 class MentoringRecord(BaseModel):
@@ -159,8 +166,7 @@ def create_path(
     for item_id in chosen:
         get_item(store, item_id)
     if topic.strip():
-        hits = matching(store, embedder, topic, TOPIC_ITEMS, [Label.KNOWLEDGE_ITEM], LIVE)
-        chosen += [h.id for h in hits[:TOPIC_ITEMS] if h.id not in chosen]
+        chosen += [i for i in _topic_items(store, embedder, topic) if i not in chosen]
     if not chosen:
         raise ValueError(f"nothing to learn: no items given and none found for “{topic}”")
     path = LearningPath(
@@ -172,6 +178,33 @@ def create_path(
     )
     store.apply([CreateNode(node=path)], actor, "learn.path", f"learning path “{title}”")
     return path
+
+
+def _topic_items(store: GraphStore, embedder: Embedder, topic: str) -> list[str]:
+    hits = matching(store, embedder, topic, TOPIC_ITEMS, [Label.KNOWLEDGE_ITEM], LIVE)
+    return [h.id for h in hits[:TOPIC_ITEMS]]
+
+
+def suggest_path(store: GraphStore, embedder: Embedder, topic: str) -> list[PathStep]:
+    """What a path for `topic` would hold, in order, without saving it: the live items that
+    match the topic and the items they require, each step saying why it is there. A trainer
+    reviews it, then builds the path with the items they keep."""
+    if not topic.strip():
+        raise ValueError("say which topic the path is for")
+    found = _topic_items(store, embedder, topic)
+    if not found:
+        return []
+    order = path_order(store, found)
+    graph = store.projection([LinkType.PREREQUISITE_OF])
+    steps = []
+    for item_id in order:
+        if item_id in found:
+            why = f"matches “{topic}”"
+        else:
+            needs = [i for i in order if i in found and nx.has_path(graph, item_id, i)]
+            why = "needed first by " + ", ".join(f"“{item_title(store, i)}”" for i in needs[:3])
+        steps.append(PathStep(item=item_id, title=item_title(store, item_id), why=why))
+    return steps
 
 
 def _path(store: GraphStore, path_id: str) -> LearningPath:

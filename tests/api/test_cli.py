@@ -341,10 +341,17 @@ def test_learn_commands(corpus_dir: Path, use_store, tmp_path: Path) -> None:
     shutil.copytree(corpus_dir, data)
     use_store(data)
     assert runner.invoke(app, ["seci", "externalize"]).exit_code == 0
+    suggested = runner.invoke(app, ["learn", "suggest", "太贵了", "--json"])
+    assert suggested.exit_code == 0, suggested.output
+    steps = json.loads(suggested.stdout)
+    assert steps and all(s["why"] for s in steps)
     made = runner.invoke(app, ["learn", "path", "新人：价格异议", "--topic", "太贵了", "--json"])
     assert made.exit_code == 0, made.output
     path = json.loads(made.stdout)
     assert path["items"] and path["title"] == "新人：价格异议"
+    assert path["items"] == [s["item"] for s in steps]  # the path is what was suggested
+    shown = runner.invoke(app, ["learn", "suggest", "太贵了"])
+    assert "spiral learn path" in shown.stdout
     assigned = runner.invoke(app, ["learn", "assign", path["id"], "李娜"])
     assert assigned.exit_code == 0 and "assigned to 1 people" in assigned.stdout
     due = json.loads(runner.invoke(app, ["learn", "review", "李娜", "--json"]).stdout)

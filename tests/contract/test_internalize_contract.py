@@ -18,6 +18,7 @@ from seci.internalize import (
     path_order,
     progress,
     review,
+    suggest_path,
 )
 from tests.conftest import HashEmbedder
 
@@ -82,6 +83,16 @@ def test_a_cycle_is_refused_with_its_members(course: GraphStore) -> None:
     assert set(refused.value.members) == {"item:basics", "item:claims", "item:refunds"}
     assert "理赔流程" in str(refused.value) and "remove one" in str(refused.value)
     assert path_order(course, ["item:price"]) == ["item:price"]  # outside the cycle: fine
+
+
+def test_a_suggested_path_for_a_topic_says_why_each_step_is_there(course: GraphStore) -> None:
+    steps = suggest_path(course, EMB, "到账时间")  # type: ignore[arg-type]
+    assert [s.item for s in steps] == ["item:basics", "item:claims", "item:refunds"]
+    assert steps[-1].why == "matches “到账时间”"
+    assert steps[0].why == "needed first by “理赔款到账时间”"
+    assert course.get_node("item:refunds") is not None
+    assert not any(e.action == "learn.path" for e in course.events(limit=100))  # not saved
+    assert suggest_path(course, EMB, "航班改签") == []  # type: ignore[arg-type]
 
 
 def test_review_schedules_cards_that_survive_a_restart(course: GraphStore, reopen) -> None:
