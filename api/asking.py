@@ -2,6 +2,7 @@
 conversation in the canonical transcript JSON (DESIGN.md), a line of an ask file.
 
 Errors are `AskInputError` with a message a person can act on; nothing here touches the store.
+Text passes through `ingest.untrusted` first: a "\\ud800" in JSON is not a crash later.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 
 from ingest.loaders.transcript_json import transcript_from_json
 from ingest.records import LoadError
+from ingest.untrusted import clean_payload, clean_text
 from seci.assist import AskRequest, Turn
 
 __all__ = ["AskInputError", "ask_lines", "request_from_conversation", "request_from_json"]
@@ -34,6 +36,10 @@ def request_from_conversation(
     """An ask from one conversation so far (canonical transcript JSON): its messages are the
     context; the words asked are `query`, else the customer's last turn; the employee, the
     customer and the channel default to the conversation's."""
+    payload = clean_payload(payload)
+    query, employee, customer, channel = (
+        clean_text(v) if isinstance(v, str) else v for v in (query, employee, customer, channel)
+    )
     if isinstance(payload, list):
         if len(payload) != 1:
             raise AskInputError(f"the context holds {len(payload)} conversations: give exactly one")
@@ -71,6 +77,7 @@ def request_from_json(record: Any) -> AskRequest:
     "customer", "channel"} (all but the words optional)."""
     if not isinstance(record, dict):
         raise AskInputError("an ask is a JSON object with at least a query or a context")
+    record = clean_payload(record)
     context = record.get("context")
     fields = {k: record.get(k) for k in ("employee", "customer", "channel")}
     for name, value in fields.items():
@@ -102,7 +109,7 @@ def ask_lines(path: Path) -> Iterator[tuple[int, AskRequest | AskInputError]]:
         if not text:
             continue
         if not text.startswith("{"):
-            yield number, AskRequest(query=text[:4000])
+            yield number, AskRequest(query=clean_text(text)[:4000])
             continue
         try:
             yield number, request_from_json(json.loads(text))

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from api.asking import AskInputError, ask_lines, request_from_conversation, request_from_json
@@ -98,11 +99,11 @@ def _print_report(report: IngestReport) -> None:
     totals = report.totals()
     table.add_row(*(str(totals[c]) for c in SUMMARY_COLUMNS))
     out.print(table)
-    for f in report.files:
+    for f in report.files:  # names and reasons quote user input: never read as markup
         if f.status == "failed":
-            err.print(f"[red]failed[/red] {f.uri}: {f.reason}")
+            err.print(f"[red]failed[/red] {escape(f.uri)}: {escape(f.reason)}")
         for row_error in f.row_errors:
-            err.print(f"[yellow]skipped row[/yellow] {row_error}")
+            err.print(f"[yellow]skipped row[/yellow] {escape(f.uri)}: {escape(row_error)}")
 
 
 @app.command()
@@ -115,9 +116,15 @@ def ingest(
         ),
     ] = None,
 ) -> None:
-    """Ingest documents, transcripts and notes. Re-running on unchanged input changes nothing."""
+    """Ingest documents, transcripts and notes. Re-running on unchanged input changes nothing.
+    A file that cannot be ingested is reported and the rest go on; the exit code is 1 when
+    any failed."""
     with runtime() as rt:
-        report = rt.ingestor().ingest(paths, kind=kind, progress=True)
+        try:
+            report = rt.ingestor().ingest(paths, kind=kind, progress=True)
+        except KeyboardInterrupt:  # files done so far are written, each whole
+            err.print("[yellow]interrupted[/yellow]: files ingested so far are kept")
+            raise typer.Exit(130) from None
         _print_report(report)
         settled = rt.settle()
         if settled.settled:
@@ -167,8 +174,10 @@ def _print_answer(result: AskResult, as_json: bool) -> None:
         else:
             number += 1
             draft = " [yellow](draft)[/yellow]" if s.draft else ""
+            weak = " [yellow](weak match)[/yellow]" if s.weak else ""
             out.print(
-                f"[bold cyan]{number}. {s.title}[/bold cyan]{draft}  [dim]score {s.score:.3f}[/dim]"
+                f"[bold cyan]{number}. {s.title}[/bold cyan]{draft}{weak}"
+                f"  [dim]score {s.score:.3f}[/dim]"
             )
         out.print(f"   {s.text}")
         out.print(f"   [dim]why: {s.why}; source: {', '.join(r.uri for r in s.sources)}[/dim]")

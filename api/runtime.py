@@ -41,12 +41,7 @@ class Runtime:
         return self._ingestor
 
     def ask(self, request: AskRequest | str, top_k: int = 5) -> AskResult:
-        s = self.settings
-        options = AskOptions(
-            fusion=s.fusion,
-            dense_weight=s.fusion_dense_weight,
-            dense_weight_cjk=s.fusion_dense_weight_cjk,
-        )
+        options = AskOptions.from_settings(self.settings)
         if isinstance(request, AskRequest) and request.customer:
             request = request.model_copy(update={"customer": self.customer_id(request.customer)})
         return suggest(self.store, self.embedder, request, top_k, options)

@@ -102,12 +102,7 @@ class Env:
     @property
     def options(self) -> AskOptions:
         """Spiral tuned from the settings, as api/runtime.py does."""
-        s = self.settings
-        return AskOptions(
-            fusion=s.fusion,
-            dense_weight=s.fusion_dense_weight,
-            dense_weight_cjk=s.fusion_dense_weight_cjk,
-        )
+        return AskOptions.from_settings(self.settings)
 
 
 def ask(

@@ -7,12 +7,31 @@ place from ../shared/eval/data, converted in memory, never copied).
 
     .venv/bin/python benchmarks/ingest_bench.py [--jddc-sessions 150] [--stores embedded,neo4j]
     .venv/bin/python benchmarks/ingest_bench.py --jddc-sessions 0 --stores embedded   # all 994
+
+Large-file mode: generate one text (Markdown) or transcript (JSON) file of each size in a temp
+folder, ingest it through `Ingestor.ingest` (the CLI's path, raised file limit) in a fresh
+process each, and print wall time, MB/s, peak RSS and where the time went (load, build =
+segmenting, extract, embed, write):
+
+    .venv/bin/python benchmarks/ingest_bench.py --large-file 0.25,1 [--large-kind text|transcript]
+
+Sizes over the limits (settings max_file_mb, MAX_TEXT_BYTES) are refused as a user would see
+it, and the time to refuse is what is measured; `--raise-limits` lifts them to measure
+throughput at any size.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import json
+import os
+import random
+import re
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -76,7 +95,6 @@ def open_store(name: str) -> Iterator[GraphStore]:
             yield store
             store.close()
         return
-    import os
 
     from graph.neo4j_store import Neo4jStore
     from tests.neo4j_server import LocalNeo4j
@@ -122,7 +140,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jddc-sessions", type=int, default=150, help="0 = all 994 sessions")
     parser.add_argument("--stores", default="embedded,neo4j")
+    parser.add_argument("--large-file", help="sizes in MB, e.g. 0.25,1,5: large-file mode")
+    parser.add_argument("--large-kind", choices=("text", "transcript"), default="text")
+    parser.add_argument("--raise-limits", action="store_true", help="ingest over the limits")
+    parser.add_argument("--one-large", type=float, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args(argv)
+    if args.one_large:
+        print(json.dumps(large_file_run(args.one_large, args.large_kind, args.raise_limits)))
+        return 0
+    if args.large_file:
+        sizes = [float(mb) for mb in args.large_file.split(",")]
+        return large_files(sizes, args.large_kind, args.raise_limits)
     loaded = inputs(args.jddc_sessions)
     probe = Ingestor(
         EmbeddedStore.open(Path(tempfile.mkdtemp()) / "p.sqlite"),
@@ -187,6 +215,149 @@ def main(argv: Sequence[str] | None = None) -> int:
             "jddc_sessions": args.jddc_sessions,
         },
     )
+    return 0
+
+
+# --- large-file mode -------------------------------------------------------------------------
+
+
+def _sentences() -> list[str]:
+    """Sentences of the bundled documents: realistic Chinese and English to repeat."""
+    found = []
+    for path in sorted((EXAMPLES / "docs").glob("*")):
+        if path.suffix in (".md", ".txt"):
+            for part in re.split(r"(?<=[。！？.!?])", path.read_text(encoding="utf-8")):
+                part = part.strip().lstrip("#").strip()
+                if len(part) > 6:
+                    found.append(part)
+    return found
+
+
+def make_large_file(folder: Path, mb: float, kind: str, seed: int = 0) -> Path:
+    """A `mb` MB Markdown document (a heading every 40 sentences) or canonical transcript JSON
+    (conversations of 12 turns), from shuffled sample sentences with serial numbers so that
+    no two chunks are the same."""
+    rng, sentences = random.Random(seed), _sentences()
+    target, size, n = int(mb * 1024 * 1024), 0, 0
+    path = folder / (f"large-{mb:g}mb.md" if kind == "text" else f"large-{mb:g}mb.json")
+    with path.open("w", encoding="utf-8") as out:
+        out.write("[" if kind == "transcript" else "")
+        while size < target:
+            if kind == "text":
+                piece = f"\n## 第{n // 40}节\n" if n % 40 == 0 else ""
+                piece += f"{rng.choice(sentences)} 编号{n}。" + ("\n" if rng.random() < 0.2 else "")
+            else:
+                turns = [
+                    {"role": ("customer", "employee")[i % 2], "text": rng.choice(sentences)}
+                    for i in range(12)
+                ]
+                conv = {"id": f"c{n}", "employee": "王丽", "messages": turns}
+                piece = ("," if n else "") + json.dumps(conv, ensure_ascii=False)
+            out.write(piece)
+            size += len(piece.encode("utf-8"))
+            n += 1
+        out.write("]" if kind == "transcript" else "")
+    return path
+
+
+def large_file_run(mb: float, kind: str, raise_limits: bool = False) -> dict[str, Any]:
+    """Ingest one generated file in this process; the phases are timed by wrapping the
+    ingestor's steps, the RSS is this process's peak (the model included)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_large_file(Path(tmp), mb, kind)
+        size_mb = path.stat().st_size / 1024 / 1024
+        store = EmbeddedStore.open(Path(tmp) / "bench.sqlite")
+        embedder = get_embedder()
+        embedder.encode(["warm-up"])
+        settings = Settings(deid_key="bench", data_dir=Path(tmp))
+        if raise_limits:
+            settings = Settings(deid_key="bench", data_dir=Path(tmp), max_file_mb=mb + 1)
+        ingestor = Ingestor(store, embedder, settings)
+        phases: dict[str, float] = {}
+        _time_steps(ingestor, store, phases, int((mb + 1) * 1024 * 1024) if raise_limits else 0)
+        rss_before = _peak_rss_mb()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        report = ingestor.ingest([path])
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        store.close()
+    file_report = report.files[0]
+    return {
+        "kind": kind,
+        "mb": round(size_mb, 3),
+        "seconds": round(seconds, 1),
+        "mb_per_s": size_mb / seconds,
+        # CPU seconds over all threads: what the machine's load average does not change
+        "cpu_s": round(cpu, 1),
+        "load_average": round(os.getloadavg()[0], 1),
+        "peak_rss_mb": round(_peak_rss_mb()),
+        "rss_after_model_mb": round(rss_before),
+        "status": file_report.status,
+        "reason": file_report.reason,
+        "chunks": file_report.chunks,
+        "messages": file_report.messages,
+        "phases_s": {name: round(value, 1) for name, value in phases.items()},
+    }
+
+
+def _time_steps(
+    ingestor: Ingestor, store: GraphStore, phases: dict[str, float], max_text_bytes: int
+) -> None:
+    import ingest.pipeline as pipeline
+
+    if max_text_bytes:
+        pipeline.load = functools.partial(pipeline.load, max_text_bytes=max_text_bytes)  # type: ignore[attr-defined]
+
+    def timed(name: str, fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                phases[name] = phases.get(name, 0.0) + time.perf_counter() - start
+
+        return wrapper
+
+    pipeline.load = timed("load", pipeline.load)  # type: ignore[attr-defined]
+    for step, name in (("_build", "build"), ("_extract", "extract"), ("_embed", "embed")):
+        setattr(ingestor, step, timed(name, getattr(ingestor, step)))
+    store.write = timed("write", store.write)  # type: ignore[method-assign]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
+def large_files(sizes: Sequence[float], kind: str, raise_limits: bool) -> int:
+    """Each size in a fresh process, so that each peak RSS is its own."""
+    runs = []
+    for mb in sizes:
+        command = [sys.executable, __file__, "--one-large", str(mb), "--large-kind", kind]
+        command += ["--raise-limits"] if raise_limits else []
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(done.stderr[-2000:])
+            return 1
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(json.dumps(runs[-1], ensure_ascii=False))
+    rows = [
+        [
+            r["kind"],
+            f"{r['mb']:g}",
+            f"{r['seconds']:.0f}",
+            f"{r['cpu_s']:.0f}",
+            f"{r['load_average']:.1f}",
+            f"{r['mb_per_s'] * 1024:.1f}",
+            r["peak_rss_mb"],
+            r["chunks"] + r["messages"],
+            " ".join(f"{k} {v:g}" for k, v in r["phases_s"].items()),
+            r["status"] + (f": {r['reason']}" if r["reason"] else ""),
+        ]
+        for r in runs
+    ]
+    headers = ["kind", "MB", "s", "CPU s", "load", "KB/s", "peak RSS MB", "texts", "phases (s)"]
+    headers.append("status")
+    print(table(headers, rows))
+    write_json(RESULTS / f"ingest_large_{kind}.json", {"machine": machine_info(), "runs": runs})
     return 0
 
 

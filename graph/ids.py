@@ -9,10 +9,13 @@ __all__ = ["content_hash", "stable_id"]
 
 
 def content_hash(*parts: str | bytes) -> str:
-    """sha256 over the parts (separated, so ("ab","c") != ("a","bc"))."""
+    """sha256 over the parts (separated, so ("ab","c") != ("a","bc")).
+
+    Text reaching here is clean (ingest/untrusted.py); a lone surrogate that slipped past is
+    hashed as its UTF-8-style bytes ("surrogatepass") rather than failing a whole file."""
     digest = hashlib.sha256()
     for part in parts:
-        data = part.encode("utf-8") if isinstance(part, str) else part
+        data = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part
         digest.update(len(data).to_bytes(8, "big"))
         digest.update(data)
     return digest.hexdigest()

@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     # The default model is English-only: on Chinese queries its vectors say little, so the
     # lexical side (jieba) leads. Set it equal to the above with a multilingual model.
     fusion_dense_weight_cjk: float = Field(default=0.3, ge=0.0, le=1.0)
+    # An option is shown only when close to the words asked: cosine at least this (calibrated
+    # on clinc150's out-of-scope queries, benchmarks/relevance_eval.py), or at least
+    # ask_min_overlap of the words' content terms in what it matched. With the default
+    # English-only model unrelated Chinese texts reach cosine 0.5-0.65, so for Chinese the
+    # cosine floor is out of reach and the terms decide; lower it with a multilingual model
+    # (and calibrate it as for English).
+    ask_min_similarity: float = Field(default=0.425, ge=-1.0, le=1.01)
+    ask_min_similarity_cjk: float = Field(default=1.01, ge=-1.0, le=1.01)
+    ask_min_overlap: float = Field(default=0.67, ge=0.0, le=1.01)
+    # Chinese: with the cosine out of reach, any shared content word, character or bigram.
+    ask_min_overlap_cjk: float = Field(default=0.01, ge=0.0, le=1.01)
     # Key for the keyed hash of de-identified values (links one customer across sources).
     deid_key: SecretStr = SecretStr("spiral-dev-key-change-me")
     deidentify: bool = True
@@ -44,7 +55,10 @@ class Settings(BaseSettings):
     # curated entities in the graph extend it. None (unset or empty): the one bundled in the
     # package (ingest.gazetteer.gazetteer_file); a set path that does not exist is an error.
     gazetteer_path: Path | None = None
-    max_file_mb: float = Field(default=50.0, gt=0)
+    # What one file may weigh on disk (documents with images are large for little text); the
+    # text in it is limited further, to what can be embedded in reasonable time
+    # (ingest/loaders/text_io.py MAX_TEXT_BYTES, 2 MB).
+    max_file_mb: float = Field(default=20.0, gt=0)
     # The embedded store lets one writer in at a time; another waits this long, then gives up
     # with a clear error (nothing half-written). Readers never wait.
     busy_timeout_s: float = Field(default=30.0, gt=0)

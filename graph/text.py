@@ -15,6 +15,7 @@ __all__ = [
     "INDEX_TERMS_VERSION",
     "LATIN_WORD",
     "character_term",
+    "content_characters",
     "detect_language",
     "index_terms",
     "is_cjk",
@@ -116,6 +117,14 @@ a an the is are am be was were do does did i me my you your we our to of in on a
 or it this that what how can could should would will with
 """
 _STOPWORDS = frozenset(_STOP_TEXT.split())
+
+
+_STOP_CHARACTERS = frozenset(c for w in _STOPWORDS for c in w if is_cjk(c))
+
+
+def content_characters(text: str) -> list[str]:
+    """The Chinese characters of `text` that are not part of a stop word, once each."""
+    return list(dict.fromkeys(c for c in text if is_cjk(c) and c not in _STOP_CHARACTERS))
 
 
 def query_terms(text: str) -> list[str]:

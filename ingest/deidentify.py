@@ -1,10 +1,12 @@
 """De-identification: personal data is replaced by typed placeholders before any text is stored
 or embedded, so nothing downstream (graph, search index, vectors, logs) ever holds it.
 
-Replaced: phone numbers ([PHONE]), PRC resident ids ([ID]), bank cards ([CARD]), e-mail
-addresses ([EMAIL]) and street addresses ([ADDRESS]). Each finding carries a keyed hash
-(HMAC-SHA256) of the normalised value, so the same customer can be linked across conversations
-without the value being kept anywhere.
+Replaced: phone numbers ([PHONE]), PRC resident ids of both generations ([ID]), bank cards
+([CARD]), e-mail addresses ([EMAIL]), street addresses ([ADDRESS]), person names ([NAME]),
+WeChat ids ([WECHAT]), QQ numbers ([QQ]), passport numbers ([PASSPORT]) and Chinese licence
+plates ([PLATE]). Each finding carries a keyed hash (HMAC-SHA256) of the normalised value, so
+the same customer can be linked across conversations without the value being kept anywhere.
+README.md ("Personal data: what is removed and what is not") is the inventory.
 
 How it works, and why:
 - Matching runs on a *shadow* of the text of the same length: full-width ASCII (１３８, ＠) is
@@ -17,8 +19,11 @@ How it works, and why:
   the same reason placeholders already in the data (JD.com's ``[数字x]``, ``[地址x]``, our own
   ``[PHONE]``) are never touched.
 - Numbers are only replaced when they are what they claim to be: ids need a valid ISO 7064
-  MOD 11-2 check digit and birth date, cards a valid Luhn sum; prices, dates, times,
+  MOD 11-2 check digit and birth date (15-digit ids a birth date and a known region), cards a
+  valid Luhn sum, phones in unusual formats libphonenumber's validity; prices, dates, times,
   percentages and order numbers that fail these checks stay as they are.
+- Names need evidence beyond their shape (`ingest.names`): known from the source, a
+  self-introduction or label, or the segmenter's person tag next to an honorific.
 """
 
 from __future__ import annotations
@@ -27,11 +32,27 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from stdnum.cn import ric
+
+from ingest.names import NameFinder
+from ingest.pii_numbers import (
+    after_order_label,
+    cn_road_addresses,
+    id15_to_18,
+    library_phones,
+    luhn_ok,
+    passports,
+    plates,
+    prc_ids_15,
+    qq_numbers,
+    wechat_ids,
+)
 
 __all__ = [
     "PLACEHOLDERS",
@@ -50,6 +71,11 @@ class PiiKind(StrEnum):
     CARD = "CARD"
     EMAIL = "EMAIL"
     ADDRESS = "ADDRESS"
+    NAME = "NAME"
+    WECHAT = "WECHAT"
+    QQ = "QQ"
+    PASSPORT = "PASSPORT"
+    PLATE = "PLATE"
 
 
 PLACEHOLDERS: dict[PiiKind, str] = {kind: f"[{kind.value}]" for kind in PiiKind}
@@ -85,8 +111,9 @@ _FOLD.update({cp: 0x2D for cp in (0x2010, 0x2011, 0x2012, 0x2013, 0x2212)})  # h
 
 _MASK_FILL = "\x00"  # matched by no pattern; only the brackets around it are ever "seen"
 
-# Every pattern below needs an ASCII digit or an "@": text without either is returned as is.
-_MAY_HOLD_PII = re.compile(r"[0-9@]")
+# Every pattern below needs an ASCII digit, an "@", a road word or a WeChat label: other text
+# only goes through the name finder.
+_MAY_HOLD_PII = re.compile(r"[0-9@路街巷道号弄信]|胡同|w[xe]|vx|weixin", re.IGNORECASE)
 
 
 def _mask(shadow: str, spans: list[tuple[int, int]]) -> str:
@@ -105,8 +132,6 @@ def _mask(shadow: str, spans: list[tuple[int, int]]) -> str:
 
 # --- validators --------------------------------------------------------------------------------
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
 _ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 
@@ -116,15 +141,7 @@ def luhn_valid(digits: str) -> bool:
 
     A long number only counts as a card when this passes, so order numbers stay readable."""
     value = re.sub(r"[ -]", "", unicodedata.normalize("NFKC", digits))
-    if len(value) < 2 or not _ASCII_DIGITS.fullmatch(value):
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(value)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    return bool(_ASCII_DIGITS.fullmatch(value)) and luhn_ok(value)
 
 
 def prc_id_valid(value: str) -> bool:
@@ -132,11 +149,8 @@ def prc_id_valid(value: str) -> bool:
     digit (X allowed, any case, spaces ignored) and a real birth date.
 
     Both checks are needed so an arbitrary 18-digit number is not mistaken for an id."""
-    v = re.sub(r"\s", "", unicodedata.normalize("NFKC", value)).upper()
-    if not _ID_SHAPE.fullmatch(v):
-        return False
-    total = sum((ord(c) - 48) * w for c, w in zip(v[:17], _ID_WEIGHTS, strict=True))
-    if _ID_CHECK[total % 11] != v[17]:
+    v = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", value)).upper()
+    if not _ID_SHAPE.fullmatch(v) or ric.calc_check_digit(v) != v[17]:
         return False
     year, month, day = int(v[6:10]), int(v[10:12]), int(v[12:14])
     if not 1900 <= year <= 2099:
@@ -159,11 +173,16 @@ _EMAIL = re.compile(
     re.ASCII,
 )
 
-_PRC_ID = re.compile(r"(?<!\d)\d{6} ?\d{8} ?\d{3}(?:\d(?!\d)|[Xx])", re.ASCII)
+# 18 characters, in one piece or in groups of any size ("110105 1949 1231 002X").
+_PRC_ID = re.compile(
+    r"(?<![0-9])(?<![0-9][ -])[0-9](?:[ -]?[0-9]){16}[ -]?(?:[0-9](?![ -]?[0-9])|[Xx])", re.ASCII
+)
 
-# Chinese mobile with an explicit +86 / 0086 / (+86) prefix.
+# Chinese mobile with an explicit +86 / 0086 / (+86) prefix, or 86 glued to it (8613912345678).
 _MOBILE_PREFIXED = re.compile(
-    r"(?:\(\+?86\)|\+ ?86|(?<!\d)0086)[ -]?1[3-9](?:[ -]?\d){9}(?!\d)", re.ASCII
+    r"(?:\(\+?86\)|\+ ?86|(?<!\d)0086)[ -]?1[3-9](?:[ -]?\d){9}(?!\d)"
+    r"|(?<![\d+])86 ?1[3-9]\d{9}(?!\d)",
+    re.ASCII,
 )
 # Any number written with a country prefix: +1 415-555-0132, +44 20 7946 0958, 0086 21 ...
 _INTERNATIONAL = re.compile(
@@ -234,17 +253,7 @@ _EN_ADDRESS = re.compile(
 )
 
 
-# A number right after an order-number label is an order number, even when it looks like a
-# mobile number or passes Luhn by chance (one in ten do).
-_ORDER_LABEL = re.compile(
-    r"(?:订单编号|订单号|单号|商品编号|商品ID|SKU|order\s*(?:no\.?|number|id|\#)"
-    r"|tracking\s*(?:no\.?|number|\#))\s*[:#]?\s*$",
-    re.ASCII | re.IGNORECASE,
-)
-
-
-def _after_order_label(shadow: str, start: int) -> bool:
-    return bool(_ORDER_LABEL.search(shadow, max(0, start - 24), start))
+_after_order_label = after_order_label  # an order number is never a phone or a card
 
 
 # --- finders: shadow text -> spans -------------------------------------------------------------
@@ -326,18 +335,44 @@ def _cn_addresses(shadow: str) -> Iterator[Span]:
 # Order matters: e-mails first (a QQ address is digits); ids and cards before plain phones (a
 # card contains phone-like runs); numbers with an explicit country prefix are phones and can
 # never be cards (no card starts with "+" or "0"), so they go before cards.
+# Labelled identifiers (WeChat, QQ, passport) go before numbers, as the label says what the
+# digits are; libphonenumber comes after the patterns, as a catch-all for other phone formats.
 _FINDERS: tuple[tuple[PiiKind, Finder], ...] = (
     (PiiKind.EMAIL, _spans(_EMAIL)),
+    (PiiKind.WECHAT, wechat_ids),
+    (PiiKind.QQ, qq_numbers),
+    (PiiKind.PASSPORT, passports),
     (PiiKind.ID, _spans(_PRC_ID, prc_id_valid)),
     (PiiKind.PHONE, _spans(_MOBILE_PREFIXED)),
     (PiiKind.PHONE, _spans(_INTERNATIONAL, _international_ok)),
+    (PiiKind.ID, prc_ids_15),  # a valid region and birth date say more than a Luhn sum
     (PiiKind.CARD, _cards),
     (PiiKind.PHONE, _spans(_MOBILE, skip_order_numbers=True)),
     (PiiKind.PHONE, _spans(_LANDLINE, skip_order_numbers=True)),
     (PiiKind.PHONE, _spans(_NANP, skip_order_numbers=True)),
+    (PiiKind.PHONE, library_phones),
+    (PiiKind.PLATE, plates),
     (PiiKind.ADDRESS, _cn_addresses),
+    (PiiKind.ADDRESS, cn_road_addresses),
     (PiiKind.ADDRESS, _spans(_EN_ADDRESS)),
 )
+
+
+def _disjoint(spans: Iterable[Span]) -> list[Span]:
+    """Non-empty spans that overlap no earlier one (a finder's own guarantee, enforced)."""
+    taken: list[Span] = []
+    for start, end in sorted(spans):
+        if end > start and (not taken or start >= taken[-1][1]):
+            taken.append((start, end))
+    return taken
+
+
+@lru_cache(maxsize=256)
+def _name_finder(
+    known: frozenset[str], keep: frozenset[str], identifier: bool = False
+) -> NameFinder:
+    """One finder per set of names (a conversation's messages share it)."""
+    return NameFinder(known, keep, identifier=identifier)
 
 
 # --- normalisation for the keyed hash ----------------------------------------------------------
@@ -367,18 +402,30 @@ def _normalize_phone(value: str) -> str:
     return digits
 
 
+def _normalize_text(value: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+
+
 def _normalize(kind: PiiKind, raw: str) -> str:
     """The form that is hashed: formatting differences must not split one customer in two."""
     value = unicodedata.normalize("NFKC", raw).strip()
-    if kind is PiiKind.EMAIL:
+    if kind in (PiiKind.EMAIL, PiiKind.WECHAT):
         return value.lower()
     if kind is PiiKind.ID:
-        return re.sub(r"[^0-9Xx]", "", value).upper()
-    if kind is PiiKind.CARD:
+        compact = re.sub(r"[^0-9Xx]", "", value).upper()
+        return id15_to_18(compact) if len(compact) == 15 else compact
+    if kind in (PiiKind.CARD, PiiKind.QQ):
         return re.sub(r"[^0-9]", "", value)
+    if kind in (PiiKind.PASSPORT, PiiKind.PLATE):
+        return re.sub(r"[^0-9A-Za-z\u4e00-\u9fff]", "", value).upper()
+    if kind is PiiKind.NAME:
+        return _normalize_text(value)
     if kind is PiiKind.PHONE:
         return _normalize_phone(value)
     return " ".join(_ADDRESS_PUNCT.sub(" ", value).lower().split())
+
+
+_PLAIN_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}$")
 
 
 # --- the public entry point --------------------------------------------------------------------
@@ -398,7 +445,10 @@ class Deidentifier:
         """HMAC-SHA256 of the normalised value (32 hex chars); the kind is part of the message
         so a card and a phone with the same digits do not collide."""
         kind = PiiKind(kind)
-        return self._hmac(kind.value, _normalize(kind, raw))
+        # A name hashes as plain text, so a name found in a message links with the customer
+        # key that `key_hash_text` makes of the same name given as the customer.
+        domain = "TEXT" if kind is PiiKind.NAME else kind.value
+        return self._hmac(domain, _normalize(kind, raw))
 
     def key_hash_text(self, raw: str) -> str:
         """Keyed hash of an identifier whose kind is not known (a customer id, a name, a field of
@@ -409,20 +459,50 @@ class Deidentifier:
         findings = self.redact(value).findings
         if len(findings) == 1 and (findings[0].start, findings[0].end) == (0, len(value)):
             return findings[0].key_hash
-        text = " ".join(unicodedata.normalize("NFKC", value).casefold().split())
-        return self._hmac("TEXT", text)
+        return self._hmac("TEXT", _normalize_text(value))
+
+    def redact_identifier(self, value: str, known_names: Iterable[str] = ()) -> str:
+        """An identifier (a file path, a conversation id, an attachment name) with its personal
+        data replaced. When anything was, a keyed hash of the raw value is added before the
+        suffix ("张伟_13912345678.md" → "[NAME]_[PHONE]_h1a2b3c4d.md"), so two values that
+        redact alike stay two, and the same value always gives the same result (re-ingest is
+        a no-op). A value holding nothing to replace comes back as it is. The "_h" keeps the
+        hash's digits from joining digits before it into something that looks like a number."""
+        redacted = self.redact(value, known_names, identifier=True).text
+        if redacted == value:
+            return value
+        suffix = m.group() if (m := _PLAIN_SUFFIX.search(redacted)) else ""
+        stem = redacted[: len(redacted) - len(suffix)]
+        return f"{stem}_h{self.key_hash_text(value)[:8]}{suffix}"
 
     def _hmac(self, kind: str, normalized: str) -> str:
         message = f"{kind}:{normalized}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
 
-    def redact(self, text: str) -> Redacted:
+    def redact(
+        self,
+        text: str,
+        known_names: Iterable[str] = (),
+        keep_names: Iterable[str] = (),
+        *,
+        identifier: bool = False,
+    ) -> Redacted:
         """The text with every recognised value replaced, and the findings (positions in `text`).
 
+        `known_names`: people the source names (a transcript's customer and customer speakers,
+        names on cards), replaced wherever they occur. `keep_names`: people whose names are
+        kept (employees, who are people of the graph by name). `identifier`: the text names
+        something (a file name, a title), where a standalone name-shaped token right next to
+        other personal data is a name too ("许平_13912345678").
+
         Idempotent: redacting the result again changes nothing."""
+        names = _name_finder(frozenset(known_names), frozenset(keep_names), identifier)
+        return self._redact(text, names)
+
+    def _redact(self, text: str, names: NameFinder) -> Redacted:
         shadow = text.translate(_FOLD)
-        if not _MAY_HOLD_PII.search(shadow):
-            return Redacted(text=text, findings=[])
+        finders = _FINDERS if _MAY_HOLD_PII.search(shadow) else ()
+        finders = (*finders, (PiiKind.NAME, names))
         found: list[tuple[int, int, PiiKind]] = []
         # Repeat until a whole round finds nothing: a mask can open a match that the raw value
         # blocked (a run of digits too long to be one phone, split by a phone found later).
@@ -430,8 +510,8 @@ class Deidentifier:
         # what redacting the result would do: that is why `redact` is idempotent.
         while True:
             before = len(found)
-            for kind, finder in _FINDERS:
-                spans = list(finder(shadow))
+            for kind, finder in finders:
+                spans = _disjoint(finder(shadow))
                 found.extend((start, end, kind) for start, end in spans)
                 shadow = _mask(shadow, spans)
             if len(found) == before:

@@ -7,6 +7,8 @@ content hash, before the model is even loaded).
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -14,13 +16,22 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from graph.embeddings import Embedder
+from graph.embeddings import Embedder, ModelError
 from graph.ids import content_hash
 from graph.model import Customer, Employee, Entity, Label, Message, make_id
 from graph.settings import Settings
-from graph.store import GraphStore, NodeQuery, WriteBatch, WriteResult, iter_nodes
+from graph.store import (
+    GraphStore,
+    NodeQuery,
+    StoreBusy,
+    StoreUnavailable,
+    WriteBatch,
+    WriteResult,
+    iter_nodes,
+)
 from ingest.build import (
     SourceGraph,
     add_mentions,
@@ -31,7 +42,7 @@ from ingest.build import (
     source_id_for,
 )
 from ingest.contacts import customer_fields
-from ingest.deidentify import Deidentifier
+from ingest.deidentify import Deidentifier, PiiKind
 from ingest.extract import Extractor
 from ingest.gazetteer import (
     GazetteerEntry,
@@ -49,13 +60,20 @@ from ingest.records import (
     TranscriptConversation,
 )
 from ingest.resolve import Resolver
+from ingest.untrusted import safe_uri
 
 __all__ = ["PIPELINE_VERSION", "FileReport", "IngestReport", "Ingestor", "customer_node_id"]
+
+# Failures of the store or the model, not of a file: raised to be said once (the CLI turns
+# them into one line), as every later file would fail the same way.
+BATCH_ERRORS: tuple[type[Exception], ...] = (StoreBusy, StoreUnavailable, ModelError)
+_log = logging.getLogger(__name__)
 
 # Bump when the pipeline's output changes, so unchanged files are re-processed once.
 # 2: employees keyed by source-system ids; customer fields merged per field with sources.
 # 3: sentences of chunks get their own vectors.
-PIPELINE_VERSION = "3"
+# 4: names, WeChat/QQ/passport/plate de-identified; uris and titles de-identified too.
+PIPELINE_VERSION = "4"
 EMBED_SLICE = 256  # texts per encode call: the progress granularity of one long file
 
 
@@ -135,26 +153,33 @@ class Ingestor:
     ) -> IngestReport:
         start = time.perf_counter()
         report = IngestReport()
-        files, missing = _expand(paths)
-        report.files += [
-            FileReport(uri=p, status="failed", reason="no such file or folder") for p in missing
-        ]
+        files, unreadable = _expand(paths)
+        report.files += unreadable
         for path in _progress(self, files, progress):
             report.files.append(self.ingest_file(path, str(path), kind))
         report.seconds = time.perf_counter() - start
         return report
 
     def ingest_file(self, path: Path, uri: str, kind: str | None = None) -> FileReport:
-        """Ingest one file; any failure is reported, never raised, and writes nothing."""
+        """Ingest one file; any failure is reported, never raised, and writes nothing. Only
+        what fails every file alike (the store, the model) is raised, to be said once."""
         max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
+        uri = safe_uri(uri)
         try:
-            loaded = load(path, uri=uri, kind=kind, max_bytes=max_bytes)
+            return self.ingest_loaded(load(path, uri=uri, kind=kind, max_bytes=max_bytes))
         except LoadError as exc:
             return FileReport(uri=uri, status="failed", reason=exc.reason)
-        return self.ingest_loaded(loaded)
+        except BATCH_ERRORS:
+            raise
+        except Exception as exc:  # a bug must cost one file, not the batch
+            _log.debug("ingest of %s failed", uri, exc_info=True)
+            reason = safe_uri(" ".join(str(exc).split())[:200]) or "no message"
+            return FileReport(uri=uri, status="failed", reason=f"{type(exc).__name__}: {reason}")
 
     def ingest_loaded(self, loaded: LoadedDocument | LoadedTranscript | LoadedNote) -> FileReport:
         """Ingest an already loaded source (e.g. a converted export) as one transaction."""
+        raw_uri = loaded.uri
+        loaded = self._deidentify_metadata(loaded)
         uri = loaded.uri
         digest = content_hash(loaded.raw_hash, self.config_hash)
         row_errors = loaded.row_errors if isinstance(loaded, LoadedTranscript) else []
@@ -163,7 +188,9 @@ class Ingestor:
         graph, kind_name = self._build(loaded, digest)
         entities = self._extract(graph)
         self._embed(graph)
-        batch = WriteBatch(replace_sources=[graph.source_id], nodes=graph.nodes, links=graph.links)
+        # A source an older version stored under the raw (not de-identified) uri goes too.
+        replace = list(dict.fromkeys([graph.source_id, source_id_for(raw_uri)]))
+        batch = WriteBatch(replace_sources=replace, nodes=graph.nodes, links=graph.links)
         try:
             self.store.write(batch)
         except ValueError as exc:
@@ -180,12 +207,32 @@ class Ingestor:
         )
 
     def forget(self, path: Path) -> WriteResult:
-        return self.store.delete_source(source_id_for(str(path)))
+        """The source stored for `path` (under its de-identified uri), and one an older version
+        stored under the raw uri."""
+        raw = safe_uri(str(path))
+        results = [self.store.delete_source(source_id_for(u)) for u in {self._uri(raw), raw}]
+        totals = {f: sum(getattr(r, f) for r in results) for f in WriteResult.model_fields}
+        return WriteResult(**totals)
 
     # -- steps --------------------------------------------------------------------------
 
-    def _redact(self, text: str) -> str:
-        return self.deid.redact(text).text if self.deid else text
+    def _redact(self, text: str, known: Iterable[str] = (), keep: Iterable[str] = ()) -> str:
+        return self.deid.redact(text, known, keep).text if self.deid else text
+
+    def _uri(self, value: str, known: Iterable[str] = ()) -> str:
+        """A file path or id, de-identified and still unique (`Deidentifier.redact_identifier`)."""
+        return self.deid.redact_identifier(value, known) if self.deid and value else value
+
+    def _deidentify_metadata(
+        self, loaded: LoadedDocument | LoadedTranscript | LoadedNote
+    ) -> LoadedDocument | LoadedTranscript | LoadedNote:
+        """The uri (the file name) and the title go through the same de-identification as the
+        text: they are stored in nodes and returned as every suggestion's source."""
+        update = {"uri": self._uri(loaded.uri)}
+        if not isinstance(loaded, LoadedTranscript):
+            title = loaded.title  # the file's stem when the file names no title itself
+            update["title"] = self.deid.redact(title, identifier=True).text if self.deid else title
+        return loaded.model_copy(update=update)
 
     def _build(
         self, loaded: LoadedDocument | LoadedTranscript | LoadedNote, digest: str
@@ -196,7 +243,11 @@ class Ingestor:
         if isinstance(loaded, LoadedNote):
             author, author_id = self._person(loaded.author, loaded.author_id)
             note = loaded.model_copy(
-                update={"text": self._redact(loaded.text), "author": author, "author_id": author_id}
+                update={
+                    "text": self._redact(loaded.text, keep=[loaded.author]),  # an employee
+                    "author": author,
+                    "author_id": author_id,
+                }
             )
             graph = build_note(note, digest)
             self._merge_people(graph)
@@ -211,15 +262,28 @@ class Ingestor:
         return graph, f"transcript:{loaded.format}"
 
     def _deidentify_conversation(self, conv: TranscriptConversation) -> TranscriptConversation:
+        """Texts, the conversation id and shared files de-identified; the customer's names (as
+        the source gives them) are replaced wherever they occur, employees' names are kept."""
         employee, employee_id = self._person(conv.employee, conv.employee_id)
+        known, keep = _conversation_names(conv)
         messages = []
         for m in conv.messages:
-            update = {"text": self._redact(m.text)}
+            update = {"text": self._redact(m.text, known, keep)}
             if who := message_employee(conv, m):  # resolved on the raw names, then hashed
                 update["speaker"], update["speaker_id"] = self._person(*who)
             messages.append(m.model_copy(update=update))
+        files = [
+            f.model_copy(
+                update={
+                    "filename": self._uri(f.filename, known),
+                    "sender": self._redact(f.sender, known, keep),
+                }
+            )
+            for f in conv.files
+        ]
         update = {"messages": messages, "customer": "", "customer_id": "", "cards": []}
         update |= {"employee": employee, "employee_id": employee_id}
+        update |= {"id": self._uri(conv.id, known), "files": files}
         return conv.model_copy(update=update)
 
     def _person(self, name: str, external_id: str) -> tuple[str, str]:
@@ -243,6 +307,7 @@ class Ingestor:
         if text in self._pii_kinds:  # the same few names recur on every message
             return self._pii_kinds[text]
         findings = self.deid.redact(text).findings if self.deid else []
+        findings = [f for f in findings if f.kind is not PiiKind.NAME]  # employees keep names
         kind = ""
         if findings:
             whole = len(findings) == 1 and (findings[0].start, findings[0].end) == (0, len(text))
@@ -364,6 +429,16 @@ def customer_node_id(settings: Settings, raw: str) -> str:
     return make_id(Label.CUSTOMER, key)
 
 
+def _conversation_names(conv: TranscriptConversation) -> tuple[frozenset[str], frozenset[str]]:
+    """(customer names, employee names) the source gives: the conversation's customer, the
+    speakers of customer messages and the names on shared cards; the employee and speakers of
+    employee messages."""
+    known = {conv.customer, *(c.name for c in conv.cards)}
+    known |= {m.speaker for m in conv.messages if m.role == "customer"}
+    keep = {conv.employee, *(m.speaker for m in conv.messages if m.role == "employee")}
+    return frozenset(known - keep - {""}), frozenset(keep - {""})
+
+
 def _conversation_time(conv: TranscriptConversation) -> str:
     """When the conversation started: the first message time it gives ('' when none does)."""
     return next((m.time for m in conv.messages if m.time), "")
@@ -397,9 +472,29 @@ def _newest_fields(current: Customer, seen: Customer) -> Customer:
     return seen.model_copy(update={"fields": fields, "field_sources": sources})
 
 
-def _expand(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
-    existing = [p for p in paths if p.exists()]
-    return list(iter_files(existing)), [str(p) for p in paths if not p.exists()]
+def _expand(paths: Iterable[Path]) -> tuple[list[Path], list[FileReport]]:
+    """The files to ingest, and a failed report for each path that names nothing and each
+    folder that cannot be listed. A link that leads nowhere (dangling, a loop) is a file
+    that `load` reports."""
+    failed: list[FileReport] = []
+
+    def unreadable(path: Path, reason: str) -> None:
+        failed.append(FileReport(uri=safe_uri(str(path)), status="failed", reason=reason))
+
+    existing = []
+    for path in paths:
+        if _lexists(path):
+            existing.append(path)
+        else:
+            unreadable(path, "no such file or folder")
+    return list(iter_files(existing, on_error=unreadable)), failed
+
+
+def _lexists(path: Path) -> bool:
+    try:
+        return os.path.lexists(path)
+    except ValueError:  # a NUL in the name names nothing
+        return False
 
 
 def _progress(ingestor: Ingestor, files: list[Path], show: bool) -> Iterable[Path]:
@@ -424,7 +519,7 @@ def _progress(ingestor: Ingestor, files: list[Path], show: bool) -> Iterable[Pat
         ingestor.on_embedded = on_embedded
         try:
             for path in files:
-                bar.update(task, name=path.name)
+                bar.update(task, name=escape(safe_uri(path.name)))  # rich reads "[x]" as markup
                 yield path
                 bar.advance(task)
                 bar.update(texts, visible=False)

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ingest.untrusted import safe_uri
+
 __all__ = [
     "ContactCard",
     "LoadError",
@@ -27,7 +29,9 @@ class LoadError(Exception):
     """A file (or a row in it) cannot be read; the message names the reason in one line."""
 
     def __init__(self, uri: str, reason: str, row: int | None = None) -> None:
-        self.uri, self.reason, self.row = uri, reason, row
+        # Both may quote what a user gave (a file name, a byte): printable, one line.
+        self.uri, self.reason, self.row = safe_uri(uri), safe_uri(reason), row
+        uri = self.uri
         where = f"{uri} (row {row})" if row is not None else uri
         super().__init__(f"{where}: {reason}")
 

@@ -13,6 +13,7 @@ an opening line comes first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Literal
@@ -31,8 +32,17 @@ from graph.model import (
     Message,
 )
 from graph.search import Fusion, fuse, search_both
+from graph.settings import Settings
 from graph.store import GraphStore, Hit, SearchFilter
-from graph.text import LATIN_WORD, detect_language, normalize, search_tokens
+from graph.text import (
+    LATIN_WORD,
+    content_characters,
+    detect_language,
+    is_cjk,
+    normalize,
+    query_terms,
+    search_tokens,
+)
 from seci.ranking import UNKNOWN_OUTCOME, Signals, diversify, is_stale, outcome_factor
 from seci.recognize import Recognized, customer_entities, expansion, recognize
 from seci.situations import BAD_OUTCOMES, GOOD_OUTCOMES, OPENING
@@ -50,7 +60,9 @@ __all__ = [
 ]
 
 EMPTY_STORE_HINT = "the store is empty: run `spiral ingest PATH...` or `spiral demo` first"
-NO_MATCH_HINT = "nothing matched: try other words, or ingest more material"
+NO_MATCH_HINT = "nothing close enough matched: try other words, or ingest more material"
+NO_CONTENT_HINT = "nothing to search for: the words hold no letters or digits"
+HAS_CONTENT = re.compile(r"[^\W_]")  # a letter, a digit or a CJK character
 ASK_HINT = "ask something: the customer's words or the situation"
 # Rejected and retired items never take a slot: filtered inside the search, before ranking.
 # Expired ones still may, flagged and ranked lower.
@@ -110,9 +122,36 @@ class AskOptions(BaseModel):
     fusion: Fusion = "weighted"
     dense_weight: float = 0.8
     dense_weight_cjk: float = 0.3
+    # An option is offered only when it is close enough to the words asked: cosine at least
+    # min_similarity (per language: the default model is English-only, and unrelated Chinese
+    # texts reach 0.5–0.65 with it), or at least min_overlap of the words' content terms in
+    # the text matched. Calibrated on clinc150's out-of-scope queries (benchmarks/README).
+    min_similarity: float = 0.425
+    min_similarity_cjk: float = 1.01  # out of reach: the terms decide (see the settings)
+    min_overlap: float = 0.67
+    min_overlap_cjk: float = 0.01  # any content word, character or bigram of the words
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AskOptions:
+        return cls(
+            fusion=settings.fusion,
+            dense_weight=settings.fusion_dense_weight,
+            dense_weight_cjk=settings.fusion_dense_weight_cjk,
+            min_similarity=settings.ask_min_similarity,
+            min_similarity_cjk=settings.ask_min_similarity_cjk,
+            min_overlap=settings.ask_min_overlap,
+            min_overlap_cjk=settings.ask_min_overlap_cjk,
+        )
 
     def weight(self, text: str) -> float:
         return self.dense_weight_cjk if detect_language(text) == "zh" else self.dense_weight
+
+    def relevant(self, signals: Signals, language: str) -> bool:
+        if language == "zh":
+            floor, share = self.min_similarity_cjk, self.min_overlap_cjk
+        else:
+            floor, share = self.min_similarity, self.min_overlap
+        return signals.similarity >= floor or signals.overlap >= share
 
 
 class SourceRef(BaseModel):
@@ -146,6 +185,7 @@ class Suggestion(BaseModel):
     item: ItemRef | None = None
     draft: bool = False  # made from a draft item: not yet checked by a knowledge manager
     opening: bool = False  # the opening line of a conversation, not an answer
+    weak: bool = False  # not close to the words asked; shown only after close ones
     signals: Signals | None = None
     # The text the words asked are compared with when `why` is finished (only for the options
     # picked: segmenting every candidate's text was a third of an ask).
@@ -185,6 +225,8 @@ def suggest(
     words, recent = request.words(), request.recent()
     if not words:
         return AskResult(query="", hint=ASK_HINT)
+    if not HAS_CONTENT.search(words):
+        return AskResult(query=words, hint=NO_CONTENT_HINT)
     asked = recognize(store, words)
     in_play = _InPlay(
         [
@@ -221,10 +263,9 @@ def suggest(
     # The opening line is not offered again among the options.
     said = [opening] if opening else []
     ranked = _distinct_texts([*said, *sorted(candidates.values(), key=lambda s: -s.score)])
-    ranked = ranked[len(said) :]
-    picked = [
-        ranked[i] for i in diversify([s.text for s in ranked], [s.score for s in ranked], top_k)
-    ]
+    picked = _pick(
+        ranked[len(said) :], _Closeness(texts, [d for _, d in results]), words, options, top_k
+    )
     picked = [_explained(words, s) for s in [*said, *picked]]
     entities = in_play.named(in_play.by_id)
     if picked:
@@ -271,6 +312,27 @@ def baseline(
                 )
             )
     return AskResult(query=query, suggestions=out[:top_k])
+
+
+def _pick(
+    ranked: list[Suggestion], closeness: _Closeness, words: str, options: AskOptions, top_k: int
+) -> list[Suggestion]:
+    """The options to show: close ones first, each a different approach; when at least one
+    is close, weak ones may fill the remaining places, flagged. When none is close, none:
+    five options at 0.8 for "asdf" would be scores that mean nothing."""
+    language = detect_language(words)
+    for option in ranked:
+        closeness.measure(option)
+    close = [s for s in ranked if s.signals and options.relevant(s.signals, language)]
+    if not close:
+        return []
+    weak = [s for s in ranked if s not in close]
+    picked = [close[i] for i in diversify([s.text for s in close], [s.score for s in close], top_k)]
+    rest = diversify([s.text for s in weak], [s.score for s in weak], top_k - len(picked))
+    for i in rest:
+        weak[i].weak = True
+        weak[i].why = f"{weak[i].why}; a weak match" if weak[i].why else "a weak match"
+    return picked + [weak[i] for i in rest]
 
 
 def _group(found: HitContext, hit: Hit) -> str:
@@ -532,6 +594,47 @@ def _matched_words(query: str, text: str) -> list[str]:
         if len(t) > 1 and (t in words if LATIN_WORD.fullmatch(t) else t in flat)
     ]
     return found[:5]
+
+
+class _Closeness:
+    """How close an option's matched text is to the words asked (alone, and with the
+    conversation so far): the best cosine among the dense hits and the share of content terms
+    found. Fused scores are relative within one ask, so they cannot say this."""
+
+    def __init__(self, texts: Sequence[str], dense: Sequence[Sequence[Hit]]) -> None:
+        self.cosine = [{h.id: h.score for h in hits} for hits in dense]
+        self.terms = [_content_terms(t) for t in texts]
+
+    def measure(self, option: Suggestion) -> None:
+        """Fill in the option's similarity and overlap signals."""
+        signals = option.signals or Signals()
+        ids = [option.id, *(source.id for source in option.sources)]
+        signals.similarity = round(
+            max((c.get(i, 0.0) for c in self.cosine for i in ids), default=0.0), 4
+        )
+        matched = normalize(option._match or option.text)
+        found = set(LATIN_WORD.findall(matched))
+        shares = []
+        for terms in self.terms:
+            hits = [t for t in terms if (t in found if LATIN_WORD.fullmatch(t) else t in matched)]
+            # One Chinese character in common is chance ("天" of 今天天气 in "30天"); two are not.
+            characters = [t for t in hits if len(t) == 1 and is_cjk(t)]
+            count = len(hits) - (len(characters) if len(characters) < 2 else 0)
+            shares.append(count / len(terms) if terms else 0.0)
+        signals.overlap = round(max(shares, default=0.0), 4)
+        option.signals = signals
+
+
+def _content_terms(text: str) -> list[str]:
+    """What a full-text query would look for (stop words out; Chinese words and bigrams),
+    less the one-letter Latin words and the doubled-character index forms, plus each Chinese
+    character outside the stop words ("贵" in "生贵太多了", which jieba cut badly)."""
+    terms = [
+        t
+        for t in query_terms(text)
+        if not (len(t) == 2 and t[0] == t[1]) and not (len(t) == 1 and LATIN_WORD.fullmatch(t))
+    ]
+    return list(dict.fromkeys([*terms, *content_characters(text)]))
 
 
 def _explained(query: str, suggestion: Suggestion) -> Suggestion:

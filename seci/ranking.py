@@ -55,6 +55,9 @@ class Signals(BaseModel):
     successes: int = 0
     trials: int = 0
     outcome: float = 1.0  # the factor from what worked
+    # Absolute, not relative to the other options: what says whether anything matched at all.
+    similarity: float = 0.0  # cosine of the matched text to the words asked (0: not in the top)
+    overlap: float = 0.0  # share of the words' content terms found in the matched text
 
     def score(self) -> float:
         value = self.relevance + CONTEXT_WEIGHT * self.context

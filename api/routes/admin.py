@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.deps import RuntimeDep
+from api.schemas import errors
 
 router = APIRouter(tags=["admin"])
 
@@ -20,13 +21,13 @@ class Stats(BaseModel):
     links: dict[str, int]
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, responses=errors())
 def health(rt: RuntimeDep) -> Health:
     rt.store.stats()  # fails loudly when the store is gone
     return Health(status="ok", store=rt.settings.store)
 
 
-@router.get("/admin/stats", response_model=Stats)
+@router.get("/admin/stats", response_model=Stats, responses=errors())
 def stats(rt: RuntimeDep) -> Stats:
     s = rt.store.stats()
     return Stats(nodes=s.nodes, links=s.links)

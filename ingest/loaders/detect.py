@@ -1,5 +1,5 @@
 """Which loader reads a file: from its content first (magic bytes, JSON shape, line shapes),
-then its suffix. What was decoded or parsed while looking is handed on, so a 50 MB JSON file
+then its suffix. What was decoded or parsed while looking is handed on, so a large JSON file
 is not parsed twice."""
 
 from __future__ import annotations

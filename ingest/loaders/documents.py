@@ -11,6 +11,7 @@ from typing import Any
 
 from ingest.loaders.text_io import decode_text, sha256_hex, stem_of
 from ingest.records import LoadedDocument, LoadError
+from ingest.untrusted import clean_text
 
 __all__ = [
     "load_docx",
@@ -29,7 +30,9 @@ _TEXT_TITLE_MAX = 60  # a longer first line is a paragraph, not a title
 
 
 def _require_text(text: str, uri: str, what: str) -> str:
-    text = text.strip()
+    """The text cleaned (ingest/untrusted.py: what a PDF, DOCX or HTML page holds is as
+    untrusted as any file) and non-empty."""
+    text = clean_text(text).strip()
     if not text:
         raise LoadError(uri, f"{what} has no text")
     return text
@@ -175,10 +178,13 @@ def _decode_html(data: bytes, uri: str) -> str:
 def load_html(data: bytes, uri: str) -> LoadedDocument:
     """Scripts and styles dropped; block elements become line breaks."""
     parser = _HTMLText()
-    parser.feed(_decode_html(data, uri))
-    parser.close()
+    try:
+        parser.feed(_decode_html(data, uri))
+        parser.close()
+    except Exception as exc:  # html.parser asserts on some broken markup (`<![if`)
+        raise LoadError(uri, f"not a readable HTML page ({_one_line(exc)})") from None
     text = _require_text(parser.text(), uri, "HTML page")
-    title = parser.title or parser.h1 or stem_of(uri)
+    title = clean_text(parser.title or parser.h1) or stem_of(uri)
     return LoadedDocument(uri=uri, kind="html", title=title, text=text, raw_hash=sha256_hex(data))
 
 
@@ -203,12 +209,11 @@ def load_pdf(data: bytes, uri: str) -> LoadedDocument:
         raise
     except Exception as exc:  # pypdf raises many types for damaged files
         raise LoadError(uri, f"not a readable PDF ({_one_line(exc)})") from None
-    text = "\n\n".join(p for p in pages if p)
+    text = clean_text("\n\n".join(p for p in pages if p)).strip()
     if not text:
         raise LoadError(uri, "PDF has no extractable text (scanned images?)")
-    return LoadedDocument(
-        uri=uri, kind="pdf", title=meta_title or stem_of(uri), text=text, raw_hash=sha256_hex(data)
-    )
+    title = clean_text(meta_title) or stem_of(uri)
+    return LoadedDocument(uri=uri, kind="pdf", title=title, text=text, raw_hash=sha256_hex(data))
 
 
 def _decrypt_empty(reader: Any) -> bool:
@@ -243,24 +248,32 @@ def load_docx(data: bytes, uri: str) -> LoadedDocument:
 
     try:
         document = docx.Document(io.BytesIO(data))
-    except Exception as exc:
+        lines, heading = _docx_lines(document, Table)
+        core_title = document.core_properties.title or ""
+    except Exception as exc:  # a damaged part surfaces anywhere while reading
         raise LoadError(uri, f"not a readable DOCX file ({_one_line(exc)})") from None
+    text = _require_text("\n".join(lines), uri, "DOCX file")
+    title = clean_text(core_title).strip() or heading or stem_of(uri)
+    return LoadedDocument(uri=uri, kind="docx", title=title, text=text, raw_hash=sha256_hex(data))
+
+
+def _docx_lines(document: Any, table_type: type) -> tuple[list[str], str]:
+    """(paragraph and table lines, the first Title/Heading 1 paragraph)."""
     lines: list[str] = []
     heading = ""
     for block in document.iter_inner_content():
-        if isinstance(block, Table):
+        if isinstance(block, table_type):
             lines.extend(_table_lines(block))
             continue
         text = block.text.strip()
         if not text:
             continue
         lines.append(text)
+        text = clean_text(text)
         style = (block.style.name if block.style is not None else "") or ""
         if not heading and style in ("Title", "Heading 1"):
             heading = text
-    text = _require_text("\n".join(lines), uri, "DOCX file")
-    title = (document.core_properties.title or "").strip() or heading or stem_of(uri)
-    return LoadedDocument(uri=uri, kind="docx", title=title, text=text, raw_hash=sha256_hex(data))
+    return lines, heading
 
 
 def _table_lines(table: Any) -> list[str]:

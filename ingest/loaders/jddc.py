@@ -2,7 +2,7 @@
 one message per line, sessions contiguous. Personal data is already masked ([订单x], [姓名x]).
 
 The full corpus is about a gigabyte, so `load_jddc` streams the file and can stop after
-`limit_sessions`; benchmarks use that instead of the 50 MB limit of `load`."""
+`limit_sessions`; benchmarks use that instead of the limits of `load`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import io
 from collections.abc import Iterable
 from pathlib import Path
 
+from ingest.loaders.text_io import undecodable
 from ingest.loaders.transcript_common import finish
 from ingest.records import LoadedTranscript, LoadError, TranscriptConversation, TranscriptMessage
+from ingest.untrusted import clean_text
 
 __all__ = ["load_jddc", "looks_like_jddc", "parse_jddc"]
 
@@ -55,6 +57,25 @@ def parse_jddc(data: bytes, uri: str, limit_sessions: int | None = None) -> Load
     return _parse_lines(io.BytesIO(data), uri, limit_sessions)
 
 
+def _decode_line(raw: bytes) -> str | None:
+    """One line as clean text: UTF-8, else GB18030 (both strict); None when neither reads
+    it, so the line is reported instead of stored as mojibake."""
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return clean_text(raw.decode(encoding))
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _undecodable_line(raw: bytes) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return undecodable(raw, exc, ["utf-8", "gb18030"])
+    return "cannot decode cleanly"  # pragma: no cover - only called for undecodable lines
+
+
 def _parse_lines(lines: Iterable[bytes], uri: str, limit_sessions: int | None) -> LoadedTranscript:
     if limit_sessions is not None and limit_sessions < 1:
         raise ValueError("limit_sessions must be a positive number of sessions")
@@ -62,10 +83,11 @@ def _parse_lines(lines: Iterable[bytes], uri: str, limit_sessions: int | None) -
     conversations: dict[str, TranscriptConversation] = {}
     errors: list[str] = []
     for number, raw in enumerate(lines, start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            line = raw.decode("gb18030", errors="replace")
+        line = _decode_line(raw)
+        if line is None:
+            digest.update(raw)
+            errors.append(f"line {number}: {_undecodable_line(raw)}")
+            continue
         line = line.rstrip("\r\n").lstrip("\ufeff") if number == 1 else line.rstrip("\r\n")
         fields = line.split("\t", _FIELDS - 1)
         session = fields[0].strip()

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ingest.records import LoadedTranscript, LoadError, TranscriptConversation
+from ingest.untrusted import clean_payload
 
 __all__ = [
+    "BadLine",
     "Role",
     "conversation_id",
     "fill_parties",
@@ -108,27 +111,56 @@ def fill_parties(conv: TranscriptConversation) -> TranscriptConversation:
 
 
 def parse_json_payload(text: str, uri: str) -> Any:
-    """One JSON value, or JSON lines (one value per line, as archive exports often are)."""
+    """One JSON value, or JSON lines (one value per line, as archive exports often are), with
+    every string in it cleaned (ingest/untrusted.py): JSON escapes can spell lone surrogates
+    and control characters that the decoded file text did not contain."""
+    return clean_payload(_parse_json(text, uri))
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line of a JSON-lines file that is not JSON, kept in its place among the values so
+    that the loader reports it as a row error and reads the other lines."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: malformed JSON ({self.reason})"
+
+
+def _parse_json(text: str, uri: str) -> Any:
     try:
         return json.loads(text)
     except RecursionError:
         raise LoadError(uri, "malformed JSON: nested too deeply") from None
     except json.JSONDecodeError as first_error:
-        lines = [line for line in text.splitlines() if line.strip()]
-        if len(lines) > 1:
-            values = []
-            for line in lines:
-                try:
-                    values.append(json.loads(line))
-                except (json.JSONDecodeError, RecursionError):
-                    break
-            else:
-                return values
+        if (values := _json_lines(text)) is not None:
+            return values
         raise LoadError(
             uri,
             f"malformed JSON: {first_error.msg} at line {first_error.lineno} "
             f"column {first_error.colno}",
         ) from None
+
+
+def _json_lines(text: str) -> list[Any] | None:
+    """One value per non-empty line, a BadLine where a line is not JSON; None when this is
+    not JSON lines at all (one line, the first line broken, or most lines broken: one
+    malformed JSON document rather than a few bad records)."""
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if len(numbered) < 2:
+        return None
+    values: list[Any] = []
+    for number, line in numbered:
+        try:
+            values.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            values.append(BadLine(number, f"{exc.msg} at column {exc.colno}"))
+        except RecursionError:
+            values.append(BadLine(number, "nested too deeply"))
+    bad = sum(isinstance(v, BadLine) for v in values)
+    return None if isinstance(values[0], BadLine) or 2 * bad > len(values) else values
 
 
 def finish(

@@ -69,11 +69,7 @@ def transcript_from_csv(text: str, uri: str, raw_hash: str) -> LoadedTranscript:
     that); without an id column the file is one conversation. Row numbers in errors are
     spreadsheet rows: the header is row 1."""
     first_line = next((line for line in text.splitlines() if line.strip()), "")
-    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(first_line))
-    try:
-        rows = list(reader)
-    except csv.Error as exc:
-        raise LoadError(uri, f"malformed CSV: {exc}") from None
+    rows, errors = _rows(text, _delimiter(first_line))
     rows = [row for row in rows if any(cell.strip() for cell in row)]
     if not rows:
         raise LoadError(uri, "CSV has no header")
@@ -92,7 +88,6 @@ def transcript_from_csv(text: str, uri: str, raw_hash: str) -> LoadedTranscript:
         return row[index].strip() if index is not None and index < len(row) else ""
 
     conversations: dict[str, TranscriptConversation] = {}
-    errors: list[str] = []
     current = conversation_id(uri, 0)
     for number, row in enumerate(body, start=2):
         current = cell(row, "conversation") or current
@@ -123,6 +118,21 @@ def transcript_from_csv(text: str, uri: str, raw_hash: str) -> LoadedTranscript:
             except ValueError:
                 errors.append(f"row {number}: satisfaction {raw!r} is not a number; ignored")
     return finish(uri, "csv", list(conversations.values()), raw_hash, errors)
+
+
+def _rows(text: str, delimiter: str) -> tuple[list[list[str]], list[str]]:
+    """The rows, and a row error for each line the csv module refuses (a cell over its size
+    limit, say): the reader has consumed that line, so the rest still reads."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    rows: list[list[str]] = []
+    errors: list[str] = []
+    while True:
+        try:
+            rows.append(next(reader))
+        except StopIteration:
+            return rows, errors
+        except csv.Error as exc:
+            errors.append(f"line {reader.line_num}: malformed CSV ({exc}); skipped")
 
 
 def _row_role(role_cell: str, agent_cell: str) -> tuple[Role | None, str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ingest.loaders.text_io import decode_text, sha256_hex
 from ingest.loaders.transcript_common import (
+    BadLine,
     conversation_id,
     finish,
     normalize_role,
@@ -61,6 +62,9 @@ def transcript_from_json(payload: Any, uri: str, raw_hash: str) -> LoadedTranscr
     conversations: list[TranscriptConversation] = []
     errors: list[str] = []
     for index, item in enumerate(items):
+        if isinstance(item, BadLine):  # a JSON-lines record that is not JSON
+            errors.append(str(item))
+            continue
         where = "" if single else f"conversations[{index}]"
         try:
             conversations.append(_conversation(item, uri, index, where, errors))

@@ -23,7 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.loaders.text_io import decode_text, sha256_hex
-from ingest.loaders.transcript_common import finish, iso_from_epoch, parse_json_payload
+from ingest.loaders.transcript_common import (
+    BadLine,
+    finish,
+    iso_from_epoch,
+    parse_json_payload,
+)
 from ingest.records import (
     ContactCard,
     LoadedTranscript,
@@ -81,6 +86,9 @@ def transcript_from_wecom(payload: Any, uri: str, raw_hash: str) -> LoadedTransc
     errors: list[str] = []
     last_ms = 0
     for index, record in enumerate(records):
+        if isinstance(record, BadLine):  # a JSON-lines record that is not JSON
+            errors.append(str(record))
+            continue
         if not isinstance(record, dict):
             errors.append(f"records[{index}]: not an object but {type(record).__name__}")
             continue

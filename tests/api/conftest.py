@@ -6,9 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from api.runtime import Runtime
 from graph.settings import Settings, get_settings
+from tests.conftest import HashEmbedder
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CORPUS = [EXAMPLES / "docs", EXAMPLES / "notes", EXAMPLES / "transcripts"]
@@ -39,3 +42,19 @@ def use_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
     yield _use
     get_settings.cache_clear()
+
+
+def hashed_client(data_dir: Path, **settings: object) -> TestClient:
+    """A client of the app on an embedded store in `data_dir`, with the hashed embedder in place
+    of the model (for tests where what is found does not matter, only what is answered). Use it
+    as a context manager: the app starts on entering. An unhandled error is raised in the test,
+    with its traceback."""
+
+    class Client(TestClient):
+        def __enter__(self) -> TestClient:
+            super().__enter__()
+            self.app.state.runtime.embedder = HashEmbedder()  # type: ignore[attr-defined]
+            return self
+
+    app = create_app(Settings(data_dir=data_dir, store="embedded", **settings))  # type: ignore[arg-type]
+    return Client(app)

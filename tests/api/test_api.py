@@ -47,7 +47,7 @@ def test_upload_ingest(tmp_path: Path) -> None:
         empty = c.post("/ingest", files={"file": ("e.txt", b"", "text/plain")})
         assert empty.status_code == 422 and "e.txt" in empty.json()["detail"]
         hits = c.post("/assist/ask", json={"query": "换货"}).json()["suggestions"]
-        assert hits[0]["sources"][0]["uri"] == "policy.md"
+        assert hits[0]["sources"][0]["uri"] == "upload/policy.md"
 
 
 def test_upload_over_the_size_limit_is_refused_and_writes_nothing(tmp_path: Path) -> None:

@@ -395,3 +395,62 @@ def test_demo_tells_the_whole_spiral(tmp_path: Path, use_store) -> None:
         assert step in text, step
     assert "张强" in text and "a path of" in text and "FSRS brings it back" in text
     assert "now with 王丽" in text and "stays his" in text
+
+
+def test_ingest_batch_survives_whatever_it_is_fed(
+    tmp_path: Path, use_store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each bad file or row is reported and skipped; the good ones are ingested, the summary
+    printed, the exit code 1, and no traceback reaches the user."""
+    from graph.embedded import EmbeddedStore
+    from graph.model import Label, Message
+    from graph.store import NodeQuery, iter_nodes
+    from ingest import pipeline
+
+    use_store(tmp_path / "store")
+    given = tmp_path / "in"
+    given.mkdir()
+    (given / "surrogate.json").write_text(  # JSON escapes: a lone surrogate and a NUL
+        '{"messages": [{"role": "customer", "text": "退货 \\ud800 可以吗"},'
+        ' {"role": "employee", "text": "可以\\u0000的"}]}',
+        encoding="utf-8",
+    )
+    (given / "x.md").symlink_to(given / "y.md")
+    (given / "y.md").symlink_to(given / "x.md")
+    (given / "mixed.txt").write_bytes("客户要求退货。".encode() * 5 + b"\xff" + "好的".encode())
+    (given / "rows.csv").write_text(
+        "role,text\ncustomer,能退吗\nrobot,???\nemployee,可以退\n", encoding="utf-8"
+    )
+    (given / "boom.md").write_text("# boom\n这个文件触发一个错误。", encoding="utf-8")
+    good = tmp_path / "good.md"
+    good.write_text("# 退货\n七天无理由退货。", encoding="utf-8")
+    real_build = pipeline.build_document
+
+    def build(doc, digest):  # a bug that only this one file meets
+        if doc.uri.endswith("boom.md"):
+            raise RuntimeError("boom")
+        return real_build(doc, digest)
+
+    monkeypatch.setattr(pipeline, "build_document", build)
+    result = runner.invoke(app, ["ingest", str(given), str(tmp_path / "missing.md"), str(good)])
+    assert result.exit_code == 1, result.output
+    assert "ingest summary" in result.stdout
+    shown = " ".join(result.stderr.split())
+    assert "Traceback" not in result.stdout + result.stderr
+    assert f"failed {given / 'x.md'}: cannot read: Too many levels of symbolic links" in shown
+    assert f"failed {given / 'y.md'}" in shown and f"failed {tmp_path / 'missing.md'}" in shown
+    assert f"failed {given / 'mixed.txt'}: cannot decode cleanly" in shown
+    assert "(ff) at byte offset 105; tried utf-8" in shown
+    assert f"failed {given / 'boom.md'}: RuntimeError: boom" in shown
+    assert "skipped row" in shown and "row 3: unknown role 'robot'" in shown
+    assert shown.count("failed ") == 5  # x.md, y.md, mixed.txt, boom.md, missing.md
+    store = EmbeddedStore.open(tmp_path / "store" / "spiral.sqlite")
+    try:
+        texts = {
+            n.text
+            for n in iter_nodes(store, NodeQuery(label=Label.MESSAGE))
+            if isinstance(n, Message)
+        }
+    finally:
+        store.close()
+    assert {"退货 \ufffd 可以吗", "可以的", "能退吗", "可以退"} <= texts

@@ -239,3 +239,23 @@ def test_feedback_moves_an_item_in_the_next_answer(corpus: GraphStore) -> None:
         record_feedback(corpus, loser.id, "failed", actor="emp")
     again = [s.id for s in _ask(corpus, situation).suggestions]
     assert again.index(winner.id) < again.index(loser.id)
+
+
+@pytest.mark.parametrize("nonsense", ["*", "😀😀😀", "(((()", "asdf qwer zxcv"])
+def test_nothing_relevant_gets_no_options_not_five_at_high_scores(
+    corpus: GraphStore, nonsense: str
+) -> None:
+    result = _ask(corpus, nonsense)
+    assert result.suggestions == []
+    assert result.hint and ("nothing to search for" in result.hint or "close" in result.hint)
+
+
+def test_weak_options_are_flagged_and_come_after_close_ones(corpus: GraphStore) -> None:
+    assert _ask(corpus, "how do I file a travel claim").suggestions == []  # a Chinese corpus
+    result = _ask(corpus, "客户嫌金盾医疗险贵，我该怎么说")
+    flags = [s.weak for s in result.suggestions]
+    assert flags[0] is False and flags == sorted(flags)  # close ones first
+    for s in result.suggestions:
+        assert s.signals is not None
+        assert s.weak == (s.signals.overlap < 0.01), s  # Chinese: the shared terms decide
+        assert ("a weak match" in s.why) == s.weak

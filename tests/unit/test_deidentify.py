@@ -21,6 +21,8 @@ from ingest.deidentify import (
     luhn_valid,
     prc_id_valid,
 )
+from ingest.names import clean_known_name
+from ingest.pii_numbers import prc_id15_valid
 
 DEID = Deidentifier("test-key")
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -287,6 +289,7 @@ MIXED = (
     "US office +1 415-555-0132, 1200 Market Street, San Francisco, CA 94102."
 )
 MIXED_RAW = [
+    "张",  # 客户张先生: the surname of a form of address
     "138 0013 8000",
     "Zhang.San@Example.com",
     VALID_ID,
@@ -301,6 +304,7 @@ def test_findings_point_into_the_original_text() -> None:
     result = DEID.redact(MIXED)
     assert [MIXED[f.start : f.end] for f in result.findings] == MIXED_RAW
     assert [f.kind for f in result.findings] == [
+        PiiKind.NAME,
         PiiKind.PHONE,
         PiiKind.EMAIL,
         PiiKind.ID,
@@ -549,3 +553,166 @@ def test_redact_is_idempotent(parts: list[tuple[str, str]], tail: str) -> None:
         rebuilt += [text[last : f.start], PLACEHOLDERS[f.kind]]
         last = f.end
     assert "".join([*rebuilt, text[last:]]) == once.text
+
+
+# --- names, WeChat, QQ, passports, plates; more phone, id and address formats -----------------
+
+MORE_FOUND = [
+    # a bare surname with a form of address
+    ("王小姐您好，请问有什么可以帮您", "[NAME]小姐您好，请问有什么可以帮您"),
+    ("客户张先生，请稍等", "客户[NAME]先生，请稍等"),
+    ("谢谢欧阳女士", "谢谢[NAME]女士"),
+    ("李明先生您好", "[NAME]先生您好"),
+    # names: self-introductions and labels
+    ("我叫张伟，手机坏了", "我叫[NAME]，手机坏了"),
+    ("您好，我是王小明，想问一下", "您好，我是[NAME]，想问一下"),
+    ("收货人：刘思远 电话", "收货人：[NAME] 电话"),
+    ("姓名:赵梓涵", "姓名:[NAME]"),
+    ("我叫李娜啊", "我叫[NAME]啊"),
+    # names: a full name before an honorific or a greeting, confirmed by the segmenter
+    ("张伟先生您好", "[NAME]先生您好"),
+    ("王小红女士，您的快递到了", "[NAME]女士，您的快递到了"),
+    # names: English cues, honorifics and sign-offs
+    ("Hi, this is John Smith from Acme.", "Hi, this is [NAME] from Acme."),
+    ("My name is Li Lei.", "My name is [NAME]."),
+    ("Mr. Smith will call back", "Mr. [NAME] will call back"),
+    ("Thanks for the help.\nRegards,\nMichael Johnson", "Thanks for the help.\nRegards,\n[NAME]"),
+    ("好的，谢谢\n祝好\n张伟", "好的，谢谢\n祝好\n[NAME]"),
+    # WeChat, QQ
+    ("微信号 zhangwei_1988，加我", "微信号 [WECHAT]，加我"),
+    ("WeChat ID: li_lei88", "WeChat ID: [WECHAT]"),
+    ("他的wxid_abc123def", "他的[WECHAT]"),
+    ("QQ 123456789", "QQ [QQ]"),
+    ("我的qq号是87654321", "我的qq号是[QQ]"),
+    # passports
+    ("护照E12345678", "护照[PASSPORT]"),
+    ("passport no. G12345678, expires 2030", "passport no. [PASSPORT], expires 2030"),
+    ("证件 EA1234567", "证件 [PASSPORT]"),
+    # licence plates
+    ("车牌京A12345", "车牌[PLATE]"),
+    ("粤B·D12345的车", "[PLATE]的车"),
+    # ids written in groups, and the 15-digit first generation
+    ("身份证110105 1949 1231 002X", "身份证[ID]"),
+    ("身份证 110105-19491231-002X", "身份证 [ID]"),
+    ("老身份证110105491231002", "老身份证[ID]"),
+    # phones in formats the patterns miss (libphonenumber)
+    ("手机139 - 1234 - 5678，谢谢", "手机[PHONE]，谢谢"),
+    ("Mobile 139.1234.5678.", "Mobile [PHONE]."),
+    ("电话8613912345678", "电话[PHONE]"),
+    # Chinese addresses with Chinese numerals, or a road without a number
+    ("地址上海市浦东新区张江路一百号3栋", "地址[ADDRESS]"),
+    ("寄到杭州市西湖区文三路，谢谢", "寄到[ADDRESS]，谢谢"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MORE_FOUND)
+def test_more_kinds_are_replaced(text: str, expected: str) -> None:
+    result = DEID.redact(text)
+    assert result.text == expected
+    kinds = re.findall(r"\[([A-Z]+)\]", expected)
+    assert [f.kind.value for f in result.findings] == kinds
+    assert DEID.redact(result.text).text == result.text  # idempotent
+
+
+MORE_KEPT = [
+    "我是想问一下退货",
+    "我是新用户，第一次买",
+    "您好，我是客服小李",  # a nickname
+    "这里是张江路",
+    "联系人：成都分公司",
+    "微信支付很方便",
+    "Can I use WeChat payment?",
+    "This is Golden Shield Medical, the plan for families",
+    "Dear Customer, thank you",
+    "I'm Very happy with it",
+    "Thanks\nsee you tomorrow",  # a sign-off name is capitalised
+    "Best,\nThe Support Team",
+    "型号E12345678A，颜色黑色",
+    "客服热线400-820-8820，全国统一",
+    "上海市浦东新区",
+    "买了3件，共399元，5号发货",
+]
+
+
+@pytest.mark.parametrize("text", MORE_KEPT)
+def test_ordinary_words_are_kept(text: str) -> None:
+    result = DEID.redact(text)
+    assert result.text == text
+    assert result.findings == []
+
+
+def test_known_names_are_replaced_wherever_they_occur() -> None:
+    result = DEID.redact("王芳您好，王芳的快递明天到", known_names=["客户王芳"])
+    assert result.text == "[NAME]您好，[NAME]的快递明天到"
+    english = DEID.redact("Thanks JOHN SMITH, john smith will hear from us", ["John Smith"])
+    assert english.text == "Thanks [NAME], [NAME] will hear from us"
+
+
+def test_employee_names_are_kept() -> None:
+    text = "您好，我是张伟，很高兴为您服务"
+    assert DEID.redact(text).text == "您好，我是[NAME]，很高兴为您服务"
+    assert DEID.redact(text, keep_names=["张伟"]).text == text
+    assert DEID.redact(text, known_names=["张伟"], keep_names=["张伟"]).text == text
+
+
+@pytest.mark.parametrize(
+    ("raw", "cleaned"),
+    [
+        ("客户王芳", "王芳"),
+        ("Customer: John Smith", "John Smith"),
+        ("客户", ""),
+        ("王先生", ""),
+        ("user", ""),
+        ("[姓名x]", ""),
+        ("USERID_10480447", "USERID_10480447"),
+    ],
+)
+def test_known_names_are_cleaned_of_roles_and_honorifics(raw: str, cleaned: str) -> None:
+    assert clean_known_name(raw) == cleaned
+
+
+def test_the_same_person_stays_linkable_without_the_name() -> None:
+    first = DEID.redact("我叫张伟，想退货")
+    second = DEID.redact("张伟先生您好")
+    assert first.findings[0].key_hash == second.findings[0].key_hash
+    assert first.findings[0].key_hash != DEID.redact("我叫李娜").findings[0].key_hash
+    # and with the customer key ingest makes of the same name
+    assert first.findings[0].key_hash == DEID.key_hash_text("张伟")
+
+
+MORE_SAME_VALUE = [
+    (PiiKind.ID, [VALID_ID, "110105491231002", "110105 1949 1231 002X"]),  # 15 → 18 digits
+    (PiiKind.PHONE, ["13912345678", "139 - 1234 - 5678", "139.1234.5678", "8613912345678"]),
+    (PiiKind.WECHAT, ["ZhangWei_1988", "zhangwei_1988"]),
+    (PiiKind.PLATE, ["京A12345", "京a 12345", "京A-12345"]),
+    (PiiKind.PASSPORT, ["E12345678", "e12345678"]),
+    (PiiKind.NAME, ["John Smith", "john  smith", "JOHN SMITH"]),
+]
+
+
+@pytest.mark.parametrize(("kind", "variants"), MORE_SAME_VALUE)
+def test_formatting_does_not_change_the_hash_of_new_kinds(
+    kind: PiiKind, variants: list[str]
+) -> None:
+    assert len({DEID.key_hash(kind, v) for v in variants}) == 1
+
+
+def test_15_digit_ids_need_a_known_region_and_a_real_date() -> None:
+    assert prc_id15_valid("110105491231002")
+    assert not prc_id15_valid("999999491231002")  # no such region
+    assert not prc_id15_valid("110105491332002")  # month 13
+    assert DEID.redact("编号999999491231002").findings == []
+
+
+def test_identifiers_stay_unique_and_stable() -> None:
+    name = "客户/张伟_13912345678_11010519491231002X.md"
+    uri = DEID.redact_identifier(name)
+    assert re.fullmatch(r"客户/\[NAME\]_\[PHONE\]_\[ID\]_h[0-9a-f]{8}\.md", uri)
+    assert DEID.redact_identifier(name) == uri  # re-ingest: same uri
+    assert DEID.redact_identifier(uri) == uri  # nothing left to replace
+    other = DEID.redact_identifier(name.replace("13912345678", "13912345679"))
+    assert other != uri and other.rsplit("_h", 1)[0] == uri.rsplit("_h", 1)[0]
+    assert DEID.redact_identifier("docs/退货政策.md") == "docs/退货政策.md"
+    # a standalone name next to other personal data is a name in a file name, not in text
+    assert DEID.redact_identifier("许平_13912345678.md").startswith("[NAME]_[PHONE]_h")
+    assert DEID.redact("许平_13912345678").text == "许平_[PHONE]"

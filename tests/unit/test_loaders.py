@@ -151,12 +151,19 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path) -> None:
     path = write(tmp_path, "big.txt", "x" * 5000)
     with pytest.raises(LoadError, match=r"file is 5 KB, over the 1 KB limit"):
         load(path, max_bytes=1024)
-    with pytest.raises(LoadError, match=r"file is 60 MB, over the 50 MB limit"):
+    with pytest.raises(LoadError, match=r"file is 60 MB, over the 20 MB limit"):
         big = tmp_path / "huge.txt"
         with big.open("wb") as handle:
             handle.truncate(60 * 1024 * 1024)  # sparse: no 60 MB written
         read_bytes(big, "huge.txt")
     assert load(path, max_bytes=5000).text == "x" * 5000
+
+
+def test_more_text_than_spiral_ingests_is_refused_saying_why(tmp_path: Path) -> None:
+    path = write(tmp_path, "long.txt", "退货政策。" * 1000)  # 15 KB
+    with pytest.raises(LoadError, match=r"holds 15 KB of text, over the 10 KB .* split it"):
+        load(path, max_text_bytes=10 * 1024)
+    assert load(path, max_text_bytes=15 * 1024).text.startswith("退货政策")
 
 
 def test_missing_file_and_folder(tmp_path: Path) -> None:
@@ -777,3 +784,62 @@ def test_iter_files_walks_sorted_and_skips_hidden(tmp_path: Path) -> None:
     assert {".md", ".txt", ".pdf", ".docx", ".json", ".csv", ".tsv", ".html"} <= SUPPORTED_SUFFIXES
     missing = tmp_path / "missing.md"
     assert list(iter_files([missing])) == [missing]
+
+
+# --- untrusted input: per-row failures, mixed encodings -----------------------------------------
+
+
+def test_jsonl_bad_line_is_a_row_error_and_the_rest_loads() -> None:
+    data = (
+        '{"messages": [{"role": "customer", "text": "能退吗"}]}\n'
+        '{"messages": [oops\n'
+        '{"messages": [{"role": "employee", "text": "可以"}]}\n'
+    ).encode()
+    loaded = load_bytes(data, "chats.jsonl")
+    assert isinstance(loaded, LoadedTranscript) and len(loaded.conversations) == 2
+    assert loaded.row_errors == ["line 2: malformed JSON (Expecting value at column 15)"]
+    with pytest.raises(LoadError, match="malformed JSON"):  # mostly broken: one bad document
+        load_bytes(b'{"messages": [\n  oops\n  more\n]}', "one.json")
+
+
+def test_csv_line_the_csv_module_refuses_is_a_row_error() -> None:
+    data = f"role,text\ncustomer,能退吗\nemployee,{'长' * 140_000}\nemployee,可以\n".encode()
+    loaded = load_bytes(data, "chat.csv")
+    assert isinstance(loaded, LoadedTranscript)
+    assert [m.text for m in loaded.conversations[0].messages] == ["能退吗", "可以"]
+    assert loaded.row_errors == [
+        "line 3: malformed CSV (field larger than field limit (131072)); skipped"
+    ]
+
+
+def test_mixed_utf8_and_invalid_bytes_is_refused_not_mojibake(tmp_path: Path) -> None:
+    body = "客户要求退货，我们同意了。".encode()
+    tail = "退货流程".encode() + "退货".encode("gbk")
+    path = write(tmp_path, "mixed.txt", body + b"\xff\xfe" + tail)
+    with pytest.raises(LoadError) as caught:
+        load(path)
+    assert caught.value.reason == (
+        "cannot decode cleanly: mostly UTF-8 but 4 invalid bytes, the first (ff) at byte offset "
+        f"{len(body)}; tried utf-8; save it as UTF-8 (a file mixing encodings, or damaged)"
+    )
+    gbk = "客户要求退货，我们同意了。退货流程如下：先申请，再寄回。"
+    assert load(write(tmp_path, "gbk.txt", gbk, "gbk")).text == gbk  # legacy files still read
+
+
+def test_jddc_undecodable_line_is_a_row_error() -> None:
+    good = "s1\tu1\t0\t0\t0\tsku\t我要退货\n".encode()
+    bad = b"s1\tu1\t1\t0\t0\tsku\t\xff\xfe\xfd\n"
+    loaded = parse_jddc(good + bad + "s1\tu1\t1\t0\t0\tsku\t好的\n".encode(), "jd.tsv")
+    assert [m.text for m in loaded.conversations[0].messages] == ["我要退货", "好的"]
+    assert loaded.row_errors[0].startswith("line 2: cannot decode cleanly: undecodable bytes (ff")
+
+
+def test_lone_surrogates_and_controls_in_json_are_cleaned() -> None:
+    data = (
+        b'{"employee": "\\u738b\\u4e3d\\u202e", "messages": ['
+        b'{"role": "customer", "text": "\\u9000\\u8d27 \\ud800 ok\\u0000\\u001b"}]}'
+    )
+    loaded = load_bytes(data, "chat.json")
+    assert isinstance(loaded, LoadedTranscript)
+    conv = loaded.conversations[0]
+    assert conv.employee == "王丽" and conv.messages[0].text == "退货 \ufffd ok"

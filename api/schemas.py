@@ -1,0 +1,113 @@
+"""What the API takes and gives, in families (`...Create` in, `...Public` out).
+
+Text from a request passes through `ingest.untrusted.clean_text` at the boundary, as pydantic
+validates it: a lone surrogate ("\\ud800" in JSON), a NUL or a bidi override never reaches a
+route, the store or a log. `CleanStr` is that string type; every text field of a request uses it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field
+
+from ingest.untrusted import clean_text
+
+__all__ = [
+    "AskCreate",
+    "CleanStr",
+    "ErrorPublic",
+    "FeedbackCreate",
+    "FeedbackPublic",
+    "FieldError",
+    "TurnCreate",
+    "errors",
+]
+
+
+def _clean(value: Any) -> Any:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+# Cleaned before the length and other checks, so those apply to what is kept.
+CleanStr = Annotated[str, BeforeValidator(_clean)]
+
+
+class TurnCreate(BaseModel):
+    """One message of the conversation so far (the canonical transcript JSON's fields)."""
+
+    role: Literal["customer", "employee", "system"] = "customer"
+    text: CleanStr = Field(default="", max_length=4000)
+    speaker: CleanStr = Field(default="", max_length=200)
+
+
+class AskCreate(BaseModel):
+    query: CleanStr = Field(
+        default="",
+        max_length=4000,
+        description="The customer's latest words (default: their last turn in the context).",
+    )
+    context: list[TurnCreate] = Field(
+        default_factory=list,
+        max_length=500,
+        description="The conversation so far, oldest first (messages of the canonical "
+        "transcript JSON: role, text, speaker).",
+    )
+    employee: CleanStr | None = Field(default=None, max_length=200)
+    customer: CleanStr | None = Field(
+        default=None, max_length=200, description="The customer's id or name in the source."
+    )
+    channel: CleanStr | None = Field(default=None, max_length=50)
+    top_k: int = Field(default=5, ge=1, le=50)
+
+
+class FeedbackCreate(BaseModel):
+    suggestion_id: CleanStr = Field(min_length=1, max_length=500)
+    outcome: Literal["used", "worked", "failed"]
+    conversation: CleanStr | None = Field(
+        default=None,
+        max_length=500,
+        description="The conversation it was used in: its id, or its id in the source when it "
+        "is not ingested yet (its outcome is counted when it arrives).",
+    )
+    employee: CleanStr | None = Field(default=None, max_length=200)
+    reason: CleanStr = Field(default="", max_length=2000)
+
+
+class FeedbackPublic(BaseModel):
+    seq: int
+    item: str
+    outcome: str
+
+
+class FieldError(BaseModel):
+    """One way a request does not fit the schema: where (`["body", "query"]`) and why."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorPublic(BaseModel):
+    """Every error answer: what is wrong, in words; for a request that does not fit the
+    schema, one entry per problem."""
+
+    detail: str | list[FieldError]
+
+
+_ERRORS = {
+    400: "The body cannot be parsed (not JSON, not a multipart form).",
+    404: "Nothing with that id.",
+    409: "The change is based on a stale read, or later changes stand in the way.",
+    413: "The upload is over the size limit (settings max_file_mb).",
+    422: "The request cannot be used; the detail says why.",
+    503: "A setting, the store or the model is not available; try again when it is.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of a route for the errors it can answer (422 and 503 always; 400 for a
+    route that takes a body)."""
+    return {
+        code: {"model": ErrorPublic, "description": _ERRORS[code]} for code in (*codes, 422, 503)
+    }
