@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     gazetteer_path: Path | None = None
     # What one file may weigh on disk (documents with images are large for little text); the
     # text in it is limited further, to what can be embedded in reasonable time
-    # (ingest/loaders/text_io.py MAX_TEXT_BYTES, 2 MB).
+    # (ingest/untrusted.py MAX_TEXT_BYTES, 2 MB).
     max_file_mb: float = Field(default=20.0, gt=0)
     # The embedded store lets one writer in at a time; another waits this long, then gives up
     # with a clear error (nothing half-written). Readers never wait.
