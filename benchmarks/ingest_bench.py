@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import os
 import random
@@ -271,10 +270,12 @@ def large_file_run(mb: float, kind: str, raise_limits: bool = False) -> dict[str
         embedder.encode(["warm-up"])
         settings = Settings(deid_key="bench", data_dir=Path(tmp))
         if raise_limits:
-            settings = Settings(deid_key="bench", data_dir=Path(tmp), max_file_mb=mb + 1)
+            settings = Settings(
+                deid_key="bench", data_dir=Path(tmp), max_file_mb=mb + 1, max_text_mb=mb + 1
+            )
         ingestor = Ingestor(store, embedder, settings)
         phases: dict[str, float] = {}
-        _time_steps(ingestor, store, phases, int((mb + 1) * 1024 * 1024) if raise_limits else 0)
+        _time_steps(ingestor, store, phases)
         rss_before = _peak_rss_mb()
         start, cpu_start = time.perf_counter(), time.process_time()
         report = ingestor.ingest([path])
@@ -299,13 +300,8 @@ def large_file_run(mb: float, kind: str, raise_limits: bool = False) -> dict[str
     }
 
 
-def _time_steps(
-    ingestor: Ingestor, store: GraphStore, phases: dict[str, float], max_text_bytes: int
-) -> None:
+def _time_steps(ingestor: Ingestor, store: GraphStore, phases: dict[str, float]) -> None:
     import ingest.pipeline as pipeline
-
-    if max_text_bytes:
-        pipeline.load = functools.partial(pipeline.load, max_text_bytes=max_text_bytes)  # type: ignore[attr-defined]
 
     def timed(name: str, fn: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -56,9 +56,11 @@ class Settings(BaseSettings):
     # package (ingest.gazetteer.gazetteer_file); a set path that does not exist is an error.
     gazetteer_path: Path | None = None
     # What one file may weigh on disk (documents with images are large for little text); the
-    # text in it is limited further, to what can be embedded in reasonable time
-    # (ingest/untrusted.py MAX_TEXT_BYTES, 2 MB).
+    # text in it is limited further, to what can be embedded in reasonable time: on 2 CPU
+    # cores ~140 KB of Markdown a minute, ~1 GB of memory per MB (benchmarks/ingest_bench.py
+    # --large-file). Raise max_text_mb on bigger machines.
     max_file_mb: float = Field(default=20.0, gt=0)
+    max_text_mb: float = Field(default=2.0, gt=0)
     # The embedded store lets one writer in at a time; another waits this long, then gives up
     # with a clear error (nothing half-written). Readers never wait.
     busy_timeout_s: float = Field(default=30.0, gt=0)

@@ -164,9 +164,11 @@ class Ingestor:
         """Ingest one file; any failure is reported, never raised, and writes nothing. Only
         what fails every file alike (the store, the model) is raised, to be said once."""
         max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
+        max_text = int(self.settings.max_text_mb * 1024 * 1024)
         uri = safe_uri(uri)
         try:
-            return self.ingest_loaded(load(path, uri=uri, kind=kind, max_bytes=max_bytes))
+            loaded = load(path, uri=uri, kind=kind, max_bytes=max_bytes, max_text_bytes=max_text)
+            return self.ingest_loaded(loaded)
         except LoadError as exc:
             return FileReport(uri=uri, status="failed", reason=exc.reason)
         except BATCH_ERRORS:

@@ -35,3 +35,19 @@ def test_surrogates_and_controls_are_stored_cleaned(store: GraphStore, tmp_path:
     again = ingestor.ingest([chat, odd])
     assert [f.status for f in again.files] == ["unchanged", "unchanged"]
     assert ingestor.forget(odd).nodes_deleted > 0  # the same undecodable name finds what it stored
+
+
+def test_the_text_limit_is_a_setting_and_a_refusal_says_so(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    small, big = tmp_path / "small.md", tmp_path / "big.md"
+    small.write_text("# 退货政策\n七天无理由退货。", encoding="utf-8")
+    big.write_text("# 长文\n" + "退货要在七天内寄回。\n" * 400, encoding="utf-8")  # ~12 KB
+    tight = Settings(deid_key="k", max_text_mb=0.005)  # ~5 KB
+    report = Ingestor(store, HashEmbedder(), tight).ingest([big, small])  # type: ignore[arg-type]
+    assert [f.status for f in report.files] == ["failed", "ingested"]
+    assert "split it" in (report.files[0].reason or "")
+    assert store.get_nodes(Label.CHUNK)  # the small one is in; nothing of the big one
+    roomy = Settings(deid_key="k", max_text_mb=0.05)
+    again = Ingestor(store, HashEmbedder(), roomy).ingest([big])  # type: ignore[arg-type]
+    assert [f.status for f in again.files] == ["ingested"]
