@@ -126,7 +126,7 @@ class AskOptions(BaseModel):
     # min_similarity (per language: the default model is English-only, and unrelated Chinese
     # texts reach 0.5–0.65 with it), or at least min_overlap of the words' content terms in
     # the text matched. Calibrated on clinc150's out-of-scope queries (benchmarks/README).
-    min_similarity: float = 0.425
+    min_similarity: float = 0.35
     min_similarity_cjk: float = 1.01  # out of reach: the terms decide (see the settings)
     min_overlap: float = 0.67
     min_overlap_cjk: float = 0.01  # any content word, character or bigram of the words
