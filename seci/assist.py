@@ -321,12 +321,13 @@ def _pick(
     is close, weak ones may fill the remaining places, flagged. When none is close, none:
     five options at 0.8 for "asdf" would be scores that mean nothing."""
     language = detect_language(words)
+    close: list[Suggestion] = []
+    weak: list[Suggestion] = []
     for option in ranked:
-        closeness.measure(option)
-    close = [s for s in ranked if s.signals and options.relevant(s.signals, language)]
+        signals = closeness.measure(option)
+        (close if options.relevant(signals, language) else weak).append(option)
     if not close:
         return []
-    weak = [s for s in ranked if s not in close]
     picked = [close[i] for i in diversify([s.text for s in close], [s.score for s in close], top_k)]
     rest = diversify([s.text for s in weak], [s.score for s in weak], top_k - len(picked))
     for i in rest:
@@ -586,14 +587,16 @@ def _short(text: str, limit: int = 60) -> str:
 def _matched_words(query: str, text: str) -> list[str]:
     """The query's words (of two letters or more) found in `text`: Chinese ones as a part of
     it, others as whole words; the text is not segmented (that cost ~1 ms per option)."""
+    terms = [t for t in dict.fromkeys(search_tokens(query)) if len(t) > 1]
+    return _found_in(terms, text)[:5]
+
+
+def _found_in(terms: Iterable[str], text: str) -> list[str]:
+    """The terms that occur in `text`: Latin-script ones as whole words, Chinese ones as a
+    part of it (Chinese text has no spaces to find words by)."""
     flat = normalize(text)
     words = set(LATIN_WORD.findall(flat))
-    found = [
-        t
-        for t in dict.fromkeys(search_tokens(query))
-        if len(t) > 1 and (t in words if LATIN_WORD.fullmatch(t) else t in flat)
-    ]
-    return found[:5]
+    return [t for t in terms if (t in words if LATIN_WORD.fullmatch(t) else t in flat)]
 
 
 class _Closeness:
@@ -604,25 +607,26 @@ class _Closeness:
     def __init__(self, texts: Sequence[str], dense: Sequence[Sequence[Hit]]) -> None:
         self.cosine = [{h.id: h.score for h in hits} for hits in dense]
         self.terms = [_content_terms(t) for t in texts]
+        self.all_terms = list(dict.fromkeys(t for terms in self.terms for t in terms))
 
-    def measure(self, option: Suggestion) -> None:
-        """Fill in the option's similarity and overlap signals."""
+    def measure(self, option: Suggestion) -> Signals:
+        """Fill in the option's similarity and overlap signals (and return them)."""
         signals = option.signals or Signals()
         ids = [option.id, *(source.id for source in option.sources)]
         signals.similarity = round(
             max((c.get(i, 0.0) for c in self.cosine for i in ids), default=0.0), 4
         )
-        matched = normalize(option._match or option.text)
-        found = set(LATIN_WORD.findall(matched))
+        present = set(_found_in(self.all_terms, option._match or option.text))
         shares = []
         for terms in self.terms:
-            hits = [t for t in terms if (t in found if LATIN_WORD.fullmatch(t) else t in matched)]
+            hits = [t for t in terms if t in present]
             # One Chinese character in common is chance ("天" of 今天天气 in "30天"); two are not.
             characters = [t for t in hits if len(t) == 1 and is_cjk(t)]
             count = len(hits) - (len(characters) if len(characters) < 2 else 0)
             shares.append(count / len(terms) if terms else 0.0)
         signals.overlap = round(max(shares, default=0.0), 4)
         option.signals = signals
+        return signals
 
 
 def _content_terms(text: str) -> list[str]:
