@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAUNCHER_CP := neo4j-local/target/classpath.txt
 
-.PHONY: setup demo test bench lint format neo4j clean
+.PHONY: setup demo test bench lint format neo4j redis clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -17,7 +17,10 @@ $(STAMP): pyproject.toml
 $(LAUNCHER_CP): neo4j-local/pom.xml neo4j-local/src/main/java/spiral/neo4j/Neo4jLauncher.java
 	cd neo4j-local && mvn -q -B package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 
-setup: $(STAMP) $(LAUNCHER_CP)  ## .venv with Spiral installed, and the local Neo4j launcher built
+setup: $(STAMP) $(LAUNCHER_CP) redis  ## .venv with Spiral installed, the local Neo4j launcher built, redis-server
+
+redis:  ## redis-server for the push and webhook tests (Debian package; installed once)
+	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 
 demo: $(STAMP)  ## the bundled sample data on the embedded store (no server needed)
 	$(BIN)/spiral demo

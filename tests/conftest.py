@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from graph.embedded import EmbeddedStore
 from graph.store import GraphStore
 from tests.neo4j_server import LocalNeo4j
+from tests.redis_server import INSTALL_HINT, LocalRedis
 
 DIM = 64
 
@@ -50,6 +52,20 @@ def neo4j_uri() -> Iterator[str]:
     server = LocalNeo4j()
     uri = server.start()
     yield uri
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis: SPIRAL_TEST_REDIS_URL, or a throw-away redis-server. Fails, never skips,
+    when redis-server is missing (`make setup` installs it)."""
+    if os.environ.get("SPIRAL_TEST_REDIS_URL"):
+        yield os.environ["SPIRAL_TEST_REDIS_URL"]
+        return
+    if shutil.which("redis-server") is None:
+        pytest.fail(INSTALL_HINT, pytrace=False)
+    server = LocalRedis()
+    yield server.start()
     server.stop()
 
 
