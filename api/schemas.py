@@ -11,17 +11,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
+from api.problems import FieldError, Problem
 from ingest.untrusted import clean_text
 
 __all__ = [
     "AskCreate",
     "CleanStr",
-    "ErrorPublic",
     "FeedbackCreate",
     "FeedbackPublic",
     "FieldError",
+    "Problem",
     "TurnCreate",
     "errors",
+    "problems",
 ]
 
 
@@ -80,34 +82,34 @@ class FeedbackPublic(BaseModel):
     outcome: str
 
 
-class FieldError(BaseModel):
-    """One way a request does not fit the schema: where (`["body", "query"]`) and why."""
-
-    loc: list[str | int]
-    msg: str
-    type: str
-
-
-class ErrorPublic(BaseModel):
-    """Every error answer: what is wrong, in words; for a request that does not fit the
-    schema, one entry per problem."""
-
-    detail: str | list[FieldError]
-
-
 _ERRORS = {
     400: "The body cannot be parsed (not JSON, not a multipart form).",
     404: "Nothing with that id.",
     409: "The change is based on a stale read, or later changes stand in the way.",
-    413: "The upload is over the size limit (settings max_file_mb).",
+    413: "The body is over the size limit (max_request_mb; uploads: max_file_mb).",
     422: "The request cannot be used; the detail says why.",
+    429: "Over the rate limit (rate_limit_per_minute); Retry-After says when to try again.",
     503: "A setting, the store or the model is not available; try again when it is.",
 }
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The `responses` of a route for the errors it can answer (422 and 503 always; 400 for a
-    route that takes a body)."""
-    return {
-        code: {"model": ErrorPublic, "description": _ERRORS[code]} for code in (*codes, 422, 503)
-    }
+    """The `responses` of a route for the errors it can answer (422, 429 and 503 always; 400
+    and 413 for a route that takes a body), each a `Problem` (application/problem+json)."""
+    return problems(*codes, 422, 429, 503)
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Exactly these error answers (routes the rate limit and validation never touch)."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        out[code] = {"model": Problem, "description": _ERRORS[code]}
+        if code == 429:
+            out[code]["headers"] = {"Retry-After": _RETRY_AFTER}
+    return out
+
+
+_RETRY_AFTER = {
+    "description": "Seconds to wait before trying again.",
+    "schema": {"type": "integer"},
+}

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     # The embedded store lets one writer in at a time; another waits this long, then gives up
     # with a clear error (nothing half-written). Readers never wait.
     busy_timeout_s: float = Field(default=30.0, gt=0)
+    # The API: the most a request body may weigh (JSON routes; the upload route allows
+    # max_file_mb), and requests per minute per client key (0: no limit), shared by all
+    # workers through Redis when redis_url is set (also live push), else per process.
+    max_request_mb: float = Field(default=1.0, gt=0)
+    rate_limit_per_minute: int = Field(default=600, ge=0)
+    redis_url: str | None = None
 
     neo4j_uri: str = Field(
         default="bolt://127.0.0.1:7687", validation_alias=AliasChoices("NEO4J_URI")

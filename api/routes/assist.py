@@ -14,7 +14,7 @@ from seci.feedback import record_feedback
 router = APIRouter(prefix="/assist", tags=["assist"])
 
 
-@router.post("/ask", response_model=AskResult, responses=errors(400))
+@router.post("/ask", response_model=AskResult, responses=errors(400, 413))
 async def ask(body: AskCreate, rt: RuntimeDep) -> AskResult:
     """Distinct options, best first, each with why it was chosen and the file it came from.
     With a context in which the employee has not spoken yet, an opening line comes first."""
@@ -22,7 +22,7 @@ async def ask(body: AskCreate, rt: RuntimeDep) -> AskResult:
     return await run_in_threadpool(rt.ask, request, body.top_k)
 
 
-@router.post("/feedback", response_model=FeedbackPublic, responses=errors(400, 404, 409))
+@router.post("/feedback", response_model=FeedbackPublic, responses=errors(400, 404, 409, 413))
 async def feedback(body: FeedbackCreate, rt: RuntimeDep) -> FeedbackPublic:
     """Used, worked or failed: counted on the item at once (one event in the log)."""
     actor = f"employee:{body.employee}" if body.employee else "api"

@@ -48,7 +48,8 @@ def hashed_client(data_dir: Path, **settings: object) -> TestClient:
     """A client of the app on an embedded store in `data_dir`, with the hashed embedder in place
     of the model (for tests where what is found does not matter, only what is answered). Use it
     as a context manager: the app starts on entering. An unhandled error is raised in the test,
-    with its traceback."""
+    with its traceback. No rate limit unless asked for: one test client stands for many
+    clients (tests/api/test_limits.py tests the limit)."""
 
     class Client(TestClient):
         def __enter__(self) -> TestClient:
@@ -56,5 +57,6 @@ def hashed_client(data_dir: Path, **settings: object) -> TestClient:
             self.app.state.runtime.embedder = HashEmbedder()  # type: ignore[attr-defined]
             return self
 
+    settings.setdefault("rate_limit_per_minute", 0)
     app = create_app(Settings(data_dir=data_dir, store="embedded", **settings))  # type: ignore[arg-type]
     return Client(app)

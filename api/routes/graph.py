@@ -1,0 +1,112 @@
+"""Explorers and consoles: the neighbourhood of one node, small enough to draw.
+
+Only the store's own API is used (`get_node`, `neighbours`), so it works on every backend.
+What a node shows is an allow-list (id, label, a display name, a few scalar fields): never an
+embedding, a key hash, contact fields or mined statistics.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from api.deps import RuntimeDep
+from api.schemas import errors
+from graph.model import Label, LinkType, Node
+from graph.store import GraphStore, Neighbour
+
+__all__ = ["GraphLink", "GraphNode", "Neighbourhood", "neighbourhood", "router"]
+
+router = APIRouter(prefix="/graph", tags=["graph"])
+
+# Scalar fields safe to show on any node that has them.
+SAFE_FIELDS = ("kind", "status", "uri", "channel", "outcome", "role", "team", "language")
+_NAME_CHARS = 80
+
+
+class GraphNode(BaseModel):
+    id: str
+    label: Label
+    name: str = Field(description="What to call it: title, name, or the start of its text.")
+    properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class GraphLink(BaseModel):
+    source: str
+    target: str
+    type: LinkType
+
+
+class Neighbourhood(BaseModel):
+    center: str
+    depth: int
+    nodes: list[GraphNode] = Field(description="The centre first, then by distance.")
+    links: list[GraphLink] = Field(description="Links between the nodes shown.")
+    truncated: bool = Field(description="True when more neighbours exist than `limit` allowed.")
+
+
+@router.get("/neighbourhood/{node_id}", response_model=Neighbourhood, responses=errors(404))
+async def neighbourhood_route(
+    rt: RuntimeDep,
+    node_id: Annotated[str, Path(min_length=1, max_length=500)],
+    depth: Annotated[int, Query(ge=1, le=2, description="Hops from the node.")] = 1,
+    limit: Annotated[int, Query(ge=1, le=200, description="Most neighbours shown.")] = 50,
+    types: Annotated[
+        list[LinkType] | None, Query(description="Only links of these types (default: all).")
+    ] = None,
+) -> Neighbourhood:
+    """The node, its neighbours up to `depth` hops (at most `limit`, nearest first) and the
+    links between them; `truncated` says when some were left out."""
+    found = await run_in_threadpool(neighbourhood, rt.store, node_id, depth, limit, types)
+    if found is None:
+        raise HTTPException(404, f"no node {node_id!r}")
+    return found
+
+
+def neighbourhood(
+    store: GraphStore,
+    node_id: str,
+    depth: int = 1,
+    limit: int = 50,
+    types: list[LinkType] | None = None,
+) -> Neighbourhood | None:
+    """Breadth first from `node_id`; a node's neighbours in (link type, id) order, so the
+    answer is the same on every backend. None when there is no such node."""
+    center = store.get_node(node_id)
+    if center is None:
+        return None
+    shown: dict[str, Node] = {center.id: center}
+    links: dict[tuple[str, str, str], GraphLink] = {}
+    frontier, truncated = [center.id], False
+    for _ in range(depth):
+        reached: list[str] = []
+        for here in frontier:
+            for n in _sorted(store.neighbours(here, types or None)):
+                if n.node.id not in shown:
+                    if len(shown) > limit:
+                        truncated = True
+                        continue
+                    shown[n.node.id] = n.node
+                    reached.append(n.node.id)
+                link = GraphLink(source=n.link.src, target=n.link.dst, type=n.link.type)
+                links[(link.source, link.type.value, link.target)] = link
+        frontier = reached
+    kept = [link for link in links.values() if link.source in shown and link.target in shown]
+    nodes = [_public(node) for node in shown.values()]
+    return Neighbourhood(
+        center=center.id, depth=depth, nodes=nodes, links=kept, truncated=truncated
+    )
+
+
+def _sorted(found: list[Neighbour]) -> list[Neighbour]:
+    return sorted(found, key=lambda n: (n.link.type.value, n.node.id, n.direction))
+
+
+def _public(node: Node) -> GraphNode:
+    record = node.model_dump(mode="json", include={*SAFE_FIELDS, "title", "name", "text"})
+    name = record.pop("title", "") or record.pop("name", "") or record.pop("text", "") or node.id
+    properties = {k: v for k, v in record.items() if k in SAFE_FIELDS and v not in ("", None)}
+    return GraphNode(id=node.id, label=node.label, name=name[:_NAME_CHARS], properties=properties)

