@@ -14,7 +14,7 @@ an opening line comes first.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -43,7 +43,14 @@ from graph.text import (
     query_terms,
     search_tokens,
 )
-from seci.ranking import UNKNOWN_OUTCOME, Signals, diversify, is_stale, outcome_factor
+from seci.ranking import (
+    UNKNOWN_OUTCOME,
+    Signals,
+    agree,
+    diversify,
+    is_stale,
+    outcome_factor,
+)
 from seci.recognize import Recognized, customer_entities, expansion, recognize
 from seci.situations import BAD_OUTCOMES, GOOD_OUTCOMES, OPENING
 
@@ -71,7 +78,7 @@ SEARCHED = (Label.CHUNK, Label.SENTENCE, Label.KNOWLEDGE_ITEM, Label.MESSAGE)
 PLAIN = (Label.CHUNK, Label.KNOWLEDGE_ITEM, Label.MESSAGE)  # what a plain search would use
 CONTEXT_TURNS = 4  # the last turns of the conversation that count as its context
 CANDIDATES = 50  # hits per side and per text before fusion
-POOL = 4  # options considered per option returned (before diversifying)
+POOL = 8  # options considered per option returned (before diversifying)
 CONTEXT_POOL = 10  # the best hits for the conversation so far join the pool
 GROUP_FIT = 0.8  # a hit's own fit to the conversation so far counts more than its group's
 
@@ -190,6 +197,7 @@ class Suggestion(BaseModel):
     # The text the words asked are compared with when `why` is finished (only for the options
     # picked: segmenting every candidate's text was a third of an ask).
     _match: str = PrivateAttr(default="")
+    _reply: bool = PrivateAttr(default=False)  # a colleague's reply, not a document or item
 
 
 class AskResult(BaseModel):
@@ -257,6 +265,7 @@ def suggest(
         option = _option(words, hit, found, fit, in_play)
         if option and (option.id not in candidates or candidates[option.id].score < option.score):
             candidates[option.id] = option
+    _agree([c for c in candidates.values() if c._reply])
     opening = None
     if request.context and not request.employee_spoke:
         opening = _opening(store, words, contexts, in_play)
@@ -317,23 +326,39 @@ def baseline(
 def _pick(
     ranked: list[Suggestion], closeness: _Closeness, words: str, options: AskOptions, top_k: int
 ) -> list[Suggestion]:
-    """The options to show: close ones first, each a different approach; when at least one
-    is close, weak ones may fill the remaining places, flagged. When none is close, none:
-    five options at 0.8 for "asdf" would be scores that mean nothing."""
+    """The options to show, each a different approach, in the order of their scores. When
+    none is close to the words asked, none: five options at 0.8 for "asdf" would be scores
+    that mean nothing. When some are, the others may still be shown, flagged weak: a turn
+    like "好的" shares no words with the closing line it calls for, and the ranking (with
+    what colleagues answered most) knows better than a word count."""
     language = detect_language(words)
-    close: list[Suggestion] = []
-    weak: list[Suggestion] = []
-    for option in ranked:
-        signals = closeness.measure(option)
-        (close if options.relevant(signals, language) else weak).append(option)
-    if not close:
+    close = [
+        options.relevant(closeness.measure(option), language) or closeness.unjudged
+        for option in ranked
+    ]
+    if not any(close):
         return []
-    picked = [close[i] for i in diversify([s.text for s in close], [s.score for s in close], top_k)]
-    rest = diversify([s.text for s in weak], [s.score for s in weak], top_k - len(picked))
-    for i in rest:
-        weak[i].weak = True
-        weak[i].why = f"{weak[i].why}; a weak match" if weak[i].why else "a weak match"
-    return picked + [weak[i] for i in rest]
+    picked = diversify([s.text for s in ranked], [s.score for s in ranked], top_k)
+    for i in picked:
+        if not close[i]:
+            ranked[i].weak = True
+            ranked[i].why = f"{ranked[i].why}; a weak match" if ranked[i].why else "a weak match"
+    return [ranked[i] for i in picked]
+
+
+def _agree(replies: list[Suggestion]) -> None:
+    """Replies found for similar words are weighed against each other: the one most like
+    the rest is what colleagues usually say (its `why` counts them)."""
+    if len(replies) < 2:
+        return
+    rows = agree([r.text for r in replies], [r.score for r in replies])
+    for reply, (agreement, alike, consensus) in zip(replies, rows, strict=True):
+        signals = reply.signals or Signals()
+        signals.agreement, signals.alike = round(agreement, 4), alike
+        signals.consensus = round(consensus, 4)
+        reply.score = round(signals.score(), 6)
+        if alike:
+            reply.why = f"{reply.why}; {alike} other replies found say much the same"
 
 
 def _group(found: HitContext, hit: Hit) -> str:
@@ -406,7 +431,7 @@ def _from_message(
     said = f"a customer said “{_short(node.text)}”" if node.role == "customer" else ""
     who = f"{reply.speaker} answered" if reply.speaker else ""
     ended = f"the conversation was {conversation.outcome}" if outcome else ""
-    return _suggestion(
+    option = _suggestion(
         node_id=reply.id,
         title=(conversation.title if conversation else "") or "conversation",
         text=_turn_text(found),
@@ -415,6 +440,9 @@ def _from_message(
         match=node.text,
         sources=[SourceRef(uri=reply.uri, label=Label.MESSAGE.value, id=reply.id)],
     )
+    if option is not None:
+        option._reply = True
+    return option
 
 
 def _from_item(
@@ -608,6 +636,11 @@ class _Closeness:
         self.cosine = [{h.id: h.score for h in hits} for hits in dense]
         self.terms = [_content_terms(t) for t in texts]
         self.all_terms = list(dict.fromkeys(t for terms in self.terms for t in terms))
+        # Words with no content terms to share ("好的", "thanks": one lone character counts
+        # as chance below) are a turn of the conversation, not a search: the ranking alone
+        # decides (judging them by the context's words pushed aside the closing lines
+        # they call for).
+        self.unjudged = self._shared(self.terms[0], self.terms[0]) == 0
 
     def measure(self, option: Suggestion) -> Signals:
         """Fill in the option's similarity and overlap signals (and return them)."""
@@ -617,16 +650,20 @@ class _Closeness:
             max((c.get(i, 0.0) for c in self.cosine for i in ids), default=0.0), 4
         )
         present = set(_found_in(self.all_terms, option._match or option.text))
-        shares = []
-        for terms in self.terms:
-            hits = [t for t in terms if t in present]
-            # One Chinese character in common is chance ("天" of 今天天气 in "30天"); two are not.
-            characters = [t for t in hits if len(t) == 1 and is_cjk(t)]
-            count = len(hits) - (len(characters) if len(characters) < 2 else 0)
-            shares.append(count / len(terms) if terms else 0.0)
+        shares = [
+            self._shared(terms, present) / len(terms) if terms else 0.0 for terms in self.terms
+        ]
         signals.overlap = round(max(shares, default=0.0), 4)
         option.signals = signals
         return signals
+
+    @staticmethod
+    def _shared(terms: Sequence[str], present: Container[str]) -> int:
+        """How many of `terms` are present. One Chinese character in common is chance ("天"
+        of 今天天气 in "30天"); two are not."""
+        hits = [t for t in terms if t in present]
+        characters = [t for t in hits if len(t) == 1 and is_cjk(t)]
+        return len(hits) - (len(characters) if len(characters) < 2 else 0)
 
 
 def _content_terms(text: str) -> list[str]:

@@ -22,6 +22,7 @@ __all__ = [
     "CONTEXT_WEIGHT",
     "EXPIRED_PENALTY",
     "Signals",
+    "agree",
     "diversify",
     "outcome_factor",
 ]
@@ -40,6 +41,11 @@ EVEN = 0.5
 OUTCOME_SCALE = 2.0
 MIN_OUTCOME, MAX_OUTCOME = 0.2, 2.0
 MMR_LAMBDA = 0.7  # relevance against novelty when picking the options (0.5–0.85: no change)
+# What colleagues answered most (among the replies found for one ask) against the relevance
+# of the words they answered. JDDC top-1 reply F1 by weight (seed 13, 300 turns): 0 → 0.197,
+# 10 → 0.231, 30 → 0.240, 60 → 0.242; the score then mostly orders replies by agreement.
+AGREEMENT_WEIGHT = 30.0
+ALIKE = 0.5  # two replies this alike (shingle Jaccard) say "much the same" in `why`
 
 
 class Signals(BaseModel):
@@ -58,6 +64,11 @@ class Signals(BaseModel):
     # Absolute, not relative to the other options: what says whether anything matched at all.
     similarity: float = 0.0  # cosine of the matched text to the words asked (0: not in the top)
     overlap: float = 0.0  # share of the words' content terms found in the matched text
+    # Raw replies only: how much the other replies found say the same (relevance-weighted
+    # likeness), how many say much the same, and the factor it gives (1.0 for the average).
+    agreement: float = 0.0
+    alike: int = 0
+    consensus: float = 1.0
 
     def score(self) -> float:
         value = self.relevance + CONTEXT_WEIGHT * self.context
@@ -65,7 +76,7 @@ class Signals(BaseModel):
         value *= EXPIRED_PENALTY if self.expired else 1.0
         value *= STALE_FACTOR if self.stale else 1.0
         value *= 1.0 + ENTITY_BOOST * min(len(self.entities), MAX_ENTITY_BOOSTS)
-        return value * self.outcome
+        return value * self.outcome * self.consensus
 
 
 def outcome_factor(successes: int, trials: int) -> float:
@@ -125,3 +136,22 @@ def diversify(
         chosen.append(best)
         left.remove(best)
     return chosen
+
+
+def agree(texts: Sequence[str], scores: Sequence[float]) -> list[tuple[float, int, float]]:
+    """(agreement, alike, consensus factor) of each of several replies to similar words:
+    the relevance-weighted mean likeness of the others to it, how many are much the same,
+    and the factor that moves it up or down from the average. Choosing the reply most like
+    the others (minimum Bayes risk) favours what colleagues usually answer over one
+    person's wording of it; the factor keeps the replies' average score where it was, so
+    documents and talk tracks in the same ask are not pushed aside."""
+    terms = [shingles(t) for t in texts]
+    rows = []
+    for i, a in enumerate(terms):
+        likeness = [similarity(a, b) if i != j else 0.0 for j, b in enumerate(terms)]
+        weight = sum(scores) - scores[i]
+        mean = sum(s * x for s, x in zip(scores, likeness, strict=True)) / weight if weight else 0.0
+        rows.append((mean, sum(x >= ALIKE for x in likeness)))
+    average = sum(mean for mean, _ in rows) / len(rows) if rows else 0.0
+    base = 1.0 + AGREEMENT_WEIGHT * average
+    return [(mean, alike, (1.0 + AGREEMENT_WEIGHT * mean) / base) for mean, alike in rows]

@@ -250,12 +250,44 @@ def test_nothing_relevant_gets_no_options_not_five_at_high_scores(
     assert result.hint and ("nothing to search for" in result.hint or "close" in result.hint)
 
 
-def test_weak_options_are_flagged_and_come_after_close_ones(corpus: GraphStore) -> None:
+def test_weak_options_are_flagged_and_keep_their_rank(corpus: GraphStore) -> None:
     assert _ask(corpus, "how do I file a travel claim").suggestions == []  # a Chinese corpus
     result = _ask(corpus, "客户嫌金盾医疗险贵，我该怎么说")
-    flags = [s.weak for s in result.suggestions]
-    assert flags[0] is False and flags == sorted(flags)  # close ones first
+    assert result.suggestions[0].weak is False
+    scores = [s.score for s in result.suggestions]
+    assert scores[0] == max(scores)  # the gate flags, the ranking orders
     for s in result.suggestions:
         assert s.signals is not None
         assert s.weak == (s.signals.overlap < 0.01), s  # Chinese: the shared terms decide
         assert ("a weak match" in s.why) == s.weak
+
+
+THANKS = "不客气，祝您生活愉快，还有问题随时联系我们。"
+
+
+def test_the_reply_colleagues_usually_give_comes_first(store: GraphStore, tmp_path: Path) -> None:
+    """Three colleagues close "好的，谢谢" the same way; one answered it with more about the
+    price. After a price talk the usual closing line still comes first, and says why."""
+    chats = tmp_path / "thanks"
+    chats.mkdir()
+    topics = ["运费多少钱", "什么时候发货", "可以开发票吗", "运费能便宜点吗"]
+    for n, topic in enumerate(topics):
+        reply = THANKS if n < 3 else "运费的价格我再帮您确认一下，稍等。"
+        conv = {
+            "id": f"thanks-{n}",
+            "outcome": "resolved",
+            "messages": [
+                {"role": "customer", "text": topic},
+                {"role": "employee", "text": "好的，我帮您看一下。"},
+                {"role": "customer", "text": "好的，谢谢"},
+                {"role": "employee", "text": reply},
+            ],
+        }
+        (chats / f"{conv['id']}.json").write_text(json.dumps(conv, ensure_ascii=False), "utf-8")
+    assert Ingestor(store, get_embedder(), SETTINGS).ingest([chats]).failed == 0
+    context = [Turn(role="customer", text="运费多少钱"), Turn(role="employee", text="10元")]
+    result = _ask(store, AskRequest(query="好的，谢谢", context=context))
+    first = result.suggestions[0]
+    assert first.text == THANKS, _answers(result)
+    assert "2 other replies found say much the same" in first.why
+    assert first.signals is not None and first.signals.consensus > 1.0

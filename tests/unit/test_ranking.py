@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from graph.text import index_terms, query_terms
-from seci.ranking import Signals, diversify, is_stale, outcome_factor
+from seci.ranking import Signals, agree, diversify, is_stale, outcome_factor
 
 
 def test_chinese_index_terms_add_bigrams_beside_words() -> None:
@@ -57,3 +57,20 @@ def test_stale_after_two_years() -> None:
     now = datetime(2026, 12, 1, tzinfo=UTC)
     assert is_stale("2024-01-01T00:00:00+08:00", now)
     assert not is_stale("2026-03-01", now) and not is_stale("", now) and not is_stale("x", now)
+
+
+def test_agree_favours_what_most_replies_say_and_keeps_the_average() -> None:
+    template = "不客气，祝您生活愉快，还有问题随时联系我们"
+    texts = [
+        template,
+        template + "哦",
+        "不客气，祝您生活愉快，有问题随时联系我们",
+        "运费的事我再帮您确认一下价格",
+    ]
+    rows = agree(texts, [0.6, 0.5, 0.5, 1.0])
+    factors = [factor for _, _, factor in rows]
+    assert factors.index(min(factors)) == 3  # one person's wording, however relevant
+    assert factors.index(max(factors)) in (0, 1)
+    assert rows[0][1] == 2 and rows[3][1] == 0  # "much the same" counts
+    assert abs(sum(factors) / len(factors) - 1.0) < 1e-9  # the replies' average stays put
+    assert agree(["a b c", "x y z"], [1.0, 0.0])[0][0] == 0.0
