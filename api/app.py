@@ -6,15 +6,18 @@ they are (404 not found, 409 conflict, 422 cannot be used; 503 for a setting, th
 model), in one line that says why. `api.schemas.errors` documents them on each route. Every
 error, these and the rest (413 too large, 429 too many, a 500 that says nothing of its cause),
 is RFC 9457 problem+json (`api.problems`). Limits on request size and rate: `api.limits`.
+Every route but the probes needs an API key, and each router says which roles (`api.auth`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.accounts import AccountError
 from api.asking import AskInputError
 from api.limits import BodyLimit, KeyFunc, RateLimit, client_key, open_limiter
 from api.problems import SafeJSONResponse, add_problem_handlers, problem_openapi
@@ -28,8 +31,21 @@ from seci.internalize import PathCycle
 
 __all__ = ["UNUSABLE_INPUT", "SafeJSONResponse", "create_app"]
 
+log = logging.getLogger("spiral.api")
+
+DEV_WARNING = (
+    "DEV MODE: requests without an API key act as an ADMIN. Never expose this server; "
+    "set SPIRAL_ADMIN_KEY and run without --dev in production."
+)
+
 # Domain errors that mean "this input cannot be used", each with a message that says why.
-UNUSABLE_INPUT: tuple[type[Exception], ...] = (UnsafeName, LoadError, AskInputError, PathCycle)
+UNUSABLE_INPUT: tuple[type[Exception], ...] = (
+    UnsafeName,
+    LoadError,
+    AskInputError,
+    PathCycle,
+    AccountError,
+)
 
 
 def create_app(settings: Settings | None = None, rate_key: KeyFunc = client_key) -> FastAPI:
@@ -39,6 +55,7 @@ def create_app(settings: Settings | None = None, rate_key: KeyFunc = client_key)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = Runtime(settings or get_settings())
+        _warn_about_auth(app.state.runtime.settings)
         app.state.limiter = open_limiter(app.state.runtime.settings)
         yield
         if app.state.limiter is not None:
@@ -68,3 +85,13 @@ def create_app(settings: Settings | None = None, rate_key: KeyFunc = client_key)
     )
     problem_openapi(app)
     return app
+
+
+def _warn_about_auth(settings: Settings) -> None:
+    """Say loudly at startup when anyone may act as an admin, or when no admin can get in."""
+    if settings.dev_mode:
+        log.warning("!" * 72)
+        log.warning(DEV_WARNING)
+        log.warning("!" * 72)
+    elif not settings.admin_key.get_secret_value():
+        log.warning("SPIRAL_ADMIN_KEY is not set: only keys of accounts in the store work")

@@ -417,14 +417,35 @@ def _demo_mining(rt: Runtime) -> None:
         )
 
 
+NO_ADMIN_KEY = (
+    "refusing to start without SPIRAL_ADMIN_KEY: set it to a long random secret "
+    "(export SPIRAL_ADMIN_KEY=$(openssl rand -base64 32)), or run `spiral serve --dev` locally"
+)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="No key needed: every request without one is an admin.")
+    ] = False,
 ) -> None:
-    """Run the HTTP API (OpenAPI docs at /docs)."""
+    """Run the HTTP API (OpenAPI docs at /docs). Needs SPIRAL_ADMIN_KEY unless --dev."""
+    import os
+
     import uvicorn
 
+    from api.app import DEV_WARNING
+
+    settings = get_settings()
+    if dev or settings.dev_mode:
+        os.environ["SPIRAL_DEV_MODE"] = "true"  # the app reads its settings when it starts
+        get_settings.cache_clear()
+        err.print(f"[bold red]WARNING: {DEV_WARNING}[/bold red]", soft_wrap=True)
+    elif not settings.admin_key.get_secret_value():
+        err.print(f"[red]error:[/red] {NO_ADMIN_KEY}", soft_wrap=True)
+        raise typer.Exit(2)
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port)
 
 

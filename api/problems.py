@@ -43,6 +43,8 @@ BASE = "https://spiral.dev/problems/"
 # status -> (type slug, title). A status not listed is "about:blank" with the HTTP phrase.
 _TYPES: dict[int, tuple[str, str]] = {
     400: ("bad-request", "The body cannot be parsed"),
+    401: ("unauthorized", "An API key is needed"),
+    403: ("forbidden", "Not allowed"),
     404: ("not-found", "Not found"),
     409: ("conflict", "Conflict"),
     413: ("too-large", "Request too large"),

@@ -5,6 +5,7 @@ Expensive things are built once, on first use, and passed in; nothing is read at
 
 from __future__ import annotations
 
+from api.accounts import Accounts
 from graph.embeddings import LazyEmbedder, ModelError
 from graph.factory import open_store
 from graph.model import Customer
@@ -34,6 +35,8 @@ class Runtime:
             settings.embedding_model, settings.embedding_batch_size, settings.query_encoder
         )
         self._ingestor: Ingestor | None = None
+        # Accounts and keys in the store, with this process's cache of resolved keys (no I/O).
+        self.accounts = Accounts(self.store, settings.auth_cache_s)
 
     def ingestor(self) -> Ingestor:
         if self._ingestor is None:

@@ -12,15 +12,22 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field
 
 from api.problems import FieldError, Problem
+from graph.model import Role
 from ingest.untrusted import clean_text
 
 __all__ = [
+    "AccountCreate",
+    "AccountPublic",
+    "AccountUpdate",
     "AskCreate",
     "CleanStr",
     "FeedbackCreate",
     "FeedbackPublic",
     "FieldError",
+    "KeyCreated",
+    "KeyPublic",
     "Problem",
+    "TeamPublic",
     "TurnCreate",
     "errors",
     "problems",
@@ -82,8 +89,62 @@ class FeedbackPublic(BaseModel):
     outcome: str
 
 
+class AccountCreate(BaseModel):
+    name: CleanStr = Field(min_length=1, max_length=200)
+    role: Role = "employee"
+    team: CleanStr = Field(default="", max_length=200)
+    employee_id: CleanStr = Field(
+        default="",
+        max_length=500,
+        description="The Employee this person is: node id, source-system id or unique name.",
+    )
+
+
+class AccountUpdate(BaseModel):
+    """Only the fields given change."""
+
+    name: CleanStr | None = Field(default=None, min_length=1, max_length=200)
+    role: Role | None = None
+    team: CleanStr | None = Field(default=None, max_length=200)
+    employee_id: CleanStr | None = Field(default=None, max_length=500)
+    disabled: bool | None = None
+
+
+class AccountPublic(BaseModel):
+    id: str
+    name: str
+    role: Role
+    team: str
+    employee_id: str
+    disabled: bool
+    created_at: str
+    created_by: str
+
+
+class KeyPublic(BaseModel):
+    """A key as it is listed: never the key itself, nor its hash."""
+
+    id: str
+    prefix: str = Field(description="The public part: keys look like spk_<prefix>_<secret>.")
+    account_id: str
+    created_at: str
+    revoked: bool
+    revoked_at: str
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="The key: shown this once, never again (only its hash is kept).")
+
+
+class TeamPublic(BaseModel):
+    team: str = Field(description="The team's name ('' for accounts without one).")
+    members: list[AccountPublic]
+
+
 _ERRORS = {
     400: "The body cannot be parsed (not JSON, not a multipart form).",
+    401: "No API key, or an unknown, revoked or disabled one (WWW-Authenticate: Bearer).",
+    403: "The key's role may not do this, or not for that person.",
     404: "Nothing with that id.",
     409: "The change is based on a stale read, or later changes stand in the way.",
     413: "The body is over the size limit (max_request_mb; uploads: max_file_mb).",
@@ -106,9 +167,12 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
         out[code] = {"model": Problem, "description": _ERRORS[code]}
         if code == 429:
             out[code]["headers"] = {"Retry-After": _RETRY_AFTER}
+        if code == 401:
+            out[code]["headers"] = {"WWW-Authenticate": _CHALLENGE}
     return out
 
 
+_CHALLENGE = {"description": "Bearer: send an API key.", "schema": {"type": "string"}}
 _RETRY_AFTER = {
     "description": "Seconds to wait before trying again.",
     "schema": {"type": "integer"},

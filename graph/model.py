@@ -20,8 +20,11 @@ from graph.ids import content_hash, stable_id
 
 __all__ = [
     "NODE_TYPES",
+    "ROLES",
     "SOURCE_LABELS",
     "TEXT_LABELS",
+    "Account",
+    "ApiKey",
     "Chunk",
     "Conversation",
     "Customer",
@@ -40,6 +43,7 @@ __all__ = [
     "Note",
     "Provenance",
     "ResponseStat",
+    "Role",
     "Sentence",
     "make_id",
     "node_from_record",
@@ -63,6 +67,8 @@ class Label(StrEnum):
     LEARNING_PATH = "LearningPath"
     CARD = "Card"
     MENTORING = "Mentoring"
+    ACCOUNT = "Account"
+    API_KEY = "ApiKey"
 
 
 class LinkType(StrEnum):
@@ -393,6 +399,35 @@ class Mentoring(Node):
     note: str = ""
 
 
+Role = Literal["employee", "knowledge_manager", "trainer", "admin"]
+ROLES: tuple[Role, ...] = ("employee", "knowledge_manager", "trainer", "admin")
+
+
+class Account(Node):
+    """A person (or system) allowed to use the API, kept in the store so every API replica
+    shares it (api/accounts.py). Never searchable: no search text, no embedding."""
+
+    label: ClassVar[Label] = Label.ACCOUNT
+    name: str
+    role: Role = "employee"
+    team: str = ""
+    employee_id: str = ""  # the Employee node this person is, when they are one
+    disabled: bool = False
+
+
+class ApiKey(Node):
+    """One API key of an account: only the SHA-256 of the key is kept, never the key. The id
+    comes from the key's public prefix, so a presented key is found without a scan."""
+
+    label: ClassVar[Label] = Label.API_KEY
+    account_id: str
+    prefix: str
+    secret_hash: str
+    created_at: str = ""  # ISO-8601 UTC
+    revoked: bool = False
+    revoked_at: str = ""
+
+
 NODE_TYPES: dict[Label, type[Node]] = {
     cls.label: cls
     for cls in (
@@ -409,6 +444,8 @@ NODE_TYPES: dict[Label, type[Node]] = {
         LearningPath,
         Card,
         Mentoring,
+        Account,
+        ApiKey,
     )
 }
 SOURCE_LABELS = frozenset({Label.DOCUMENT, Label.CONVERSATION, Label.NOTE})

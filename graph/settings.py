@@ -71,6 +71,15 @@ class Settings(BaseSettings):
     max_request_mb: float = Field(default=1.0, gt=0)
     rate_limit_per_minute: int = Field(default=600, ge=0)
     redis_url: str | None = None
+    # Access control (api/auth.py): this key acts as the first admin, with no account in the
+    # store. Make it long and random (`openssl rand -base64 32`).
+    # `spiral serve` refuses to start without it unless in dev mode, where a request without a
+    # key acts as an admin: never on a network anyone else can reach.
+    admin_key: SecretStr = SecretStr("")
+    dev_mode: bool = False
+    # How long this process trusts a key it has resolved (a revoke here is seen at once; one on
+    # another replica within this many seconds).
+    auth_cache_s: float = Field(default=30.0, ge=0)
 
     neo4j_uri: str = Field(
         default="bolt://127.0.0.1:7687", validation_alias=AliasChoices("NEO4J_URI")

@@ -1,31 +1,42 @@
-"""Employees: "what should I say?", and what happened when they said it."""
+"""Employees: "what should I say?", and what happened when they said it. Any role may ask;
+an employee asks only as themselves (api.scope), the others on anyone's behalf."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 from api.asking import AskInputError, request_from_conversation
+from api.auth import CurrentUser, require
 from api.deps import RuntimeDep
-from api.schemas import AskCreate, FeedbackCreate, FeedbackPublic, errors
+from api.schemas import AskCreate, FeedbackCreate, FeedbackPublic, errors, problems
+from api.scope import as_themselves
 from seci.assist import AskRequest, AskResult
 from seci.feedback import record_feedback
 
-router = APIRouter(prefix="/assist", tags=["assist"])
+router = APIRouter(
+    prefix="/assist",
+    tags=["assist"],
+    dependencies=[Depends(require())],
+    responses=problems(401, 403),
+)
 
 
 @router.post("/ask", response_model=AskResult, responses=errors(400, 413))
-async def ask(body: AskCreate, rt: RuntimeDep) -> AskResult:
+async def ask(body: AskCreate, rt: RuntimeDep, user: CurrentUser) -> AskResult:
     """Distinct options, best first, each with why it was chosen and the file it came from.
     With a context in which the employee has not spoken yet, an opening line comes first."""
-    request = _request(body)
+    employee = await run_in_threadpool(as_themselves, rt, user, body.employee, body.customer)
+    request = _request(body.model_copy(update={"employee": employee}))
     return await run_in_threadpool(rt.ask, request, body.top_k)
 
 
 @router.post("/feedback", response_model=FeedbackPublic, responses=errors(400, 404, 409, 413))
-async def feedback(body: FeedbackCreate, rt: RuntimeDep) -> FeedbackPublic:
-    """Used, worked or failed: counted on the item at once (one event in the log)."""
-    actor = f"employee:{body.employee}" if body.employee else "api"
+async def feedback(body: FeedbackCreate, rt: RuntimeDep, user: CurrentUser) -> FeedbackPublic:
+    """Used, worked or failed: counted on the item at once (one event in the log), as the
+    employee named (an employee: themselves), else as the account."""
+    employee = await run_in_threadpool(as_themselves, rt, user, body.employee, None)
+    actor = f"employee:{employee}" if employee else user.actor
     event = await run_in_threadpool(
         record_feedback,
         rt.store,

@@ -2,29 +2,38 @@
 
 Only the store's own API is used (`get_node`, `neighbours`), so it works on every backend.
 What a node shows is an allow-list (id, label, a display name, a few scalar fields): never an
-embedding, a key hash, contact fields or mined statistics.
+embedding, a key hash, contact fields or mined statistics. Read-only, for every role; accounts
+and API keys are not part of the graph shown (no such node, as far as this route says).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from api.auth import require
 from api.deps import RuntimeDep
-from api.schemas import errors
+from api.schemas import errors, problems
 from graph.model import Label, LinkType, Node
 from graph.store import GraphStore, Neighbour
 
 __all__ = ["GraphLink", "GraphNode", "Neighbourhood", "neighbourhood", "router"]
 
-router = APIRouter(prefix="/graph", tags=["graph"])
+router = APIRouter(
+    prefix="/graph",
+    tags=["graph"],
+    dependencies=[Depends(require("employee", "knowledge_manager", "trainer", "admin"))],
+    responses=problems(401, 403),
+)
 
 # Scalar fields safe to show on any node that has them.
 SAFE_FIELDS = ("kind", "status", "uri", "channel", "outcome", "role", "team", "language")
 _NAME_CHARS = 80
+# Who may use the API is not knowledge: never shown, never walked through.
+HIDDEN_LABELS = frozenset({Label.ACCOUNT, Label.API_KEY})
 
 
 class GraphNode(BaseModel):
@@ -76,7 +85,7 @@ def neighbourhood(
     """Breadth first from `node_id`; a node's neighbours in (link type, id) order, so the
     answer is the same on every backend. None when there is no such node."""
     center = store.get_node(node_id)
-    if center is None:
+    if center is None or center.label in HIDDEN_LABELS:
         return None
     shown: dict[str, Node] = {center.id: center}
     links: dict[tuple[str, str, str], GraphLink] = {}
@@ -85,6 +94,8 @@ def neighbourhood(
         reached: list[str] = []
         for here in frontier:
             for n in _sorted(store.neighbours(here, types or None)):
+                if n.node.label in HIDDEN_LABELS:
+                    continue
                 if n.node.id not in shown:
                     if len(shown) > limit:
                         truncated = True

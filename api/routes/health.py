@@ -2,7 +2,9 @@
 
 Liveness touches nothing (a slow store must not get a healthy process restarted); readiness
 checks what a request needs, the store and the model, and names what is not ready, so a
-replica is taken out of rotation until it is. Neither is rate-limited (api.limits).
+replica is taken out of rotation until it is. Neither is rate-limited (api.limits) nor needs a
+key (api.auth): probes carry no credentials. Nor does the older `/health`, which existing
+probes still call.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from pydantic import BaseModel
 from api.deps import RuntimeDep
 from api.problems import problem
 from api.runtime import Runtime
-from api.schemas import problems
+from api.schemas import errors, problems
 from graph.embeddings import LazyEmbedder, ModelError, _instances, resolve_model_path
 
-__all__ = ["Live", "Ready", "router"]
+__all__ = ["Health", "Live", "Ready", "router"]
 
 router = APIRouter(tags=["health"])
 
@@ -36,6 +38,11 @@ class Ready(BaseModel):
     checks: dict[str, str]
 
 
+class Health(BaseModel):
+    status: str
+    store: str
+
+
 @router.get("/healthz", response_model=Live)
 async def healthz() -> Live:
     """The process answers; nothing else is checked (no store, no model)."""
@@ -50,6 +57,13 @@ async def readyz(request: Request, rt: RuntimeDep) -> Ready | Response:
     if failed:
         return problem(503, "not ready: " + "; ".join(failed), request.url.path)
     return Ready(checks=checks)
+
+
+@router.get("/health", response_model=Health, responses=errors())
+def health(rt: RuntimeDep) -> Health:
+    """The older check, kept for existing probes: the store answers."""
+    rt.store.stats()  # fails loudly when the store is gone
+    return Health(status="ok", store=rt.settings.store)
 
 
 def _checks(rt: Runtime) -> tuple[dict[str, str], list[str]]:

@@ -3,7 +3,8 @@
 The uploaded file name is untrusted: it is validated (`ingest.untrusted.safe_name`; a name that
 cannot be one is a 422 saying why), de-identified, and only then used, as the source's uri
 `upload/NAME`. The bytes are written under a name Spiral makes up; only the suffix, which format
-detection reads, is kept from the user's name, and only when it is a plain one.
+detection reads, is kept from the user's name, and only when it is a plain one. Knowledge
+managers and admins only.
 """
 
 from __future__ import annotations
@@ -13,18 +14,24 @@ import tempfile
 from pathlib import Path, PurePath
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
+from api.auth import require
 from api.deps import RuntimeDep
-from api.schemas import CleanStr, errors
+from api.schemas import CleanStr, errors, problems
 from ingest.deidentify import Deidentifier
 from ingest.pipeline import FileReport
 from ingest.untrusted import safe_name
 
 __all__ = ["UPLOAD_PREFIX", "router", "upload_uri"]
 
-router = APIRouter(prefix="/ingest", tags=["ingest"])
+router = APIRouter(
+    prefix="/ingest",
+    tags=["ingest"],
+    dependencies=[Depends(require("knowledge_manager", "admin"))],
+    responses=problems(401, 403),
+)
 
 UPLOAD_PREFIX = "upload/"
 _PLAIN_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")

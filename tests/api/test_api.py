@@ -9,14 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from graph.settings import Settings
+from tests.api.conftest import api_client, api_settings
 
 pytestmark = pytest.mark.model
 
 
 @pytest.fixture
 def client(corpus_dir: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(data_dir=corpus_dir, store="embedded"))) as c:
+    with api_client(create_app(api_settings(corpus_dir))) as c:
         yield c
 
 
@@ -39,7 +39,7 @@ def test_ask_rejects_bad_input(client: TestClient, payload: dict[str, object]) -
 
 
 def test_upload_ingest(tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(data_dir=tmp_path, store="embedded"))) as c:
+    with api_client(create_app(api_settings(tmp_path))) as c:
         files = {"file": ("policy.md", "# 换货\n签收15天内可以换货。".encode(), "text/markdown")}
         first = c.post("/ingest", files=files)
         assert first.status_code == 200 and first.json()["status"] == "ingested"
@@ -51,8 +51,8 @@ def test_upload_ingest(tmp_path: Path) -> None:
 
 
 def test_upload_over_the_size_limit_is_refused_and_writes_nothing(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, store="embedded", max_file_mb=0.001)
-    with TestClient(create_app(settings)) as c:
+    settings = api_settings(tmp_path, max_file_mb=0.001)
+    with api_client(create_app(settings)) as c:
         big = ("七天无理由退货。" * 200).encode()
         response = c.post("/ingest", files={"file": ("big.md", big, "text/markdown")})
         assert response.status_code == 413 and "big.md" in response.json()["detail"]
@@ -60,8 +60,8 @@ def test_upload_over_the_size_limit_is_refused_and_writes_nothing(tmp_path: Path
 
 
 def test_misconfigured_gazetteer_is_a_clear_503(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, store="embedded", gazetteer_path=tmp_path / "no.json")
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+    settings = api_settings(tmp_path, gazetteer_path=tmp_path / "no.json")
+    with api_client(create_app(settings), raise_server_exceptions=False) as c:
         files = {"file": ("policy.md", "# 换货\n签收15天内可以换货。".encode(), "text/markdown")}
         response = c.post("/ingest", files=files)
         assert response.status_code == 503

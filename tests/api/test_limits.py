@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.limits import MemoryLimiter, RedisLimiter, client_key
 from api.problems import BASE, PROBLEM_JSON
-from tests.api.conftest import hashed_client
+from tests.api.conftest import AUTH, hashed_client, issue_key
 
 KB = 1024
 ASK = {"query": "退款多久到账"}
@@ -76,7 +76,7 @@ def test_declared_length_over_the_limit_is_a_413(small: TestClient) -> None:
 
 def test_chunked_and_lying_bodies_are_cut_off(small: TestClient) -> None:
     chunk = b'{"query": "' + b"x" * KB
-    json_type = {"content-type": "application/json"}
+    json_type = {"content-type": "application/json", **AUTH}
     chunked = asgi_post(small.app, "/assist/ask", [chunk] * 4 + [b'"}'], json_type)  # type: ignore[arg-type]
     lying = asgi_post(
         small.app,  # type: ignore[arg-type]
@@ -104,6 +104,7 @@ def test_uploads_are_limited_by_max_file_mb(small: TestClient) -> None:
 
 def test_over_the_rate_is_a_429_with_retry_after(tmp_path: Path) -> None:
     with hashed_client(tmp_path, rate_limit_per_minute=3) as client:
+        other_key, _ = issue_key(client)
         assert [client.get("/admin/stats").status_code for _ in range(3)] == [200] * 3
         refused = client.get("/admin/stats")
         assert refused.status_code == 429
@@ -113,7 +114,7 @@ def test_over_the_rate_is_a_429_with_retry_after(tmp_path: Path) -> None:
         # probes are exempt; another key has its own allowance
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 200
-        other = client.get("/admin/stats", headers={"authorization": "Bearer k2"})
+        other = client.get("/admin/stats", headers={"authorization": f"Bearer {other_key}"})
         assert other.status_code == 200
 
 
@@ -128,7 +129,7 @@ def test_the_key_function_is_replaceable(tmp_path: Path) -> None:
             client.get("/admin/stats", headers={"authorization": f"Bearer {n}"}).status_code
             for n in range(3)
         ]
-    assert codes == [200, 200, 429]
+    assert codes == [401, 401, 429]  # three keys (unknown ones), one allowance: the limit first
 
 
 def test_default_key_hashes_credentials() -> None:
@@ -174,7 +175,7 @@ def test_redis_limiter_is_shared_by_workers(redis_url: str) -> None:
 @pytest.mark.redis
 def test_the_app_limits_through_redis(tmp_path: Path, redis_url: str) -> None:
     with hashed_client(tmp_path, rate_limit_per_minute=2, redis_url=redis_url) as client:
-        key = {"authorization": f"Bearer app-{tmp_path.name}"}
+        key = {"authorization": f"Bearer {issue_key(client)[0]}"}  # a new key: a new count
         codes = [client.get("/admin/stats", headers=key).status_code for _ in range(3)]
         assert codes == [200, 200, 429]
 

@@ -2,7 +2,9 @@
 that the schema can describe, valid or not, is never answered with a server error, and every
 answer (errors too) has a status, a content type and a body that the schema documents.
 
-The app runs on an embedded store seeded with a document and a conversation, with the hashed
+Requests carry the test admin key (tests/api/conftest.py), so every route is reached; what a
+request without one is answered is tested in tests/api/test_auth.py. The app runs on an
+embedded store seeded with a document and a conversation, with the hashed
 embedder in place of the model (what is found does not matter here, only what is answered).
 """
 
@@ -23,7 +25,7 @@ from schemathesis.checks import (
 )
 
 from api.app import create_app
-from tests.api.conftest import hashed_client
+from tests.api.conftest import AUTH, hashed_client
 
 pytestmark = pytest.mark.slow
 
@@ -79,4 +81,4 @@ def seeded_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     database=None,
 )
 def test_no_server_errors(case: schemathesis.Case) -> None:
-    case.call_and_validate(checks=CHECKS)
+    case.call_and_validate(checks=CHECKS, headers=AUTH)
