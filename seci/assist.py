@@ -6,7 +6,8 @@ customer. Both are searched (lexical with the organisation's synonyms, dense; se
 documents each with their own vector); every hit is read with its surroundings in one call
 (`GraphStore.hit_contexts`): a customer's words become the talk track mined from them or the
 employee turn that answered them — never a reply from a conversation that ended badly, never
-one listed under "what not to say". Options are ranked by seci.ranking and picked so that
+one listed under "what not to say". Options are ranked by seci.ranking (the replies found are
+also weighed against each other: what colleagues usually answer moves up) and picked so that
 each is a different approach. With a conversation in which the employee has not spoken yet,
 an opening line comes first.
 """
@@ -78,7 +79,7 @@ SEARCHED = (Label.CHUNK, Label.SENTENCE, Label.KNOWLEDGE_ITEM, Label.MESSAGE)
 PLAIN = (Label.CHUNK, Label.KNOWLEDGE_ITEM, Label.MESSAGE)  # what a plain search would use
 CONTEXT_TURNS = 4  # the last turns of the conversation that count as its context
 CANDIDATES = 50  # hits per side and per text before fusion
-POOL = 8  # options considered per option returned (before diversifying)
+POOL = 8  # candidates read per option returned: enough replies for "what colleagues usually say"
 CONTEXT_POOL = 10  # the best hits for the conversation so far join the pool
 GROUP_FIT = 0.8  # a hit's own fit to the conversation so far counts more than its group's
 
@@ -245,6 +246,7 @@ def suggest(
     )
     texts = [words, f"{recent}\n{words}"] if recent else [words]
     lexical_texts = [f"{words} {expansion(asked)}".strip(), *texts[1:]]
+    size = max(top_k * POOL, 20)
     results = search_both(store, embedder, texts, CANDIDATES, SEARCHED, LIVE, lexical_texts)
     rankings = [
         fuse(lexical, dense, CANDIDATES, options.fusion, options.weight(text))
@@ -252,7 +254,7 @@ def suggest(
     ]
     relevance = {h.id: h for h in rankings[0]}
     context = {h.id: h.score for h in rankings[1]} if recent else {}
-    pool = [h.id for h in rankings[0][: max(top_k * POOL, 20)]]
+    pool = [h.id for h in rankings[0][:size]]
     pool += [h.id for h in rankings[1][:CONTEXT_POOL]] if recent else []
     hits = {h.id: h for ranking in rankings for h in ranking}
     found_by_id = store.hit_contexts(list(dict.fromkeys(pool)))
