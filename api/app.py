@@ -20,8 +20,9 @@ from fastapi import FastAPI
 from api.accounts import AccountError
 from api.asking import AskInputError
 from api.limits import BodyLimit, KeyFunc, RateLimit, client_key, open_limiter
+from api.live import LiveError, open_push
 from api.problems import SafeJSONResponse, add_problem_handlers, problem_openapi
-from api.routes import admin, assist, graph, health, ingest
+from api.routes import admin, assist, conversations, graph, health, ingest, push, webhooks
 from api.runtime import KNOWN_ERRORS, Runtime
 from graph.settings import Settings, get_settings
 from graph.store import Conflict, NotFound
@@ -45,6 +46,7 @@ UNUSABLE_INPUT: tuple[type[Exception], ...] = (
     AskInputError,
     PathCycle,
     AccountError,
+    LiveError,
 )
 
 
@@ -57,7 +59,11 @@ def create_app(settings: Settings | None = None, rate_key: KeyFunc = client_key)
         app.state.runtime = Runtime(settings or get_settings())
         _warn_about_auth(app.state.runtime.settings)
         app.state.limiter = open_limiter(app.state.runtime.settings)
+        # Live push: the hub, the webhook dispatcher and the live conversation index (Redis
+        # when SPIRAL_REDIS_URL is set, so every worker shares them; else this process).
+        app.state.push = open_push(app.state.runtime.settings)
         yield
+        await app.state.push.close()
         if app.state.limiter is not None:
             await app.state.limiter.close()
         app.state.runtime.close()
@@ -69,8 +75,9 @@ def create_app(settings: Settings | None = None, rate_key: KeyFunc = client_key)
         lifespan=lifespan,
         default_response_class=SafeJSONResponse,
     )
-    for router in (health.router, assist.router, ingest.router, graph.router, admin.router):
-        app.include_router(router)
+    routers = (health, assist, conversations, push, ingest, graph, admin, webhooks)
+    for module in routers:
+        app.include_router(module.router)
     # The last added runs first: over the rate limit is refused before a body is read.
     app.add_middleware(BodyLimit)
     app.add_middleware(RateLimit, key=rate_key)

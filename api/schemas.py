@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field
+import httpx
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from api.problems import FieldError, Problem
 from graph.model import Role
@@ -26,9 +27,16 @@ __all__ = [
     "FieldError",
     "KeyCreated",
     "KeyPublic",
+    "MessageCreate",
+    "MessagesPublic",
+    "OutcomeCreate",
+    "OutcomePublic",
     "Problem",
     "TeamPublic",
     "TurnCreate",
+    "WebhookCreate",
+    "WebhookCreated",
+    "WebhookPublic",
     "errors",
     "problems",
 ]
@@ -139,6 +147,81 @@ class KeyCreated(KeyPublic):
 class TeamPublic(BaseModel):
     team: str = Field(description="The team's name ('' for accounts without one).")
     members: list[AccountPublic]
+
+
+class MessageCreate(BaseModel):
+    """One message of a live conversation, with who the conversation is between (the
+    conversation's fields of the canonical transcript JSON; given once is enough)."""
+
+    id: CleanStr = Field(
+        default="",
+        max_length=200,
+        description="The message's id in the source system: the same id again is not appended "
+        "twice. Without one, role, speaker, time and text identify the message.",
+    )
+    role: Literal["customer", "employee"]
+    text: CleanStr = Field(min_length=1, max_length=4000)
+    speaker: CleanStr = Field(default="", max_length=200)
+    speaker_id: CleanStr = Field(default="", max_length=200)
+    time: CleanStr = Field(default="", max_length=50, description="ISO-8601.")
+    channel: CleanStr = Field(default="", max_length=50)
+    employee: CleanStr = Field(default="", max_length=200)
+    employee_id: CleanStr = Field(default="", max_length=200)
+    customer: CleanStr = Field(default="", max_length=200)
+    customer_id: CleanStr = Field(default="", max_length=200)
+
+
+class MessagesPublic(BaseModel):
+    conversation_id: str
+    conversation: str = Field(description="The Conversation node id.")
+    employee: str = Field(description="The handling Employee node id ('' when none is known).")
+    appended: list[str] = Field(description="Ids of the messages appended (source ids).")
+    duplicates: list[str] = Field(description="Ids already in the conversation: left as they were.")
+    nodes: list[str] = Field(description="Message node ids of the appended messages, in order.")
+
+
+class OutcomeCreate(BaseModel):
+    outcome: CleanStr = Field(
+        min_length=1, max_length=50, description="resolved, converted, escalated, lost, ..."
+    )
+
+
+class OutcomePublic(BaseModel):
+    conversation_id: str
+    conversation: str
+    outcome: str
+    settled: int = Field(description="Uses of suggestions in it now counted as worked/failed.")
+
+
+class WebhookCreate(BaseModel):
+    team: CleanStr = Field(min_length=1, max_length=200)
+    url: CleanStr = Field(min_length=1, max_length=2000)
+    events: list[CleanStr] = Field(
+        default_factory=list, max_length=50, description="Event names; none: every event."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"not a URL: {exc}") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError("a webhook URL must be http(s)://host/...")
+        return url
+
+
+class WebhookPublic(BaseModel):
+    id: str
+    team: str
+    url: str
+    events: list[str]
+    created_at: str
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(description="The signing secret: shown this once, never again.")
 
 
 _ERRORS = {

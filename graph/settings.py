@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     max_request_mb: float = Field(default=1.0, gt=0)
     rate_limit_per_minute: int = Field(default=600, ge=0)
     redis_url: str | None = None
+    # Live push (GET /push/stream): an SSE comment is sent after this many idle seconds, so
+    # proxies keep the connection open.
+    push_keepalive_s: float = Field(default=15.0, gt=0)
     # Access control (api/auth.py): this key acts as the first admin, with no account in the
     # store. Make it long and random (`openssl rand -base64 32`).
     # `spiral serve` refuses to start without it unless in dev mode, where a request without a
