@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Coroutine, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Protocol
 
@@ -130,7 +130,7 @@ class LiveIndex(Protocol):
         ...
 
     async def take(self, conversation_id: str, ids: Sequence[str]) -> None: ...
-    def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]: ...
+    def lock(self, conversation_id: str) -> AbstractAsyncContextManager[Any]: ...
     async def close(self) -> None: ...
 
 
@@ -154,15 +154,8 @@ class MemoryLiveIndex:
     async def take(self, conversation_id: str, ids: Sequence[str]) -> None:
         self._ids.setdefault(conversation_id, set()).update(ids)
 
-    def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
-        lock = self._locks.setdefault(conversation_id, asyncio.Lock())
-
-        @asynccontextmanager
-        async def held() -> AsyncIterator[None]:
-            async with lock:
-                yield
-
-        return held()
+    def lock(self, conversation_id: str) -> AbstractAsyncContextManager[Any]:
+        return self._locks.setdefault(conversation_id, asyncio.Lock())
 
     async def close(self) -> None:
         pass
@@ -203,15 +196,8 @@ class RedisLiveIndex:
                 pipe.expire(key, self.ttl_s)
                 await pipe.execute()
 
-    def lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
-        lock = self.redis.lock(self._k(conversation_id, "lock"), timeout=300, blocking_timeout=120)
-
-        @asynccontextmanager
-        async def held() -> AsyncIterator[None]:
-            async with lock:
-                yield
-
-        return held()
+    def lock(self, conversation_id: str) -> AbstractAsyncContextManager[Any]:
+        return self.redis.lock(self._k(conversation_id, "lock"), timeout=300, blocking_timeout=120)
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -128,11 +128,4 @@ def account_public(account: Account) -> AccountPublic:
 
 
 def key_public(key: ApiKey) -> KeyPublic:
-    return KeyPublic(
-        id=key.id,
-        prefix=key.prefix,
-        account_id=key.account_id,
-        created_at=key.created_at,
-        revoked=key.revoked,
-        revoked_at=key.revoked_at,
-    )
+    return KeyPublic.model_validate(key, from_attributes=True)  # the same names, never the hash

@@ -105,21 +105,8 @@ async def post_message(
 ) -> MessagesPublic:
     """Append one message (the same id again changes nothing). A customer's message gets
     suggestions pushed to the handling employee (GET /push/stream) and the team's webhooks."""
-    header = LiveHeader(
-        channel=body.channel,
-        employee=body.employee,
-        employee_id=body.employee_id,
-        customer=body.customer,
-        customer_id=body.customer_id,
-    )
-    message = LiveMessage(
-        id=body.id,
-        role=body.role,
-        text=body.text,
-        speaker=body.speaker,
-        speaker_id=body.speaker_id,
-        time=body.time,
-    )
+    header = LiveHeader.model_validate(body, from_attributes=True)
+    message = LiveMessage.model_validate(body, from_attributes=True)
     return await _accept(rt, push, user, conversation_id, header, [message], "json")
 
 
