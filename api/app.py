@@ -16,13 +16,30 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.accounts import AccountError
 from api.asking import AskInputError
+from api.jobs import open_jobs
 from api.limits import BodyLimit, KeyFunc, RateLimit, client_key, open_limiter
 from api.live import LiveError, open_push
 from api.problems import SafeJSONResponse, add_problem_handlers, problem_openapi
-from api.routes import admin, assist, conversations, graph, health, ingest, push, webhooks
+from api.routes import (
+    admin,
+    assist,
+    conversations,
+    curation,
+    experts,
+    graph,
+    health,
+    ingest,
+    items,
+    learning,
+    metrics,
+    push,
+    webhooks,
+)
 from api.runtime import KNOWN_ERRORS, Runtime
 from graph.settings import Settings, get_settings
 from graph.store import Conflict, NotFound
@@ -62,7 +79,10 @@ def create_app(settings: Settings | None = None, rate_key: KeyFunc = client_key)
         # Live push: the hub, the webhook dispatcher and the live conversation index (Redis
         # when SPIRAL_REDIS_URL is set, so every worker shares them; else this process).
         app.state.push = open_push(app.state.runtime.settings)
+        # Ingest jobs: run here, one at a time; kept in Redis too when it is set.
+        app.state.jobs = open_jobs(app.state.runtime.settings)
         yield
+        await app.state.jobs.close()
         await app.state.push.close()
         if app.state.limiter is not None:
             await app.state.limiter.close()
@@ -75,7 +95,21 @@ def create_app(settings: Settings | None = None, rate_key: KeyFunc = client_key)
         lifespan=lifespan,
         default_response_class=SafeJSONResponse,
     )
-    routers = (health, assist, conversations, push, ingest, graph, admin, webhooks)
+    routers = (
+        health,
+        assist,
+        conversations,
+        push,
+        items,
+        curation,
+        learning,
+        experts,
+        metrics,
+        ingest,
+        graph,
+        admin,
+        webhooks,
+    )
     for module in routers:
         app.include_router(module.router)
     # The last added runs first: over the rate limit is refused before a body is read.
@@ -84,7 +118,8 @@ def create_app(settings: Settings | None = None, rate_key: KeyFunc = client_key)
     add_problem_handlers(
         app,
         {
-            503: KNOWN_ERRORS,  # a setting or a busy store, not the request: try again later
+            # A setting, a busy store or Redis gone, not the request: try again later.
+            503: (*KNOWN_ERRORS, RedisConnectionError, RedisTimeoutError),
             409: (Conflict,),
             404: (NotFound,),
             422: UNUSABLE_INPUT,

@@ -275,6 +275,7 @@ class RedisHub:
         history: int = 1000,
         max_age_s: float = 3600.0,
         prefix: str = "spiral:push:",
+        max_connections: int = 10_000,
     ) -> None:
         from redis.asyncio import Redis  # connects lazily: no I/O here
 
@@ -282,7 +283,17 @@ class RedisHub:
         self.max_age_s = max_age_s
         self.prefix = prefix
         self.closed = False
-        self.redis = Redis.from_url(url, decode_responses=True, protocol=2)
+        # Every waiting subscriber holds a connection of the pool (redis-py 8 allows 100 by
+        # default: the 101st stream of a process failed with "Too many connections").
+        self.redis = Redis.from_url(
+            url, decode_responses=True, protocol=2, max_connections=max_connections
+        )
+        # One XREAD BLOCK must end before the client's read timeout (redis-py 8 sets one by
+        # default, 5 s), or a stream idle longer than that dies with a TimeoutError; a longer
+        # wait is made of several shorter blocks.
+        read_timeout = self.redis.connection_pool.connection_kwargs.get("socket_timeout", 5.0)
+        t = None if read_timeout is None else float(read_timeout)
+        self.max_block_s = 60.0 if t is None else (t - 1.0 if t > 2.0 else t / 2)
 
     def _key(self, channel: str) -> str:
         return self.prefix + _checked(channel)
@@ -356,17 +367,24 @@ class _RedisSubscription(_SubscriptionBase):
             raise StopAsyncIteration
         from redis.exceptions import ConnectionError as RedisConnectionError
 
-        block_ms = max(1, int(timeout * 1000))
-        try:
-            found = await self._hub.redis.xread({self._key: self._after}, count=100, block=block_ms)
-        except RedisConnectionError:
+        deadline = time.monotonic() + timeout
+        while not self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
             if self._hub.closed:
-                raise StopAsyncIteration from None
-            raise
-        for _key, entries in cast(list[tuple[str, Any]], found or []):
-            self._buffer.extend(_event(self.channel, i, f) for i, f in _entries(entries))
-        if not self._buffer:
-            return None
+                raise StopAsyncIteration
+            block_ms = max(1, int(min(left, self._hub.max_block_s) * 1000))
+            try:
+                found = await self._hub.redis.xread(
+                    {self._key: self._after}, count=100, block=block_ms
+                )
+            except RedisConnectionError:
+                if self._hub.closed:
+                    raise StopAsyncIteration from None
+                raise
+            for _key, entries in cast(list[tuple[str, Any]], found or []):
+                self._buffer.extend(_event(self.channel, i, f) for i, f in _entries(entries))
         self._after = self._buffer[-1].id
         return self._buffer.popleft()
 

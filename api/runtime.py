@@ -32,7 +32,10 @@ class Runtime:
         self.settings = settings
         self.store: GraphStore = open_store(settings)
         self.embedder = LazyEmbedder(
-            settings.embedding_model, settings.embedding_batch_size, settings.query_encoder
+            settings.embedding_model,
+            settings.embedding_batch_size,
+            settings.query_encoder,
+            settings.embedding_backend,
         )
         self._ingestor: Ingestor | None = None
         # Accounts and keys in the store, with this process's cache of resolved keys (no I/O).

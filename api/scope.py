@@ -1,4 +1,5 @@
-"""What a principal may ask about: an employee asks as themselves, about their own customers.
+"""What a principal may ask about and see: an employee asks as themselves, about their own
+customers, and sees only approved items and their own learning; a team scopes items and people.
 
 Why here and not in the routes: the rule is the same for asking and for feedback, and it reads
 the graph (who an employee reference names, who handled a customer's conversations).
@@ -10,11 +11,22 @@ from fastapi import HTTPException
 
 from api.accounts import Principal
 from api.runtime import Runtime
-from graph.model import Customer, LinkType
-from graph.store import GraphStore, NotFound
+from graph.model import Customer, Employee, ItemStatus, KnowledgeItem, Label, LinkType
+from graph.store import GraphStore, NodeQuery, NotFound, iter_nodes
 from seci.handover import find_employee
 
-__all__ = ["as_themselves", "is_employee", "serves_customer"]
+__all__ = [
+    "as_themselves",
+    "is_employee",
+    "item_visible",
+    "person_team",
+    "person_visible",
+    "sees_everything",
+    "serves_customer",
+    "team_people",
+    "visible_item",
+    "visible_person",
+]
 
 
 def as_themselves(
@@ -61,3 +73,64 @@ def serves_customer(rt: Runtime, ref: str, employee_id: str) -> bool:
         for c in conversations
         for n in rt.store.neighbours(c.node.id, [LinkType.HANDLED_BY], direction="out")
     )
+
+
+# -- teams: what a principal may see of items and people ------------------------------------
+
+
+def sees_everything(user: Principal) -> bool:
+    """Admins, and accounts in no team (a central knowledge team), see every team's work."""
+    return user.role == "admin" or not user.team
+
+
+def item_visible(user: Principal, item: KnowledgeItem) -> bool:
+    """An item in no team is everyone's; a team's item is its team's. Employees see only
+    approved items (drafts and rejected ones are the curators' business)."""
+    if user.role == "employee" and item.status is not ItemStatus.APPROVED:
+        return False
+    return sees_everything(user) or item.team in ("", user.team)
+
+
+def visible_item(store: GraphStore, user: Principal, item_id: str) -> KnowledgeItem:
+    """The item, or NotFound when it does not exist or is not theirs to see (the same answer,
+    so another team's ids do not leak)."""
+    node = store.get_node(item_id)
+    if not isinstance(node, KnowledgeItem) or not item_visible(user, node):
+        raise NotFound(f"no knowledge item with id {item_id!r}")
+    return node
+
+
+def person_team(rt: Runtime, employee: Employee) -> str:
+    """A person's team: the Employee node's, else the team of the account that is them."""
+    if employee.team:
+        return employee.team
+    return next((a.team for a in rt.accounts.all() if a.employee_id == employee.id), "")
+
+
+def person_visible(rt: Runtime, user: Principal, employee: Employee) -> bool:
+    """An employee sees only themselves; the others see the people of their team (and people
+    in no team); admins and team-less accounts everyone."""
+    if user.role == "employee":
+        return bool(user.employee_id) and employee.id == user.employee_id
+    return sees_everything(user) or person_team(rt, employee) in ("", user.team)
+
+
+def visible_person(rt: Runtime, user: Principal, ref: str) -> Employee:
+    """The Employee `ref` names, when the principal may see them: else 403 for an employee
+    asking about someone else, NotFound for another team's person."""
+    who = find_employee(rt.store, ref)
+    if person_visible(rt, user, who):
+        return who
+    if user.role == "employee":
+        raise HTTPException(403, "an employee may see only their own learning")
+    raise NotFound(f"no employee {ref!r} in team {user.team!r}")
+
+
+def team_people(rt: Runtime, user: Principal) -> set[str] | None:
+    """Employee ids a principal may see, or None for everyone."""
+    if sees_everything(user) and user.role != "employee":
+        return None
+    if user.role == "employee":
+        return {user.employee_id} if user.employee_id else set()
+    nodes = iter_nodes(rt.store, NodeQuery(label=Label.EMPLOYEE, limit=1000))
+    return {n.id for n in nodes if isinstance(n, Employee) and person_visible(rt, user, n)}

@@ -71,7 +71,7 @@ def texts_to_embed(ingestor: Ingestor, loaded: Sequence[Loaded]) -> list[str]:
     """What the pipeline would embed: built with its own steps, so the ceiling is like for like."""
     texts: list[str] = []
     for item in loaded:
-        graph, _ = ingestor._build(item, "bench")
+        graph, _, _ = ingestor._build(item, "bench")
         texts += [n.search_text() for n in graph.text_nodes]
     return texts
 
@@ -143,7 +143,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--large-kind", choices=("text", "transcript"), default="text")
     parser.add_argument("--raise-limits", action="store_true", help="ingest over the limits")
     parser.add_argument("--one-large", type=float, help=argparse.SUPPRESS)  # the child process
+    parser.add_argument(
+        "--files",
+        action="store_true",
+        help="files mode: JDDC sessions as one JSON file each through `Ingestor.ingest`",
+    )
+    parser.add_argument("--replay", type=int, default=1, help="files mode: copies with new ids")
+    parser.add_argument("--no-docs", action="store_true", help="files mode: JDDC only")
+    parser.add_argument("--one-corpus", help=argparse.SUPPRESS)  # the child process
+    parser.add_argument("--store", default="embedded", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.one_corpus:
+        print(json.dumps(corpus_run(args.one_corpus, args.store)))
+        return 0
+    if args.files:
+        stores = [s for s in args.stores.split(",") if s]
+        return files_mode(args.jddc_sessions, args.replay, stores, not args.no_docs)
     if args.one_large:
         print(json.dumps(large_file_run(args.one_large, args.large_kind, args.raise_limits)))
         return 0
@@ -314,8 +329,10 @@ def _time_steps(ingestor: Ingestor, store: GraphStore, phases: dict[str, float])
         return wrapper
 
     pipeline.load = timed("load", pipeline.load)  # type: ignore[attr-defined]
-    for step, name in (("_build", "build"), ("_extract", "extract"), ("_embed", "embed")):
+    for step, name in (("_build", "build"), ("_link", "link"), ("_embed", "embed")):
         setattr(ingestor, step, timed(name, getattr(ingestor, step)))
+    for step, name in (("prefetch", "names"), ("resolve", "resolve")):
+        setattr(ingestor.resolver, step, timed(name, getattr(ingestor.resolver, step)))
     store.write = timed("write", store.write)  # type: ignore[method-assign]
 
 
@@ -354,6 +371,156 @@ def large_files(sizes: Sequence[float], kind: str, raise_limits: bool) -> int:
     headers.append("status")
     print(table(headers, rows))
     write_json(RESULTS / f"ingest_large_{kind}.json", {"machine": machine_info(), "runs": runs})
+    return 0
+
+
+# --- files mode: a user's export, one canonical JSON file per conversation ---------------------
+
+# What issue 13 measured before batching across files (994 JDDC sessions, embedded store).
+BEFORE = {"seconds": 178.0, "ratio": 0.22, "peak_rss_mb": 1950}
+
+
+def session_files(folder: Path, sessions: int, replay: int = 1) -> list[Path]:
+    """The first `sessions` JDDC sessions (0: all), one canonical transcript JSON file each,
+    as a WeCom or chat-desk export gives them; `replay` > 1 adds copies with new ids (a larger
+    corpus of the same shape). Written to a temp folder, never into the repository."""
+    source = data_dir() / "jddc2019" / "chat_0.1per.txt"
+    loaded = load_jddc(source, limit_sessions=sessions or None)
+    paths = []
+    for copy in range(replay):
+        for conv in loaded.conversations:
+            record = conv.model_dump(mode="json", exclude={"files", "cards"})
+            record["id"] = f"{conv.id}-r{copy}" if copy else conv.id
+            path = folder / f"{record['id']}.json"
+            path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+            paths.append(path)
+    return paths
+
+
+def corpus_texts(paths: Sequence[Path]) -> list[str]:
+    """Every text the pipeline embeds for these files (chunks, sentences, messages), built
+    with its own steps: the ceiling encodes exactly these."""
+    probe = Ingestor(
+        EmbeddedStore.open(Path(tempfile.mkdtemp()) / "p.sqlite"),
+        get_embedder(),
+        Settings(deid_key="bench", data_dir=Path(tempfile.mkdtemp())),
+    )
+    texts: list[str] = []
+    for path in paths:
+        graph, _, _ = probe._build(load(path, uri=str(path)), "bench")
+        texts += [n.search_text() for n in graph.embedded_nodes]
+    return texts
+
+
+def corpus_run(folder: str, store_name: str) -> dict[str, Any]:
+    """In a fresh process (its peak RSS is the run's): the CLI's path, `Ingestor.ingest` over
+    the folder, model start-up included, on an empty store and an empty name cache."""
+    with tempfile.TemporaryDirectory() as tmp, open_store(store_name) as store:
+        if store_name == "embedded":
+            store.close()
+            store = EmbeddedStore.open(Path(tmp) / "bench.sqlite")
+        start = time.perf_counter()
+        ingestor = Ingestor(store, get_embedder(), Settings(deid_key="bench", data_dir=Path(tmp)))
+        report = ingestor.ingest([Path(folder)])
+        seconds = time.perf_counter() - start
+        events = store.events(limit=1_000_000)
+        again = time.perf_counter()
+        rerun = ingestor.ingest([Path(folder)])  # unchanged input: must write nothing
+        rerun_s = time.perf_counter() - again
+        rerun_events = len(store.events(since=events[-1].seq if events else 0))
+        stats = store.stats()
+        store.close()
+    return {
+        "seconds": round(seconds, 1),
+        "files": len(report.files),
+        "failed": report.failed,
+        "nodes": stats.total_nodes,
+        "links": stats.total_links,
+        "entities": stats.nodes.get(Label.ENTITY.value, 0),
+        "peak_rss_mb": round(_peak_rss_mb()),
+        "rerun_s": round(rerun_s, 1),
+        "rerun_unchanged": sum(f.status == "unchanged" for f in rerun.files),
+        "rerun_events": rerun_events,
+    }
+
+
+def files_mode(sessions: int, replay: int, stores: Sequence[str], docs: bool) -> int:
+    corpora: dict[str, list[Path]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        jddc = Path(tmp) / "jddc"
+        jddc.mkdir()
+        corpora[f"JDDC {sessions or 'all'} sessions x{replay}"] = session_files(
+            jddc, sessions, replay
+        )
+        if docs:
+            corpora["documents and notes"] = [
+                p for p in sorted((EXAMPLES / "docs").iterdir()) if p.is_file()
+            ] + [p for p in sorted((EXAMPLES / "notes").iterdir()) if p.is_file()]
+        rows = []
+        results: dict[str, Any] = {"machine": machine_info(), "before": BEFORE, "runs": []}
+        for name, paths in corpora.items():
+            texts = corpus_texts(paths)
+            ceil = ceiling(texts)
+            folder = paths[0].parent if name.startswith("JDDC") else None
+            for store_name in stores:
+                if folder is None:  # documents: copy them to one folder (the CLI takes folders)
+                    docs_dir = Path(tmp) / "docs"
+                    docs_dir.mkdir(exist_ok=True)
+                    for p in paths:
+                        (docs_dir / p.name).write_bytes(p.read_bytes())
+                    folder = docs_dir
+                command = [sys.executable, __file__, "--one-corpus", str(folder)]
+                command += ["--store", store_name]
+                done = subprocess.run(command, capture_output=True, text=True, check=False)
+                if done.returncode != 0:
+                    print(done.stderr[-3000:])
+                    return 1
+                run = json.loads(done.stdout.strip().splitlines()[-1])
+                run.update(corpus=name, store=store_name, texts=len(texts), ceiling=ceil)
+                run["texts_per_s"] = len(texts) / run["seconds"]
+                run["ratio"] = run["texts_per_s"] / ceil["texts_per_s"]
+                results["runs"].append(run)
+                goal = 0.8 if store_name == "embedded" else 0.6
+                rows.append(
+                    [
+                        name,
+                        store_name,
+                        len(paths),
+                        len(texts),
+                        f"{run['seconds']:.0f}",
+                        f"{run['texts_per_s']:.0f}",
+                        f"{ceil['texts_per_s']:.0f}",
+                        f"{run['ratio']:.0%}",
+                        "PASS" if run["ratio"] >= goal else "MISS",
+                        run["peak_rss_mb"],
+                        f"{run['rerun_s']:.1f} ({run['rerun_unchanged']}/{run['files']}, "
+                        f"{run['rerun_events']} events)",
+                    ]
+                )
+    print(
+        table(
+            [
+                "corpus",
+                "store",
+                "files",
+                "texts",
+                "s",
+                "texts/s",
+                "ceiling/s",
+                "of ceiling",
+                "goal (80 % / 60 %)",
+                "peak RSS MB",
+                "rerun s (unchanged, events)",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"before (issue 13): 994 sessions {BEFORE['seconds']:.0f} s, "
+        f"{BEFORE['ratio']:.0%} of the ceiling, {BEFORE['peak_rss_mb']} MB peak RSS; "
+        "goals: under 60 s, ≥ 80 % (embedded) / ≥ 60 % (Neo4j), ≤ 1 GB"
+    )
+    write_json(RESULTS / f"ingest_files_x{replay}.json", results)
     return 0
 
 

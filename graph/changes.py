@@ -592,6 +592,11 @@ def apply_ops(
     return tx.append_event(draft)
 
 
+# Who may use the system is never changed backwards: undoing `key.revoke` would revive a key
+# someone thought dead, and undoing `account.update` could re-enable an account.
+NOT_UNDONE = ("account.", "key.", "webhook.")
+
+
 def undo_event(tx: TxPort, seq: int, actor: str, reason: str = "") -> Event:
     """Append the inverse of event `seq`: every node and link it touched goes back to its
     state before. Refused when any of them changed since (the later event is named)."""
@@ -602,6 +607,11 @@ def undo_event(tx: TxPort, seq: int, actor: str, reason: str = "") -> Event:
         raise Conflict(
             f"event #{seq} ({stored.action}) cannot be undone: it is a summary of an ingest; "
             "re-ingest or forget the source instead"
+        )
+    if stored.action.startswith(NOT_UNDONE):
+        raise Conflict(
+            f"event #{seq} ({stored.action}) cannot be undone: access is changed forward only "
+            "(undoing a revocation would bring a key back); change the account or key again"
         )
     nodes = {node_id: (_load(b), _load(a)) for node_id, (b, a) in stored.states["nodes"].items()}
     links = {tuple(key): (b, a) for key, b, a in stored.states["links"]}
@@ -674,4 +684,5 @@ def decode_cursor(cursor: str) -> tuple[Any, str]:
         value, node_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
         return value, str(node_id)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"invalid cursor {cursor!r}: pass back the next_cursor of a page") from exc
+        shown = cursor if len(cursor) <= 40 else cursor[:40] + "…"
+        raise ValueError(f"invalid cursor {shown!r}: pass back the next_cursor of a page") from exc

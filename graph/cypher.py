@@ -30,6 +30,7 @@ __all__ = [
     "MISSING_IDS",
     "NEIGHBOURS_IN",
     "NEIGHBOURS_OUT",
+    "NO_LIMIT",
     "PROJECTION_LINKS",
     "PROJECTION_NODES",
     "SCHEMA",
@@ -118,6 +119,11 @@ DELETE_ALL_NODES = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10
 
 # -- writes -------------------------------------------------------------------------------
 
+# Writes keep the plan they were first given: each is index seeks whatever the statistics say,
+# and a graph that grows from empty (an import) otherwise has every write statement re-planned
+# as its counts drift (~0.1-1 s each on a busy 2-core box, most of a small source's write).
+REPLAN_SKIP = "CYPHER replan=skip "
+
 
 def _upsert_nodes(label: Label) -> str:
     """Write a row only when its digest differs, so unchanged nodes count as not written.
@@ -128,7 +134,7 @@ def _upsert_nodes(label: Label) -> str:
     """
     others = ":".join(other.value for other in Label if other is not label)
     return (
-        "UNWIND $rows AS row "
+        f"{REPLAN_SKIP}UNWIND $rows AS row "
         "MERGE (n:Node {id: row.id}) "
         "WITH n, row, n.version AS old WHERE coalesce(n._digest <> row.props._digest, true) "
         f"REMOVE n:{others} "  # an id that changed kind keeps one label
@@ -147,7 +153,7 @@ def _upsert_links(link_type: LinkType) -> str:
     `matched` below the number of rows sent means an endpoint is missing.
     """
     return (
-        "UNWIND $rows AS row "
+        f"{REPLAN_SKIP}UNWIND $rows AS row "
         "MATCH (a:Node {id: row.src}) "
         "MATCH (b:Node {id: row.dst}) "
         f"MERGE (a)-[r:{link_type.value} {{source_id: row.source_id}}]->(b) "
@@ -180,12 +186,15 @@ NODE_STATE = (
     "RETURN properties(n) AS props, d.decided AS decided, d.observed AS observed"
 )
 DECISIONS = (
-    "UNWIND $ids AS id MATCH (d:Decision {id: id}) "
+    REPLAN_SKIP + "UNWIND $ids AS id MATCH (d:Decision {id: id}) "
     "RETURN d.id AS id, d.decided AS decided, d.observed AS observed"
 )
 PUT_DECISION = "MERGE (d:Decision {id: $id}) SET d.decided = $decided, d.observed = $observed"
 DELETE_DECISION = "MATCH (d:Decision {id: $id}) DELETE d"
-SET_OBSERVED = "UNWIND $rows AS row MATCH (d:Decision {id: row.id}) SET d.observed = row.observed"
+SET_OBSERVED = (
+    REPLAN_SKIP
+    + "UNWIND $rows AS row MATCH (d:Decision {id: row.id}) SET d.observed = row.observed"
+)
 LINKS_AT = (
     "MATCH (n:Node {id: $id})-[r]-(:Node) "
     "RETURN DISTINCT startNode(r).id AS src, type(r) AS type, endNode(r).id AS dst, "
@@ -205,7 +214,7 @@ LINK_STATE: dict[LinkType, str] = {
 # handed out in commit order: a reader at cursor N never misses an event that commits later
 # with a smaller number.
 APPEND_EVENT = (
-    "MERGE (s:EventSeq {name: 'events'}) ON CREATE SET s.value = 0 "
+    REPLAN_SKIP + "MERGE (s:EventSeq {name: 'events'}) ON CREATE SET s.value = 0 "
     "SET s.value = s.value + 1 "
     "CREATE (e:Event {seq: s.value, at: $at, actor: $actor, action: $action, ids: $ids, "
     "before: $before, after: $after, reason: $reason, states: $states}) "
@@ -227,7 +236,8 @@ EVENTS_FOR_ID = (
 UPSERT_LINKS: dict[LinkType, str] = {t: _upsert_links(t) for t in LinkType}
 
 MISSING_IDS = (
-    "UNWIND $ids AS id WITH id WHERE NOT EXISTS { MATCH (:Node {id: id}) } "
+    f"{REPLAN_SKIP}UNWIND $ids AS id "
+    "WITH id WHERE NOT EXISTS { MATCH (:Node {id: id}) } "
     "RETURN collect(id) AS missing"
 )
 
@@ -236,7 +246,7 @@ MISSING_IDS = (
 # What the sources own (their nodes, the source nodes) and the links they contributed, in
 # one round trip. Links: one index seek per type (untyped, it would scan every relationship).
 SOURCE_CONTENTS = (
-    "CALL () { UNWIND $sources AS sid "
+    REPLAN_SKIP + "CALL () { UNWIND $sources AS sid "
     "CALL (sid) { MATCH (n:Node {id: sid}) RETURN n "
     "UNION MATCH (n:Node {source_id: sid}) RETURN n } "
     "RETURN collect(DISTINCT n.id) AS owned } "
@@ -249,14 +259,14 @@ SOURCE_CONTENTS = (
 )
 DELETE_LINKS: dict[LinkType, str] = {
     t: (
-        "UNWIND $rows AS row "
+        f"{REPLAN_SKIP}UNWIND $rows AS row "
         f"MATCH (:Node {{id: row.src}})-[r:{t.value} {{source_id: row.source_id}}]->"
         "(:Node {id: row.dst}) DELETE r RETURN count(r) AS deleted"
     )
     for t in LinkType
 }
 DETACH_DELETE_NODES = (
-    "UNWIND $ids AS id MATCH (n:Node {id: id}) "
+    REPLAN_SKIP + "UNWIND $ids AS id MATCH (n:Node {id: id}) "
     "OPTIONAL MATCH (n)-[r]-(m) "
     "WITH collect(DISTINCT n) AS nodes, collect(DISTINCT r) AS rels, "
     "collect(DISTINCT m.id) AS touched "
@@ -266,7 +276,7 @@ DETACH_DELETE_NODES = (
 )
 _NOT_SOURCE = " AND ".join(f"NOT n:{label.value}" for label in sorted(SOURCE_LABELS))
 DELETE_ORPHANS = (
-    "UNWIND $ids AS id MATCH (n:Node {id: id}) "
+    REPLAN_SKIP + "UNWIND $ids AS id MATCH (n:Node {id: id}) "
     f"WHERE NOT coalesce(n.pinned, false) AND {_NOT_SOURCE} AND NOT EXISTS {{ (n)--() }} "
     "AND NOT EXISTS { MATCH (d:Decision) WHERE d.id = n.id } "  # decided on: kept
     "DELETE n RETURN count(*) AS deleted"
@@ -288,8 +298,11 @@ def _neighbours(pattern: str, far: str) -> str:
     return (
         f"MATCH {pattern} WHERE $types IS NULL OR type(r) IN $types "
         "RETURN a.id AS src, type(r) AS type, b.id AS dst, properties(r) AS link, "
-        f"{far} {_NEIGHBOUR_PROPS} AS node ORDER BY type, {far}.id, r.source_id"
+        f"{far} {_NEIGHBOUR_PROPS} AS node ORDER BY type, {far}.id, r.source_id LIMIT $limit"
     )
+
+
+NO_LIMIT = 2**62  # LIMIT takes no null: "all" is a number no node reaches
 
 
 NEIGHBOURS_OUT = _neighbours("(a:Node {id: $id})-[r]->(b:Node)", "b")

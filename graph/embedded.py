@@ -566,6 +566,7 @@ class EmbeddedStore:
         node_id: str,
         link_types: Sequence[LinkType] | None = None,
         direction: Literal["out", "in", "both"] = "both",
+        limit: int | None = None,
     ) -> list[Neighbour]:
         result: list[Neighbour] = []
         for side, here, there in (("out", "src", "dst"), ("in", "dst", "src")):
@@ -578,8 +579,8 @@ class EmbeddedStore:
             rows = self._query(
                 f"SELECT l.src, l.type, l.dst, l.record, n.record, n.version, n.updated_at "
                 f"FROM links l JOIN nodes n ON n.id = l.{there} WHERE l.{here} = ?{typed} "
-                "ORDER BY l.type, n.id",
-                (node_id, *types),
+                "ORDER BY l.type, n.id LIMIT ?",
+                (node_id, *types, -1 if limit is None else limit),
             )
             for src, type_, dst, link_json, node_json, version, updated_at in rows:
                 link = Link.from_record(src, type_, dst, json.loads(link_json))

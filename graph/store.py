@@ -222,7 +222,11 @@ class GraphStore(Protocol):
         node_id: str,
         link_types: Sequence[LinkType] | None = None,
         direction: Literal["out", "in", "both"] = "both",
-    ) -> list[Neighbour]: ...
+        limit: int | None = None,
+    ) -> list[Neighbour]:
+        """Linked nodes, out-links then in-links, each side in (link type, node id) order;
+        with `limit`, at most that many per side (a hub's thousands are never all read)."""
+        ...
 
     def delete_source(self, source_id: str, actor: str = "ingest") -> WriteResult:
         """Delete a source, the nodes it owns, its links, and nodes left orphaned by that

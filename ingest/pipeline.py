@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -43,7 +45,7 @@ from ingest.build import (
 )
 from ingest.contacts import customer_fields
 from ingest.deidentify import Deidentifier, PiiKind
-from ingest.extract import Extractor
+from ingest.extract import Extractor, Mention
 from ingest.gazetteer import (
     GazetteerEntry,
     gazetteer_digest,
@@ -52,6 +54,7 @@ from ingest.gazetteer import (
     merge,
 )
 from ingest.loaders import iter_files, load
+from ingest.name_cache import NameVectorCache
 from ingest.records import (
     LoadedDocument,
     LoadedNote,
@@ -59,10 +62,17 @@ from ingest.records import (
     LoadError,
     TranscriptConversation,
 )
-from ingest.resolve import Resolver
+from ingest.resolve import Resolution, Resolver
 from ingest.untrusted import safe_uri
 
-__all__ = ["PIPELINE_VERSION", "FileReport", "IngestReport", "Ingestor", "customer_node_id"]
+__all__ = [
+    "PIPELINE_VERSION",
+    "FileReport",
+    "IngestReport",
+    "Ingestor",
+    "OnProgress",
+    "customer_node_id",
+]
 
 # Failures of the store or the model, not of a file: raised to be said once (the CLI turns
 # them into one line), as every later file would fail the same way.
@@ -75,6 +85,15 @@ _log = logging.getLogger(__name__)
 # 4: names, WeChat/QQ/passport/plate de-identified; uris and titles de-identified too.
 PIPELINE_VERSION = "4"
 EMBED_SLICE = 256  # texts per encode call: the progress granularity of one long file
+# Texts of many small files embedded together (`Ingestor.ingest_many`): enough for the model's
+# full batches and few calls, small enough that a group's graphs stay well under 100 MB.
+BATCH_TEXTS = 2048
+
+Loaded = LoadedDocument | LoadedTranscript | LoadedNote
+
+OnProgress = Callable[[str, int, int], None]
+"""Told (phase, done, total) as one file goes through: "read", "extract", "embed" (texts
+embedded of all, once per EMBED_SLICE), "write". It must not raise."""
 
 
 class FileReport(BaseModel):
@@ -107,6 +126,48 @@ class IngestReport(BaseModel):
         return t
 
 
+@dataclass
+class _Prepared:
+    """One source between reading and writing: its graph (people, customers and entities
+    not merged with the store's yet), the mentions found in its texts, what it replaces."""
+
+    uri: str
+    kind: str
+    graph: SourceGraph
+    customers: list[Customer]
+    mentions: dict[str, list[Mention]]
+    replace: list[str]
+    row_errors: list[str]
+    progress: OnProgress | None = None
+
+    def all_mentions(self) -> list[Mention]:
+        return [m for found in self.mentions.values() for m in found]
+
+
+@dataclass
+class _Outcome:
+    report: FileReport | None = None
+
+
+@contextmanager
+def _per_file(uri: str) -> Iterator[_Outcome]:
+    """Any failure in the block costs this file only: it becomes the outcome's report. What
+    fails every file alike (the store, the model) is raised, to be said once."""
+    outcome = _Outcome()
+    try:
+        yield outcome
+    except LoadError as exc:
+        outcome.report = FileReport(uri=uri, status="failed", reason=exc.reason)
+    except BATCH_ERRORS:
+        raise
+    except Exception as exc:  # a bug must cost one file, not the batch
+        _log.debug("ingest of %s failed", uri, exc_info=True)
+        reason = safe_uri(" ".join(str(exc).split())[:200]) or "no message"
+        outcome.report = FileReport(
+            uri=uri, status="failed", reason=f"{type(exc).__name__}: {reason}"
+        )
+
+
 class Ingestor:
     """Holds what is expensive to build (gazetteer patterns, the model) across files."""
 
@@ -125,13 +186,17 @@ class Ingestor:
         )
         entries = list(gazetteer) if gazetteer is not None else self._gazetteer()
         self.extractor = Extractor(entries)
-        self.resolver = Resolver(entries, embedder=embedder)
+        names = NameVectorCache(settings.data_dir / "cache" / "names.sqlite")
+        self.resolver = Resolver(entries, embedder=embedder, cache=names)
         # What else decides the output: a change of any of these re-processes every file.
         self.config_hash = content_hash(
             PIPELINE_VERSION,
             str(settings.deidentify),
             settings.deid_key.get_secret_value(),
             settings.embedding_model,
+            # int8 vectors differ a little from the float model's: switching re-embeds every
+            # file (torch and onnx agree to 1e-6, so switching between them changes nothing).
+            *(["int8"] if settings.embedding_backend == "onnx-int8" else []),
             gazetteer_digest(entries),
         )
 
@@ -155,31 +220,78 @@ class Ingestor:
         report = IngestReport()
         files, unreadable = _expand(paths)
         report.files += unreadable
-        for path in _progress(self, files, progress):
-            report.files.append(self.ingest_file(path, str(path), kind))
+        shown = _progress(self, files, progress)
+        report.files += self.ingest_many(self._read(path, str(path), kind) for path in shown)
         report.seconds = time.perf_counter() - start
         return report
 
-    def ingest_file(self, path: Path, uri: str, kind: str | None = None) -> FileReport:
+    def ingest_many(self, sources: Iterable[Loaded | FileReport]) -> Iterator[FileReport]:
+        """Ingest loaded sources (a FileReport stands for one that failed to load) with their
+        texts embedded together across files, in groups of about `BATCH_TEXTS`: the model
+        runs full batches however small each file is, and memory holds one group, not the
+        corpus. Each file is still its own transaction, written in order: a failure costs
+        that file only, and a run killed part-way leaves whole sources. Reports come as each
+        file is settled (a failed load at once, the others when their group is written)."""
+        group: list[_Prepared] = []
+        texts = 0
+        for source in sources:
+            prepared = source if isinstance(source, FileReport) else self._try_prepare(source)
+            if isinstance(prepared, FileReport):
+                yield prepared
+                continue
+            group.append(prepared)
+            texts += len(prepared.graph.embedded_nodes)
+            if texts >= BATCH_TEXTS:
+                yield from self._finish(group)
+                group, texts = [], 0
+        yield from self._finish(group)
+
+    def ingest_file(
+        self,
+        path: Path,
+        uri: str,
+        kind: str | None = None,
+        progress: OnProgress | None = None,
+    ) -> FileReport:
         """Ingest one file; any failure is reported, never raised, and writes nothing. Only
-        what fails every file alike (the store, the model) is raised, to be said once."""
+        what fails every file alike (the store, the model) is raised, to be said once.
+        `progress` is told each phase (`OnProgress`)."""
+        if progress:
+            progress("read", 0, 0)
+        loaded = self._read(path, uri, kind)
+        if isinstance(loaded, FileReport):
+            return loaded
+        return self.ingest_loaded(loaded, progress)
+
+    def _read(self, path: Path, uri: str, kind: str | None = None) -> Loaded | FileReport:
+        """The file loaded, or a failed report saying why (never raised)."""
         max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
         max_text = int(self.settings.max_text_mb * 1024 * 1024)
         uri = safe_uri(uri)
-        try:
-            loaded = load(path, uri=uri, kind=kind, max_bytes=max_bytes, max_text_bytes=max_text)
-            return self.ingest_loaded(loaded)
-        except LoadError as exc:
-            return FileReport(uri=uri, status="failed", reason=exc.reason)
-        except BATCH_ERRORS:
-            raise
-        except Exception as exc:  # a bug must cost one file, not the batch
-            _log.debug("ingest of %s failed", uri, exc_info=True)
-            reason = safe_uri(" ".join(str(exc).split())[:200]) or "no message"
-            return FileReport(uri=uri, status="failed", reason=f"{type(exc).__name__}: {reason}")
+        with _per_file(uri) as outcome:
+            return load(path, uri=uri, kind=kind, max_bytes=max_bytes, max_text_bytes=max_text)
+        assert outcome.report is not None
+        return outcome.report
 
-    def ingest_loaded(self, loaded: LoadedDocument | LoadedTranscript | LoadedNote) -> FileReport:
+    def ingest_loaded(self, loaded: Loaded, progress: OnProgress | None = None) -> FileReport:
         """Ingest an already loaded source (e.g. a converted export) as one transaction."""
+        prepared = self._try_prepare(loaded, progress)
+        if isinstance(prepared, FileReport):
+            return prepared
+        return next(iter(self._finish([prepared])))
+
+    # -- one group of files: prepare each, then extract, embed and write them together -----
+
+    def _try_prepare(
+        self, loaded: Loaded, progress: OnProgress | None = None
+    ) -> _Prepared | FileReport:
+        with _per_file(safe_uri(loaded.uri)) as outcome:
+            return self._prepare(loaded, progress)
+        assert outcome.report is not None
+        return outcome.report
+
+    def _prepare(self, loaded: Loaded, progress: OnProgress | None) -> _Prepared | FileReport:
+        """De-identified and segmented, its mentions found; unchanged: its report."""
         raw_uri = loaded.uri
         loaded = self._deidentify_metadata(loaded)
         uri = loaded.uri
@@ -187,25 +299,71 @@ class Ingestor:
         row_errors = loaded.row_errors if isinstance(loaded, LoadedTranscript) else []
         if self.store.source_hash(source_id_for(uri)) == digest:
             return FileReport(uri=uri, status="unchanged", row_errors=row_errors)
-        graph, kind_name = self._build(loaded, digest)
-        entities = self._extract(graph)
-        self._embed(graph)
+        if progress:
+            progress("extract", 0, 0)
+        graph, kind_name, customers = self._build(loaded, digest)
+        mentions = {n.id: self.extractor.extract(n.text) for n in graph.text_nodes}
         # A source an older version stored under the raw (not de-identified) uri goes too.
         replace = list(dict.fromkeys([graph.source_id, source_id_for(raw_uri)]))
-        batch = WriteBatch(replace_sources=replace, nodes=graph.nodes, links=graph.links)
+        return _Prepared(uri, kind_name, graph, customers, mentions, replace, row_errors, progress)
+
+    def _finish(self, group: list[_Prepared]) -> Iterator[FileReport]:
+        """Resolve each file's entities (names new to the model encoded once, together),
+        embed every file's texts in one run of full batches, then write file by file."""
+        if not group:
+            return
+        with _per_file(""):  # a failure shows again, and is reported, in its own file's resolve
+            self.resolver.prefetch([m for p in group for m in p.all_mentions()])
+        resolved = []
+        resolved: list[tuple[_Prepared, Resolution]] = []
+        for p in group:
+            with _per_file(p.uri) as outcome:
+                resolved.append((p, self.resolver.resolve(p.all_mentions())))
+            if outcome.report:
+                yield outcome.report
+        progress = next((p.progress for p, _ in resolved if p.progress), None)
+        with _per_file("") as together:
+            self._embed([p.graph for p, _ in resolved], progress)
+        if together.report:  # a text the model refused: find whose, file by file
+            embedded = []
+            for p, resolution in resolved:
+                with _per_file(p.uri) as alone:
+                    self._embed([p.graph], p.progress)
+                if alone.report:
+                    yield alone.report
+                else:
+                    embedded.append((p, resolution))
+            resolved = embedded
+        for p, resolution in resolved:
+            with _per_file(p.uri) as outcome:
+                outcome.report = self._write(p, resolution)
+            assert outcome.report is not None
+            yield outcome.report
+
+    def _write(self, p: _Prepared, resolution: Resolution) -> FileReport:
+        """What other sources share (people, customers, entities) merged with what the store
+        holds now, just before this file's own transaction."""
+        for customer in self._merge_customers(p.uri, p.customers):
+            p.graph.add(customer)
+        self._merge_people(p.graph)
+        entities = self._link(p.graph, p.mentions, resolution)
+        if p.progress:
+            p.progress("write", 0, 0)
+        batch = WriteBatch(replace_sources=p.replace, nodes=p.graph.nodes, links=p.graph.links)
         try:
             self.store.write(batch)
         except ValueError as exc:
-            return FileReport(uri=uri, status="failed", reason=f"could not write: {exc}")
+            return FileReport(uri=p.uri, status="failed", reason=f"could not write: {exc}")
+        graph = p.graph
         return FileReport(
-            uri=uri,
+            uri=p.uri,
             status="ingested",
-            kind=kind_name,
+            kind=p.kind,
             chunks=sum(n.label is Label.CHUNK for n in graph.nodes),
             messages=sum(isinstance(n, Message) for n in graph.nodes),
             entities=entities,
             links=len(graph.links),
-            row_errors=row_errors,
+            row_errors=p.row_errors,
         )
 
     def forget(self, path: Path) -> WriteResult:
@@ -236,12 +394,12 @@ class Ingestor:
             update["title"] = self.deid.redact(title, identifier=True).text if self.deid else title
         return loaded.model_copy(update=update)
 
-    def _build(
-        self, loaded: LoadedDocument | LoadedTranscript | LoadedNote, digest: str
-    ) -> tuple[SourceGraph, str]:
+    def _build(self, loaded: Loaded, digest: str) -> tuple[SourceGraph, str, list[Customer]]:
+        """The source's own graph; the customers it names are kept aside, to be merged with
+        the store's view of them when the file is written (`_write`)."""
         if isinstance(loaded, LoadedDocument):
             doc = loaded.model_copy(update={"text": self._redact(loaded.text)})
-            return build_document(doc, digest), loaded.kind
+            return build_document(doc, digest), loaded.kind, []
         if isinstance(loaded, LoadedNote):
             author, author_id = self._person(loaded.author, loaded.author_id)
             note = loaded.model_copy(
@@ -251,17 +409,12 @@ class Ingestor:
                     "author_id": author_id,
                 }
             )
-            graph = build_note(note, digest)
-            self._merge_people(graph)
-            return graph, "note"
+            return build_note(note, digest), "note", []
         conversations = [self._deidentify_conversation(c) for c in loaded.conversations]
         customers = [self._customer(loaded.uri, i, c) for i, c in enumerate(loaded.conversations)]
         clean = loaded.model_copy(update={"conversations": conversations})
         graph = build_transcript(clean, digest, [c.id for c in customers])
-        for customer in self._merge_customers(loaded.uri, customers):
-            graph.add(customer)
-        self._merge_people(graph)
-        return graph, f"transcript:{loaded.format}"
+        return graph, f"transcript:{loaded.format}", customers
 
     def _deidentify_conversation(self, conv: TranscriptConversation) -> TranscriptConversation:
         """Texts, the conversation id and shared files de-identified; the customer's names (as
@@ -377,17 +530,17 @@ class Ingestor:
             update = {"name": name, "aliases": aliases, "external_id": external_id}
             graph.nodes[position] = node.model_copy(update=update)
 
-    def _extract(self, graph: SourceGraph) -> int:
-        """Find entity mentions in every chunk and message, resolve them to canonical
-        entities (merging aliases with what the graph already holds), link them."""
-        mentions_by_node = {n.id: self.extractor.extract(n.text) for n in graph.text_nodes}
-        resolution = self.resolver.resolve([m for ms in mentions_by_node.values() for m in ms])
+    def _link(
+        self, graph: SourceGraph, mentions: dict[str, list[Mention]], resolution: Resolution
+    ) -> int:
+        """The resolved entities (aliases merged with what the graph already holds), linked
+        from the chunks and messages that mention them."""
         entities: dict[str, Entity] = {}
         for resolved in resolution.entities:
             entities[resolved.id] = self._entity(resolved, graph.source_id)
         links = {
             node_id: [resolution.entity_id(m) for m in ms if resolution.entity_id(m)]
-            for node_id, ms in mentions_by_node.items()
+            for node_id, ms in mentions.items()
         }
         add_mentions(graph, links, entities)  # type: ignore[arg-type]
         return len(entities)
@@ -407,10 +560,12 @@ class Ingestor:
             provenance=resolved.provenance(source_id),
         )
 
-    def _embed(self, graph: SourceGraph) -> None:
-        """Embed every chunk, sentence and message, in slices so a long file shows its
-        progress."""
-        nodes = graph.embedded_nodes
+    def _embed(self, graphs: Sequence[SourceGraph], progress: OnProgress | None = None) -> None:
+        """Embed every chunk, sentence and message of the graphs together, in slices so a
+        long file shows its progress; the model batches each slice in full batches."""
+        nodes = [n for graph in graphs for n in graph.embedded_nodes]
+        if progress:
+            progress("embed", 0, len(nodes))
         for start in range(0, len(nodes), EMBED_SLICE):
             part = nodes[start : start + EMBED_SLICE]
             vectors = self.embedder.encode([n.search_text() for n in part])
@@ -418,6 +573,8 @@ class Ingestor:
                 node.embedding = vector.tolist()
             if self.on_embedded:
                 self.on_embedded(start + len(part), len(nodes))
+            if progress:
+                progress("embed", start + len(part), len(nodes))
 
 
 def customer_node_id(settings: Settings, raw: str) -> str:

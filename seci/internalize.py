@@ -263,9 +263,10 @@ def review(
     item_id: str,
     rating: str,
     now: datetime | None = None,
+    actor: str = "",
 ) -> Card:
     """Record how well `employee` recalled the item (again, hard, good, easy); the card's
-    next due date comes from FSRS. One event."""
+    next due date comes from FSRS. One event, by `actor` (default: the employee)."""
     if rating not in RATINGS:
         raise ValueError(f"rating must be one of {', '.join(RATINGS)}, not {rating!r}")
     person = find_employee(store, employee)
@@ -289,7 +290,7 @@ def review(
         if existing
         else CreateNode(node=card)
     )
-    store.apply([op], person.id, "learn.review", f"{rating}: {item_title(store, item_id)}")
+    store.apply([op], actor or person.id, "learn.review", f"{rating}: {item_title(store, item_id)}")
     return card
 
 

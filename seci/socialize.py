@@ -69,7 +69,8 @@ class Exemplar(BaseModel):
     conversation: str  # node id
     title: str
     uri: str
-    employee: str
+    employee: str  # name
+    employee_id: str = ""  # node id
     outcome: str
     talk_tracks: list[str] = Field(default_factory=list)  # titles of items mined from it
     why: str
@@ -218,6 +219,7 @@ def exemplars(store: GraphStore, embedder: Embedder, topic: str, limit: int = 5)
                 title=conversation.title,
                 uri=conversation.uri,
                 employee=expert.name,
+                employee_id=expert.employee,
                 outcome=conversation.outcome,
                 talk_tracks=_tracks(store, conversation.id),
                 why=f"{expert.name} handled it and it was {conversation.outcome}; {expert.why}",

@@ -10,23 +10,26 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.auth import CurrentUser, require
-from api.deps import RuntimeDep
+from api.deps import RuntimeDep, in_domain
 from api.schemas import (
     AccountCreate,
     AccountPublic,
     AccountUpdate,
+    CleanStr,
     KeyCreated,
     KeyPublic,
     TeamPublic,
     errors,
     problems,
 )
+from api.schemas_seci import MAX_SEQ, DecisionCreate, EventPublic, Seq
 from graph.model import Account, ApiKey
+from seci.handover import HandoverResult, handover
 
 __all__ = ["Stats", "router"]
 
@@ -37,6 +40,12 @@ router = APIRouter(
     responses=problems(401, 403),
 )
 Id = Annotated[str, Path(min_length=1, max_length=500)]
+
+
+class HandoverCreate(BaseModel):
+    from_employee: CleanStr = Field(min_length=1, max_length=200, description="Who leaves.")
+    to_employee: CleanStr = Field(min_length=1, max_length=200, description="Who takes over.")
+    reason: CleanStr = Field(default="", max_length=2000)
 
 
 class Stats(BaseModel):
@@ -129,3 +138,33 @@ def account_public(account: Account) -> AccountPublic:
 
 def key_public(key: ApiKey) -> KeyPublic:
     return KeyPublic.model_validate(key, from_attributes=True)  # the same names, never the hash
+
+
+@router.post("/handover", response_model=HandoverResult, responses=errors(400, 404, 409, 413))
+async def hand_over(body: HandoverCreate, rt: RuntimeDep, user: CurrentUser) -> HandoverResult:
+    """Move someone's customers, open conversations and notes to a colleague in one event
+    (undo it by its seq); who handled and said what stays attributed to the one who left."""
+    return await in_domain(
+        lambda: handover(rt.store, body.from_employee, body.to_employee, user.actor, body.reason)
+    )
+
+
+@router.get("/events", response_model=list[EventPublic], responses=errors())
+async def events(
+    rt: RuntimeDep,
+    since: Annotated[int, Query(ge=0, le=MAX_SEQ, description="After this seq.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    action: Annotated[list[str] | None, Query(description="Only these actions.")] = None,
+    node: Annotated[str | None, Query(max_length=500, description="Touching this node.")] = None,
+) -> list[EventPublic]:
+    """The audit trail and change feed: who changed what, when and why, oldest first."""
+    found = await run_in_threadpool(rt.store.events, since, limit, action, node)
+    return [EventPublic.of(e) for e in found]
+
+
+@router.post("/events/{seq}/undo", response_model=EventPublic, responses=errors(400, 404, 409, 413))
+async def undo(seq: Seq, body: DecisionCreate, rt: RuntimeDep, user: CurrentUser) -> EventPublic:
+    """Undo any undoable event (its inverse is appended). Ingest summaries are undone by
+    re-ingesting or forgetting the source; account and key changes by changing them again."""
+    event = await run_in_threadpool(rt.store.undo, seq, user.actor, body.reason)
+    return EventPublic.of(event)

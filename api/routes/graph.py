@@ -93,7 +93,7 @@ def neighbourhood(
     for _ in range(depth):
         reached: list[str] = []
         for here in frontier:
-            for n in _sorted(store.neighbours(here, types or None)):
+            for n in _sorted(store.neighbours(here, types or None, limit=limit + 1)):
                 if n.node.label in HIDDEN_LABELS:
                     continue
                 if n.node.id not in shown:

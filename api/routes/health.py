@@ -19,7 +19,7 @@ from api.deps import RuntimeDep
 from api.problems import problem
 from api.runtime import Runtime
 from api.schemas import errors, problems
-from graph.embeddings import LazyEmbedder, ModelError, _instances, resolve_model_path
+from graph.embeddings import LazyEmbedder, ModelError, resolve_model_path
 
 __all__ = ["Health", "Live", "Ready", "router"]
 
@@ -87,8 +87,7 @@ def _model(rt: Runtime) -> str:
     embedder = rt.embedder
     if not isinstance(embedder, LazyEmbedder):
         return "loaded"
-    key = (embedder.model, embedder.batch_size, embedder.query_encoder)
-    if key in _instances:
+    if embedder.is_loaded:
         return f"{embedder.model}: loaded"
     location = resolve_model_path(embedder.model)  # ModelError when it is not installed
     if isinstance(location, str) and try_to_load_from_cache(location, "config.json") is None:

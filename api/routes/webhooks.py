@@ -3,7 +3,8 @@
 Admins for any team, knowledge managers for their own. A registration's secret is shown once,
 in the answer that creates it. Failed deliveries wait as dead letters until replayed. With
 `SPIRAL_REDIS_URL` registrations and dead letters live in Redis (every worker sees them); without
-it, in this process only (lost on restart).
+it, in this process only (lost on restart). Registering, deleting and replaying are marker
+events in the store's log, with the actor (never the secret).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.concurrency import run_in_threadpool
 
 from api.auth import CurrentUser, Principal, require
+from api.deps import RuntimeDep
 from api.live import PushDep
+from api.runtime import Runtime
 from api.schemas import WebhookCreate, WebhookCreated, WebhookPublic, errors, problems
 from api.webhooks import DeadLetter, DeliveryResult, Webhook
 from graph.store import NotFound
@@ -30,12 +34,15 @@ Id = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 @router.post("", response_model=WebhookCreated, status_code=201, responses=errors(400, 413))
-async def create(body: WebhookCreate, push: PushDep, user: CurrentUser) -> WebhookCreated:
+async def create(
+    body: WebhookCreate, push: PushDep, rt: RuntimeDep, user: CurrentUser
+) -> WebhookCreated:
     """Register a URL for the team's events (none named: all). The secret signs every
     delivery (X-Spiral-Signature): store it now, it is not shown again."""
     _check_team(user, body.team)
     hook = Webhook(team_id=body.team, url=body.url, events=list(dict.fromkeys(body.events)))
     await push.dispatcher.store.add(hook)
+    await _audit(rt, user, "webhook.register", hook, f"webhook for team {hook.team_id!r}")
     return WebhookCreated(secret=hook.secret, **_public(hook).model_dump())
 
 
@@ -49,12 +56,13 @@ async def list_hooks(
 
 
 @router.delete("/{hook_id}", response_model=WebhookPublic, responses=errors(404))
-async def delete(hook_id: Id, push: PushDep, user: CurrentUser) -> WebhookPublic:
+async def delete(hook_id: Id, push: PushDep, rt: RuntimeDep, user: CurrentUser) -> WebhookPublic:
     hook = await push.dispatcher.store.get(hook_id)
     if hook is None:
         raise NotFound(f"no webhook {hook_id}")
     _check_team(user, hook.team_id)
     await push.dispatcher.store.remove(hook_id)
+    await _audit(rt, user, "webhook.delete", hook, f"webhook for team {hook.team_id!r}")
     return _public(hook)
 
 
@@ -74,7 +82,9 @@ async def dead_letters(
 @router.post(
     "/dead-letters/{delivery_id}/replay", response_model=DeliveryResult, responses=errors(404)
 )
-async def replay(delivery_id: Id, push: PushDep, user: CurrentUser) -> DeliveryResult:
+async def replay(
+    delivery_id: Id, push: PushDep, rt: RuntimeDep, user: CurrentUser
+) -> DeliveryResult:
     """Send a dead letter again (the webhook's current URL and secret); delivered: it is gone
     from the list; failed again: it stays, updated."""
     letter = await push.dispatcher.store.get_dead(delivery_id)
@@ -82,9 +92,21 @@ async def replay(delivery_id: Id, push: PushDep, user: CurrentUser) -> DeliveryR
         raise NotFound(f"no dead letter {delivery_id}")
     _check_team(user, letter.team_id)
     try:
-        return await push.dispatcher.replay(delivery_id)
+        result = await push.dispatcher.replay(delivery_id)
     except KeyError as exc:
         raise NotFound(str(exc.args[0])) from None
+    after = {"delivery": delivery_id, "webhook": letter.webhook_id, "team": letter.team_id}
+    await run_in_threadpool(
+        rt.store.log, user.actor, "webhook.replay", after, f"dead letter {delivery_id} sent again"
+    )
+    return result
+
+
+async def _audit(rt: Runtime, user: Principal, action: str, hook: Webhook, reason: str) -> None:
+    """Webhook changes live beside the store (Redis or memory), so the log gets a marker event
+    with the actor: the audit trail says who sent the team's events where. Never the secret."""
+    after = {"webhook": hook.id, "team": hook.team_id, "url": hook.url, "events": hook.events}
+    await run_in_threadpool(rt.store.log, user.actor, action, after, reason)
 
 
 def _check_team(user: Principal, team: str) -> None:

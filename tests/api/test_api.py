@@ -12,6 +12,7 @@ from api.app import create_app
 from tests.api.conftest import api_client, api_settings
 
 pytestmark = pytest.mark.model
+WAIT = {"wait": 60}
 
 
 @pytest.fixture
@@ -41,13 +42,15 @@ def test_ask_rejects_bad_input(client: TestClient, payload: dict[str, object]) -
 def test_upload_ingest(tmp_path: Path) -> None:
     with api_client(create_app(api_settings(tmp_path))) as c:
         files = {"file": ("policy.md", "# 换货\n签收15天内可以换货。".encode(), "text/markdown")}
-        first = c.post("/ingest", files=files)
-        assert first.status_code == 200 and first.json()["status"] == "ingested"
-        assert c.post("/ingest", files=files).json()["status"] == "unchanged"
-        empty = c.post("/ingest", files={"file": ("e.txt", b"", "text/plain")})
-        assert empty.status_code == 422 and "e.txt" in empty.json()["detail"]
+        first = c.post("/ingest", files=files, params=WAIT)
+        assert first.status_code == 200 and first.json()["status"] == "done"
+        assert first.json()["report"]["status"] == "ingested"
+        assert c.post("/ingest", files=files, params=WAIT).json()["report"]["status"] == "unchanged"
+        empty = c.post("/ingest", files={"file": ("e.txt", b"", "text/plain")}, params=WAIT)
+        assert empty.status_code == 200 and empty.json()["status"] == "failed"
+        assert "e.txt" in empty.json()["error"]
         hits = c.post("/assist/ask", json={"query": "换货"}).json()["suggestions"]
-        assert hits[0]["sources"][0]["uri"] == "upload/policy.md"
+        assert hits[0]["sources"][0]["uri"] == "upload/_/settings:admin-key/policy.md"
 
 
 def test_upload_over_the_size_limit_is_refused_and_writes_nothing(tmp_path: Path) -> None:

@@ -58,7 +58,8 @@ def bearer(key: str) -> dict[str, str]:
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     with hashed_client(tmp_path_factory.mktemp("auth")) as c:
         files = {"file": ("chats.json", json.dumps(CHATS).encode(), "application/json")}
-        assert c.post("/ingest", files=files).json()["status"] == "ingested"
+        job = c.post("/ingest", files=files, params={"wait": 60}).json()
+        assert job["status"] == "done" and job["report"]["status"] == "ingested"
         yield c
 
 
@@ -96,10 +97,15 @@ def test_roles_are_enforced_per_router(client: TestClient) -> None:
     keys["trainer"] = issue_key(client, "trainer")[0]
     files = {"file": ("n.md", "# 换货\n签收15天内可以换货。".encode(), "text/markdown")}
     for role in ("employee", "trainer"):
-        body = assert_problem(client.post("/ingest", files=files, headers=bearer(keys[role])), 403)
+        refused = client.post(
+            "/ingest", files=files, params={"wait": 60}, headers=bearer(keys[role])
+        )
+        body = assert_problem(refused, 403)
         assert body["type"] == BASE + "forbidden" and role in body["detail"]
-    ok = client.post("/ingest", files=files, headers=bearer(keys["knowledge_manager"]))
-    assert ok.status_code == 200, ok.text
+    ok = client.post(
+        "/ingest", files=files, params={"wait": 60}, headers=bearer(keys["knowledge_manager"])
+    )
+    assert ok.status_code == 200 and ok.json()["status"] == "done", ok.text
     for role, key in keys.items():
         for path in ("/admin/users", "/admin/stats", "/admin/teams"):
             assert_problem(client.get(path, headers=bearer(key)), 403)

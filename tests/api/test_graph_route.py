@@ -33,7 +33,8 @@ TEXTS = [m["text"] for m in CHAT["messages"]]
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     with hashed_client(tmp_path_factory.mktemp("graph-route")) as c:
         files = {"file": ("chat.json", json.dumps(CHAT).encode(), "application/json")}
-        assert c.post("/ingest", files=files).json()["status"] == "ingested"
+        job = c.post("/ingest", files=files, params={"wait": 60}).json()
+        assert job["status"] == "done" and job["report"]["status"] == "ingested"
         yield c
 
 

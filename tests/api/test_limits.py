@@ -92,8 +92,10 @@ def test_chunked_and_lying_bodies_are_cut_off(small: TestClient) -> None:
 
 def test_uploads_are_limited_by_max_file_mb(small: TestClient) -> None:
     fits = ("保修两年。" * 500).encode()  # 7.5 KB: over the JSON limit, under the upload one
-    ok = small.post("/ingest", files={"file": ("ok.md", fits, "text/markdown")})
-    assert ok.status_code == 200, ok.text
+    ok = small.post(
+        "/ingest", files={"file": ("ok.md", fits, "text/markdown")}, params={"wait": 60}
+    )
+    assert ok.status_code == 200 and ok.json()["report"]["status"] == "ingested", ok.text
     huge = b"x" * (200 * KB)
     refused = small.post("/ingest", files={"file": ("huge.md", huge, "text/markdown")})
     assert refused.status_code == 413 and "SPIRAL_MAX_FILE_MB" in refused.json()["detail"]

@@ -45,9 +45,16 @@ def test_validation_errors_are_listed(tmp_path: Path) -> None:
 
 def test_domain_errors_keep_their_one_line_detail(tmp_path: Path) -> None:
     with hashed_client(tmp_path) as client:
-        empty = client.post("/ingest", files={"file": ("e.txt", b"", "text/plain")})
-        body = assert_problem(empty, 422, BASE + "unusable-input")
-        assert "e.txt" in body["detail"]
+        unsafe = client.post("/ingest", files={"file": ("..", b"# x", "text/plain")})
+        body = assert_problem(unsafe, 422, BASE + "unusable-input")
+        assert "'..'" in body["detail"] and "names no file" in body["detail"]
+        # a file that cannot be read is found out by its job, which says why in one line
+        empty = client.post(
+            "/ingest", files={"file": ("e.txt", b"", "text/plain")}, params={"wait": 60}
+        )
+        job = empty.json()
+        assert empty.status_code == 200 and job["status"] == "failed", empty.text
+        assert "e.txt" in job["error"] and "\n" not in job["error"]
         bad_json = client.post(
             "/assist/ask", content=b"{not json", headers={"content-type": "application/json"}
         )

@@ -162,6 +162,42 @@ async def test_two_redis_workers_share_events(redis_url: str) -> None:
         await worker_b.close()
 
 
+@pytest.mark.redis
+async def test_a_redis_wait_longer_than_the_read_timeout_does_not_fail(redis_url: str) -> None:
+    """XREAD BLOCK for the keep-alive interval (15 s by default) once outlived redis-py's
+    5 s read timeout: an idle stream died with a TimeoutError. Here the read timeout is 1 s."""
+    sep = "&" if "?" in redis_url else "?"
+    hub = RedisHub(
+        f"{redis_url}{sep}socket_timeout=1", prefix=f"spiral-test:{uuid.uuid4().hex[:10]}:"
+    )
+    try:
+        channel = employee_channel("e1")
+        sub = await hub.subscribe(channel)
+        assert await sub.get(2.5) is None  # idle for longer than the read timeout
+        later = asyncio.get_running_loop().call_later(
+            1.2, lambda: asyncio.ensure_future(hub.publish(channel, "suggestion", {"n": 1}))
+        )
+        try:
+            got = await sub.get(3.0)
+        finally:
+            later.cancel()
+        assert got is not None and got.data == {"n": 1}
+    finally:
+        await hub.close()
+
+
+@pytest.mark.redis
+async def test_a_redis_hub_holds_more_than_a_hundred_waiting_subscribers(redis_url: str) -> None:
+    """Each waiting subscriber holds a pooled connection; redis-py 8's default pool (100) made
+    the 101st stream of a process fail with MaxConnectionsError."""
+    hub = RedisHub(redis_url, prefix=f"spiral-test:{uuid.uuid4().hex[:10]}:")
+    try:
+        subs = [await hub.subscribe(employee_channel(f"e{i}")) for i in range(120)]
+        assert await asyncio.gather(*(s.get(0.5) for s in subs)) == [None] * 120
+    finally:
+        await hub.close()
+
+
 async def test_sse_stream_frames_events_and_keeps_alive(make_hub: HubFactory) -> None:
     hub = make_hub()
     channel = employee_channel("e1")

@@ -68,7 +68,8 @@ def seeded_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     with hashed_client(data_dir) as client:
         for name, text in (("policy.md", DOC), ("chat.json", CHAT)):
             files = {"file": (name, text.encode(), "application/octet-stream")}
-            assert client.post("/ingest", files=files).json()["status"] == "ingested"
+            job = client.post("/ingest", files=files, params={"wait": 60}).json()
+            assert job["status"] == "done" and job["report"]["status"] == "ingested"
         started.app = client.app  # type: ignore[assignment]
         yield
 

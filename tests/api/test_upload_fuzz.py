@@ -20,6 +20,7 @@ from tests.api.conftest import hashed_client
 pytestmark = pytest.mark.slow
 
 BOUNDARY = "spiral-fuzz-boundary"
+PREFIX = "upload/_/settings:admin-key/"  # the uris of what the test admin key uploads
 DOC = "# 换货\n签收15天内可以换货，请保留发票。".encode()
 GOOD = "# 保修\n电池保修两年，屏幕保修一年。".encode()
 NASTY = [".", "..", "/", "\\", "\x00", "\ud800", "\udfff", "\u202e", "\ufeff", " ", "\n", "a", "é"]
@@ -63,7 +64,7 @@ def multipart(name: bytes, data: bytes, kind: str | None = None) -> tuple[bytes,
 
 def post_upload(client: TestClient, name: bytes, data: bytes, kind: str | None = None) -> Any:
     body, headers = multipart(name, data, kind)
-    return client.post("/ingest", content=body, headers=headers)
+    return client.post("/ingest", content=body, headers=headers, params={"wait": 60})
 
 
 def assert_described(response: Any) -> None:
@@ -91,19 +92,23 @@ def test_fuzzed_uploads_are_never_a_server_error(tmp_path: Path) -> None:
             response = post_upload(client, name, data, kind)
             assert_described(response)
             if response.status_code == 200:
-                uri = response.json()["uri"]
-                assert uri.startswith("upload/") and "\x00" not in uri
-                assert "/" not in uri.removeprefix("upload/")
+                job = response.json()
+                assert job["status"] in ("done", "failed"), job
+                assert job["status"] == "done" or job["error"], job
+                uri = job["uri"]
+                assert uri.startswith(PREFIX) and "\x00" not in uri
+                assert "/" not in uri.removeprefix(PREFIX)
 
         upload()
         # the store still works: a good upload ingests, and again is unchanged
         first = post_upload(client, "保修政策.md".encode(), GOOD)
         assert first.status_code == 200, first.text
-        assert (first.json()["uri"], first.json()["status"]) == ("upload/保修政策.md", "ingested")
+        uri = PREFIX + "保修政策.md"
+        assert (first.json()["uri"], first.json()["report"]["status"]) == (uri, "ingested")
         again = post_upload(client, "保修政策.md".encode(), GOOD).json()
-        assert (again["uri"], again["status"]) == ("upload/保修政策.md", "unchanged")
+        assert (again["uri"], again["report"]["status"]) == (uri, "unchanged")
         hits = client.post("/assist/ask", json={"query": "电池保修多久"}).json()["suggestions"]
-        assert hits[0]["sources"][0]["uri"] == "upload/保修政策.md"
+        assert hits[0]["sources"][0]["uri"] == uri
 
 
 @pytest.mark.parametrize(
@@ -127,12 +132,14 @@ def test_unusable_names_are_a_422_that_says_why(tmp_path: Path, name: str, reaso
 def test_the_stored_name_is_cleaned_and_de_identified(tmp_path: Path) -> None:
     phones = ["13800000001", "13912345678"]
     with hashed_client(tmp_path) as client:
-        assert post_upload(client, b"a\x00b/../c\x00d.md", DOC).json()["uri"] == "upload/cd.md"
-        uris = [post_upload(client, f"{p}.md".encode(), DOC).json()["uri"] for p in phones]
-        assert all(u.startswith("upload/[PHONE]_h") and u.endswith(".md") for u in uris)
+        assert post_upload(client, b"a\x00b/../c\x00d.md", DOC).json()["uri"] == PREFIX + "cd.md"
+        jobs = [post_upload(client, f"{p}.md".encode(), DOC).json() for p in phones]
+        uris = [job["report"]["uri"] for job in jobs]
+        assert uris == [job["uri"] for job in jobs]  # the job named the stored uri from the start
+        assert all(u.startswith(PREFIX + "[PHONE]_h") and u.endswith(".md") for u in uris)
         assert len(set(uris)) == 2 and not any(p in u for p in phones for u in uris)
         again = post_upload(client, f"{phones[0]}.md".encode(), DOC).json()
-        assert (again["uri"], again["status"]) == (uris[0], "unchanged")
+        assert (again["uri"], again["report"]["status"]) == (uris[0], "unchanged")
 
 
 any_text = st.text(st.characters(codec=None), max_size=40)  # lone surrogates included

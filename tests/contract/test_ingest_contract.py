@@ -173,3 +173,66 @@ def test_every_document_format_reaches_the_store(store: GraphStore, tmp_path: Pa
     stored = dump(store)
     assert "claims process" in stored and "x()" not in stored
     assert "13817265509" not in stored and "claims@ankang.example" not in stored
+
+
+class CountingEmbedder(HashEmbedder):
+    """Records each encode call; refuses any text holding "BOOM" (a text the model chokes
+    on), as a real failure of one file's text would."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def encode(self, texts):  # type: ignore[no-untyped-def]
+        if any("BOOM" in t for t in texts):
+            raise RuntimeError("the model choked")
+        self.calls.append(len(texts))
+        return super().encode(texts)
+
+
+def _chats(folder: Path, count: int, poisoned: int | None = None) -> None:
+    folder.mkdir()
+    for n in range(count):
+        messages = [
+            {"role": "customer", "text": f"第{n}单的快递什么时候到"},
+            {"role": "employee", "text": f"您的第{n}单明天送达"},
+        ]
+        if n == poisoned:
+            messages.append({"role": "customer", "text": "BOOM"})
+        chat = {"id": f"c{n}", "employee": "王丽", "messages": messages}
+        (folder / f"c{n:02d}.json").write_text(json.dumps(chat, ensure_ascii=False), "utf-8")
+    (folder / "broken.json").write_text("{not json", "utf-8")
+
+
+def test_small_files_are_embedded_together_and_written_one_by_one(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    _chats(tmp_path / "chats", 24)
+    embedder = CountingEmbedder()
+    ingest = Ingestor(store, embedder, Settings(deid_key="test-key", data_dir=tmp_path))
+    report = ingest.ingest([tmp_path / "chats"])
+
+    assert [f.uri.rsplit("/", 1)[-1] for f in report.files if f.status == "failed"] == [
+        "broken.json"
+    ]
+    assert sum(f.status == "ingested" for f in report.files) == 24
+    # 24 files, three model calls: the gazetteer's names, every file's new entity names at
+    # once, and the 48 messages at once; never a call per file.
+    assert len(embedder.calls) == 3 and 48 in embedder.calls, embedder.calls
+    # Each file its own transaction: one event per source.
+    writes = store.events(actions=["source.write"], limit=100)
+    assert len(writes) == 24
+    again = Ingestor(store, embedder, Settings(deid_key="test-key", data_dir=tmp_path))
+    rerun = again.ingest([tmp_path / "chats"])
+    assert sum(f.status == "unchanged" for f in rerun.files) == 24
+    assert store.events(actions=["source.write"], limit=100) == writes
+
+
+def test_a_text_the_model_refuses_fails_its_file_only(store: GraphStore, tmp_path: Path) -> None:
+    _chats(tmp_path / "chats", 12, poisoned=7)
+    ingest = Ingestor(store, CountingEmbedder(), Settings(deid_key="t", data_dir=tmp_path))
+    report = ingest.ingest([tmp_path / "chats"])
+    failed = {f.uri.rsplit("/", 1)[-1]: f.reason for f in report.files if f.status == "failed"}
+    assert set(failed) == {"broken.json", "c07.json"}, failed
+    assert failed["c07.json"] == "RuntimeError: the model choked"
+    assert sum(f.status == "ingested" for f in report.files) == 11
+    assert len(store.events(actions=["source.write"], limit=100)) == 11

@@ -85,6 +85,29 @@ def test_links_neighbours_and_idempotency(store: GraphStore) -> None:
     assert store.stats().links == {"COMPLEMENTS": 1, "CONTRADICTS": 1}
 
 
+def test_neighbours_of_a_hub_are_read_up_to_a_limit_per_side_in_order(store: GraphStore) -> None:
+    store.upsert_nodes([entity(f"n{i:02d}", f"N{i}") for i in range(12)] + [entity("hub", "H")])
+    outs = [Link(src="hub", dst=f"n{i:02d}", type=LinkType.COMPLEMENTS) for i in range(8)]
+    ins = [Link(src=f"n{i:02d}", dst="hub", type=LinkType.CONTRADICTS) for i in range(8, 12)]
+    store.upsert_links(outs + ins)
+    assert len(store.neighbours("hub")) == 12
+    first = store.neighbours("hub", limit=3)
+    assert [(n.direction, n.node.id) for n in first] == [
+        ("out", "n00"),
+        ("out", "n01"),
+        ("out", "n02"),
+        ("in", "n08"),
+        ("in", "n09"),
+        ("in", "n10"),
+    ]
+    assert [n.node.id for n in store.neighbours("hub", direction="in", limit=10)] == [
+        "n08",
+        "n09",
+        "n10",
+        "n11",
+    ]
+
+
 def test_link_to_missing_node_rolls_back_whole_batch(store: GraphStore) -> None:
     batch = doc_batch("d1", "docs/a.md", ["one", "two"])
     batch.links.append(Link(src="d1#0", dst="nowhere", type=LinkType.MENTIONS, source_id="d1"))

@@ -89,3 +89,66 @@ def test_a_damaged_onnx_file_is_made_again_and_torch_serves_meanwhile(
     plain = SentenceEmbedder(DEFAULT_MODEL, query_encoder="torch", cache_dir=tmp_path / "none")
     assert np.allclose(plain.encode(["退货的运费谁出？"]), vector, atol=1e-5)
     assert not (tmp_path / "none").exists()
+
+
+def test_the_backend_setting_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from graph.settings import Settings
+
+    monkeypatch.delenv("SPIRAL_EMBEDDING_BACKEND", raising=False)
+    assert Settings(_env_file=None).embedding_backend == "onnx"  # type: ignore[call-arg]
+    monkeypatch.setenv("SPIRAL_EMBEDDING_BACKEND", "onnx-int8")
+    assert Settings(_env_file=None).embedding_backend == "onnx-int8"  # type: ignore[call-arg]
+    monkeypatch.setenv("SPIRAL_EMBEDDING_BACKEND", "tensorrt")
+    with pytest.raises(ValidationError, match="embedding_backend"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="embedding_backend 'int4' is not one of torch, onnx"):
+        SentenceEmbedder(DEFAULT_MODEL, backend="int4")  # type: ignore[arg-type]
+
+
+@pytest.mark.model
+def test_backends_give_torch_s_vectors_within_their_bounds(tmp_path: Path) -> None:
+    """onnx: torch's vectors (1e-4); onnx-int8: slightly different ones (cosine >= 0.99 on
+    these texts, 0.96 at worst on a few hundred real messages: benchmarks/embed_backends.py).
+    Batches are sorted by length inside; the rows come back in the texts' order."""
+    texts = [
+        "退货的运费谁出？",
+        "How long does a refund take to reach my card?",
+        "What is the return policy for opened items?",
+        "My card payment was declined twice today, why?",
+        "hi",
+        "Can I change my PIN online or do I have to go to a branch for that?",
+        "I was charged a fee for a transfer that should have been free",
+        "Where is my parcel?",
+        "Do you deliver to Canada?",
+        "订单什么时候发货",
+    ]  # more than QUERY_BATCH: the batch path
+    torch_ = SentenceEmbedder(DEFAULT_MODEL, batch_size=4, cache_dir=tmp_path, backend="torch")
+    reference = torch_.encode(texts)
+    onnx = SentenceEmbedder(DEFAULT_MODEL, batch_size=4, cache_dir=tmp_path, backend="onnx")
+    assert np.abs(onnx.encode(texts) - reference).max() < 1e-4
+    assert onnx.backend == "onnx"
+    int8 = SentenceEmbedder(DEFAULT_MODEL, batch_size=4, cache_dir=tmp_path, backend="onnx-int8")
+    many, few = int8.encode(texts), int8.encode(texts[:2])  # batches and queries alike on int8
+    assert int8.backend == "onnx-int8"
+    assert np.allclose(np.linalg.norm(many, axis=1), 1.0, atol=1e-5)
+    assert (many * reference).sum(axis=1).min() >= 0.95
+    assert (few * reference[:2]).sum(axis=1).min() >= 0.99  # the probe texts' bound
+    assert (few * many[:2]).sum(axis=1).min() >= 0.99  # activations scale per batch
+    files = sorted(p.name for p in (tmp_path / "onnx").glob("*.onnx"))
+    assert len(files) == 2 and files[0].endswith("-int8.onnx")  # exported once, quantized once
+
+
+@pytest.mark.model
+def test_a_bad_int8_model_falls_back_to_torch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import graph.embeddings as embeddings
+
+    monkeypatch.setattr(embeddings, "INT8_MIN_COSINE", 1.01)  # no int8 model can pass
+    embedder = SentenceEmbedder(DEFAULT_MODEL, cache_dir=tmp_path, backend="onnx-int8")
+    texts = [f"question number {i} about a refund" for i in range(12)]
+    vectors = embedder.encode(texts)
+    assert embedder.backend == "torch" and "too far from torch" in caplog.text
+    assert np.allclose(vectors, embedder._encode(texts), atol=1e-5)

@@ -233,3 +233,39 @@ def test_real_model_keeps_near_misses_apart_and_merges_variants() -> None:
     assert sorted(e.name for e in resolution.entities) == sorted(
         ["安心重疾险", "安心意外险", "refund", "refund policy", "colour options"]
     )
+
+
+class KeyedEmbedder(TableEmbedder):
+    """A TableEmbedder that says what its vectors depend on, as the real one does."""
+
+    def __init__(self, key: str, *groups: Sequence[str]) -> None:
+        super().__init__(*groups)
+        self.vector_key = key
+
+
+def test_name_vectors_are_encoded_once_across_files_and_kept_across_runs(tmp_path) -> None:
+    from ingest.name_cache import NameVectorCache
+
+    files = [
+        [mention("price too high", EntityKind.OBJECTION), mention("late", EntityKind.TOPIC)],
+        [mention("price is too high", EntityKind.OBJECTION), mention("late", EntityKind.TOPIC)],
+    ]
+    groups = (["price too high", "price is too high"],)
+    first = KeyedEmbedder("model-a", *groups)
+    resolver = Resolver([], embedder=first, cache=NameVectorCache(tmp_path / "n.sqlite"))
+    resolver.prefetch([m for found in files for m in found])
+    alone = [resolver.resolve(found) for found in files]
+    assert first.calls == [["price too high", "late", "price is too high"]]  # one call, once each
+
+    # Another run, the same model: nothing is encoded, and resolution is the same.
+    again = KeyedEmbedder("model-a", *groups)
+    rerun = Resolver([], embedder=again, cache=NameVectorCache(tmp_path / "n.sqlite"))
+    assert [rerun.resolve(found).mention_ids for found in files] == [r.mention_ids for r in alone]
+    assert again.calls == []
+    # Another model never reads these vectors; an embedder without a key is never cached.
+    other = KeyedEmbedder("model-b", *groups)
+    Resolver([], embedder=other, cache=NameVectorCache(tmp_path / "n.sqlite")).resolve(files[0])
+    assert other.calls == [["price too high", "late"]]
+    plain = TableEmbedder(*groups)
+    Resolver([], embedder=plain, cache=NameVectorCache(tmp_path / "n.sqlite")).resolve(files[0])
+    assert plain.calls == [["price too high", "late"]]

@@ -1,0 +1,79 @@
+"""Everyone: the knowledge items they may see, one page at a time, and one item's whole story.
+
+A team scopes items (api.scope): an item in no team is everyone's, a team's item its team's;
+employees see approved items only. An item that is not theirs to see is a 404, like one that
+does not exist, so ids of other teams do not leak.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from api.auth import CurrentUser, Principal, require
+from api.deps import RuntimeDep, in_domain
+from api.schemas import errors, problems
+from api.schemas_seci import ItemDetailPublic, ItemPublic
+from api.scope import item_visible, visible_item
+from graph.model import KnowledgeItem, Label
+from graph.store import GraphStore, NodeQuery
+from seci.items_view import item_detail, item_record
+
+__all__ = ["ItemsPage", "router"]
+
+router = APIRouter(
+    prefix="/items",
+    tags=["items"],
+    dependencies=[Depends(require())],
+    responses=problems(401, 403),
+)
+ItemId = Annotated[str, Path(min_length=1, max_length=500)]
+
+
+class ItemsPage(BaseModel):
+    items: list[ItemPublic]
+    next_cursor: str | None = None
+
+
+@router.get("", response_model=ItemsPage, responses=errors())
+async def list_items(
+    rt: RuntimeDep,
+    user: CurrentUser,
+    status: Literal["draft", "approved", "rejected", "retired"] | None = None,
+    kind: Literal["talk_track", "faq", "fact"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> ItemsPage:
+    """Items by id, with outcome counts and sources. A page can hold fewer than `limit` items
+    when some are another team's: follow `next_cursor` until it is null."""
+    if user.role == "employee":
+        status = "approved"
+    query = NodeQuery(
+        label=Label.KNOWLEDGE_ITEM, status=status, kind=kind, limit=limit, cursor=cursor
+    )
+    return await in_domain(lambda: _page(rt.store, user, query))  # a bad cursor: 422
+
+
+@router.get("/{item_id}", response_model=ItemDetailPublic, responses=errors(404))
+async def get_item(item_id: ItemId, rt: RuntimeDep, user: CurrentUser) -> ItemDetailPublic:
+    """Responses with their counts, what not to say, situations, links and the history."""
+
+    def read() -> ItemDetailPublic:
+        item = visible_item(rt.store, user, item_id)
+        detail = item_detail(rt.store, item_id) or {}
+        return ItemDetailPublic.model_validate({**detail, "team": item.team})
+
+    return await run_in_threadpool(read)
+
+
+def _page(store: GraphStore, user: Principal, query: NodeQuery) -> ItemsPage:
+    page = store.query_nodes(query)
+    items = [
+        ItemPublic.model_validate({**item_record(store, n), "team": n.team})
+        for n in page.nodes
+        if isinstance(n, KnowledgeItem) and item_visible(user, n)
+    ]
+    return ItemsPage(items=items, next_cursor=page.next_cursor)
