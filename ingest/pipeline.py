@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 from rich.markup import escape
@@ -88,8 +90,10 @@ EMBED_SLICE = 256  # texts per encode call: the progress granularity of one long
 # Texts of many small files embedded together (`Ingestor.ingest_many`): enough for the model's
 # full batches and few calls, small enough that a group's graphs stay well under 100 MB.
 BATCH_TEXTS = 2048
+RECENT_TEXTS = 20_000  # vectors of recently embedded texts kept (~30 MB at 384 dimensions)
 
 Loaded = LoadedDocument | LoadedTranscript | LoadedNote
+V = TypeVar("V")
 
 OnProgress = Callable[[str, int, int], None]
 """Told (phase, done, total) as one file goes through: "read", "extract", "embed" (texts
@@ -144,6 +148,29 @@ class _Prepared:
         return [m for found in self.mentions.values() for m in found]
 
 
+class _Recent(Generic[V]):
+    """The `size` most recently used values by key (an LRU), for a process's hot texts."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, V] = OrderedDict()
+        self._lock = threading.Lock()  # live appends of several conversations run at once
+
+    def get(self, key: str) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 @dataclass
 class _Outcome:
     report: FileReport | None = None
@@ -186,6 +213,9 @@ class Ingestor:
         )
         entries = list(gazetteer) if gazetteer is not None else self._gazetteer()
         self.extractor = Extractor(entries)
+        # Vectors of texts embedded lately: a live conversation is re-ingested whole at each
+        # message (api/live.py), and its earlier messages need not be encoded again.
+        self._vectors: _Recent[list[float]] = _Recent(RECENT_TEXTS)
         names = NameVectorCache(settings.data_dir / "cache" / "names.sqlite")
         self.resolver = Resolver(entries, embedder=embedder, cache=names)
         # What else decides the output: a change of any of these re-processes every file.
@@ -563,7 +593,13 @@ class Ingestor:
     def _embed(self, graphs: Sequence[SourceGraph], progress: OnProgress | None = None) -> None:
         """Embed every chunk, sentence and message of the graphs together, in slices so a
         long file shows its progress; the model batches each slice in full batches."""
-        nodes = [n for graph in graphs for n in graph.embedded_nodes]
+        nodes = []
+        for node in (n for graph in graphs for n in graph.embedded_nodes):
+            known = self._vectors.get(node.search_text())
+            if known is None:
+                nodes.append(node)
+            else:
+                node.embedding = known
         if progress:
             progress("embed", 0, len(nodes))
         for start in range(0, len(nodes), EMBED_SLICE):
@@ -571,6 +607,7 @@ class Ingestor:
             vectors = self.embedder.encode([n.search_text() for n in part])
             for node, vector in zip(part, vectors, strict=True):
                 node.embedding = vector.tolist()
+                self._vectors.put(node.search_text(), node.embedding)
             if self.on_embedded:
                 self.on_embedded(start + len(part), len(nodes))
             if progress:

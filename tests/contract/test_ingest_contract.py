@@ -181,11 +181,13 @@ class CountingEmbedder(HashEmbedder):
 
     def __init__(self) -> None:
         self.calls: list[int] = []
+        self.texts: list[str] = []
 
     def encode(self, texts):  # type: ignore[no-untyped-def]
         if any("BOOM" in t for t in texts):
             raise RuntimeError("the model choked")
         self.calls.append(len(texts))
+        self.texts += texts
         return super().encode(texts)
 
 
@@ -236,3 +238,23 @@ def test_a_text_the_model_refuses_fails_its_file_only(store: GraphStore, tmp_pat
     assert failed["c07.json"] == "RuntimeError: the model choked"
     assert sum(f.status == "ingested" for f in report.files) == 11
     assert len(store.events(actions=["source.write"], limit=100)) == 11
+
+
+def test_a_growing_conversation_encodes_only_its_new_messages(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    # What a live conversation does (api/live.py): the whole conversation again, one more
+    # message each time.
+    embedder = CountingEmbedder()
+    ingest = Ingestor(store, embedder, Settings(deid_key="t", data_dir=tmp_path))
+    path = tmp_path / "live.json"
+    messages: list[dict[str, str]] = []
+    for n in range(4):
+        messages.append({"role": "customer", "text": f"请问第{n}个问题怎么办理呢"})
+        chat = {"id": "live-1", "employee": "王丽", "messages": messages}
+        path.write_text(json.dumps(chat, ensure_ascii=False), "utf-8")
+        assert ingest.ingest([path]).files[0].status == "ingested"
+    # Each message once (without the kept vectors: 1 + 2 + 3 + 4 = 10 times).
+    assert sum("怎么办理呢" in t for t in embedder.texts) == 4, embedder.texts
+    stored = [n for n in store.get_nodes(Label.MESSAGE, limit=100) if isinstance(n, Message)]
+    assert len(stored) == 4 and all(m.embedding for m in stored)
