@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     # A sentence-transformers model: a package name that ships the weights (default), a
     # local folder, or a model name already in the local Hugging Face cache.
     embedding_model: str = DEFAULT_MODEL
-    embedding_batch_size: int = Field(default=64, ge=1)
+    embedding_batch_size: int = Field(default=16, ge=1)  # graph.embeddings.DEFAULT_BATCH_SIZE
     # What encodes a query (a few short texts): "onnx" runs the model exported once to the
     # cache folder (same vectors, ~2x faster; falls back to torch with a warning if it cannot);
     # batches always run on torch. See graph/onnx_query.py.

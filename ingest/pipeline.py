@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, Field
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -215,7 +216,7 @@ class Ingestor:
         self.extractor = Extractor(entries)
         # Vectors of texts embedded lately: a live conversation is re-ingested whole at each
         # message (api/live.py), and its earlier messages need not be encoded again.
-        self._vectors: _Recent[list[float]] = _Recent(RECENT_TEXTS)
+        self._vectors: _Recent[np.ndarray] = _Recent(RECENT_TEXTS)  # float32: 1.5 KB each
         names = NameVectorCache(settings.data_dir / "cache" / "names.sqlite")
         self.resolver = Resolver(entries, embedder=embedder, cache=names)
         # What else decides the output: a change of any of these re-processes every file.
@@ -599,7 +600,7 @@ class Ingestor:
             if known is None:
                 nodes.append(node)
             else:
-                node.embedding = known
+                node.embedding = known.tolist()
         if progress:
             progress("embed", 0, len(nodes))
         for start in range(0, len(nodes), EMBED_SLICE):
@@ -607,7 +608,7 @@ class Ingestor:
             vectors = self.embedder.encode([n.search_text() for n in part])
             for node, vector in zip(part, vectors, strict=True):
                 node.embedding = vector.tolist()
-                self._vectors.put(node.search_text(), node.embedding)
+                self._vectors.put(node.search_text(), np.asarray(vector, np.float32))
             if self.on_embedded:
                 self.on_embedded(start + len(part), len(nodes))
             if progress:
