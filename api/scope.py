@@ -7,6 +7,8 @@ the graph (who an employee reference names, who handled a customer's conversatio
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fastapi import HTTPException
 
 from api.accounts import Principal
@@ -16,14 +18,16 @@ from graph.store import GraphStore, NodeQuery, NotFound, iter_nodes
 from seci.handover import find_employee
 
 __all__ = [
+    "account_teams",
     "as_themselves",
+    "colleagues",
     "is_employee",
     "item_visible",
+    "items_visible",
     "person_team",
     "person_visible",
     "sees_everything",
     "serves_customer",
-    "team_people",
     "visible_item",
     "visible_person",
 ]
@@ -91,6 +95,16 @@ def item_visible(user: Principal, item: KnowledgeItem) -> bool:
     return sees_everything(user) or item.team in ("", user.team)
 
 
+def items_visible(store: GraphStore, user: Principal, ids: Iterable[str]) -> bool:
+    """Whether every knowledge item among these node ids is the principal's to see (other
+    nodes, and ids that name nothing, do not count): for proposals and events on items."""
+    for node_id in ids:
+        node = store.get_node(node_id)
+        if isinstance(node, KnowledgeItem) and not item_visible(user, node):
+            return False
+    return True
+
+
 def visible_item(store: GraphStore, user: Principal, item_id: str) -> KnowledgeItem:
     """The item, or NotFound when it does not exist or is not theirs to see (the same answer,
     so another team's ids do not leak)."""
@@ -100,11 +114,21 @@ def visible_item(store: GraphStore, user: Principal, item_id: str) -> KnowledgeI
     return node
 
 
-def person_team(rt: Runtime, employee: Employee) -> str:
-    """A person's team: the Employee node's, else the team of the account that is them."""
+def person_team(rt: Runtime, employee: Employee, by_account: dict[str, str] | None = None) -> str:
+    """A person's team: the Employee node's, else the team of the account that is them
+    (`by_account`: employee id → team, read once by a caller that asks about many)."""
     if employee.team:
         return employee.team
-    return next((a.team for a in rt.accounts.all() if a.employee_id == employee.id), "")
+    return (account_teams(rt) if by_account is None else by_account).get(employee.id, "")
+
+
+def account_teams(rt: Runtime) -> dict[str, str]:
+    """Employee id → the team of the account that is them (the first one, as listed)."""
+    teams: dict[str, str] = {}
+    for account in rt.accounts.all():
+        if account.employee_id:
+            teams.setdefault(account.employee_id, account.team)
+    return teams
 
 
 def person_visible(rt: Runtime, user: Principal, employee: Employee) -> bool:
@@ -126,11 +150,16 @@ def visible_person(rt: Runtime, user: Principal, ref: str) -> Employee:
     raise NotFound(f"no employee {ref!r} in team {user.team!r}")
 
 
-def team_people(rt: Runtime, user: Principal) -> set[str] | None:
-    """Employee ids a principal may see, or None for everyone."""
-    if sees_everything(user) and user.role != "employee":
+def colleagues(rt: Runtime, user: Principal) -> set[str] | None:
+    """Employee ids of the principal's team and of people in no team, or None for everyone
+    (admins and team-less accounts). An employee learns from the whole of their team, so
+    here they see their colleagues, not only themselves. The accounts are read once."""
+    if sees_everything(user):
         return None
-    if user.role == "employee":
-        return {user.employee_id} if user.employee_id else set()
+    teams = account_teams(rt)
     nodes = iter_nodes(rt.store, NodeQuery(label=Label.EMPLOYEE, limit=1000))
-    return {n.id for n in nodes if isinstance(n, Employee) and person_visible(rt, user, n)}
+    return {
+        n.id
+        for n in nodes
+        if isinstance(n, Employee) and person_team(rt, n, teams) in ("", user.team)
+    }

@@ -416,9 +416,6 @@ def corpus_run(folder: str, store_name: str) -> dict[str, Any]:
     """In a fresh process (its peak RSS is the run's): the CLI's path, `Ingestor.ingest` over
     the folder, model start-up included, on an empty store and an empty name cache."""
     with tempfile.TemporaryDirectory() as tmp, open_store(store_name) as store:
-        if store_name == "embedded":
-            store.close()
-            store = EmbeddedStore.open(Path(tmp) / "bench.sqlite")
         start = time.perf_counter()
         ingestor = Ingestor(store, get_embedder(), Settings(deid_key="bench", data_dir=Path(tmp)))
         report = ingestor.ingest([Path(folder)])
@@ -429,7 +426,6 @@ def corpus_run(folder: str, store_name: str) -> dict[str, Any]:
         rerun_s = time.perf_counter() - again
         rerun_events = len(store.events(since=events[-1].seq if events else 0))
         stats = store.stats()
-        store.close()
     return {
         "seconds": round(seconds, 1),
         "files": len(report.files),

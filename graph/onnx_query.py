@@ -22,7 +22,7 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,30 +165,22 @@ def export(model: SentenceTransformer, names: list[str], path: Path) -> None:
     transformer = model[0].auto_model.eval()
     sample = model.preprocess(list(PROBES))
     axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "token_embeddings"]}
-    with _export_lock:
-        if path.is_file():
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        log.info("exporting the embedding model to ONNX once: %s", path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            with warnings.catch_warnings(), torch.inference_mode():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    _Tokens(transformer),
-                    tuple(sample[n] for n in names),
-                    tmp,
-                    input_names=names,
-                    output_names=["token_embeddings"],
-                    dynamic_axes=axes,
-                    opset_version=17,
-                    dynamo=False,
-                )
-            os.chmod(tmp, 0o644)  # a cache others on the machine may read
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+
+    def write(tmp: str) -> None:
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _Tokens(transformer),
+                tuple(sample[n] for n in names),
+                tmp,
+                input_names=names,
+                output_names=["token_embeddings"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
+
+    _write_once(path, "exporting the embedding model to ONNX", write)
 
 
 def quantize(source: Path, path: Path) -> None:
@@ -199,13 +191,7 @@ def quantize(source: Path, path: Path) -> None:
     file is 22 MB instead of 58 for no gain in accuracy or speed."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with _export_lock:
-        if path.is_file():
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        log.info("quantizing the ONNX embedding model to int8 once: %s", path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
+    def write(tmp: str) -> None:
         root = logging.getLogger()  # where quantize_dynamic advises pre-processing (not needed)
         root.addFilter(_no_preprocessing_advice)
         try:
@@ -216,10 +202,28 @@ def quantize(source: Path, path: Path) -> None:
                 per_channel=True,
                 weight_type=QuantType.QInt8,
             )
+        finally:
+            root.removeFilter(_no_preprocessing_advice)
+
+    _write_once(path, "quantizing the ONNX embedding model to int8", write)
+
+
+def _write_once(path: Path, what: str, write: Callable[[str], None]) -> None:
+    """`write(tmp)` makes the file under a temp name beside `path`, which then takes its
+    place whole (readable by others on the machine: a cache); nothing when `path` is there
+    already. One writer at a time in this process; across processes the rename decides."""
+    with _export_lock:
+        if path.is_file():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log.info("%s once: %s", what, path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            write(tmp)
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         finally:
-            root.removeFilter(_no_preprocessing_advice)
             Path(tmp).unlink(missing_ok=True)
 
 

@@ -29,7 +29,7 @@ from api.schemas_seci import (
     SplitCreate,
     VerifyCreate,
 )
-from api.scope import item_visible, visible_item
+from api.scope import items_visible, visible_item
 from graph.changes import Event
 from graph.model import KnowledgeItem, LinkType
 from graph.store import GraphStore, NotFound
@@ -72,7 +72,7 @@ async def queue(
     sentences and the differing figures in `details`), merges, reviews, links, drafts."""
 
     def read() -> list[Proposal]:
-        found = (p for p in proposals(rt.store, kinds=kind) if _proposal_visible(rt, user, p))
+        found = (p for p in proposals(rt.store, kinds=kind) if items_visible(rt.store, user, p.ids))
         return [p for _, p in zip(range(limit), found, strict=False)]
 
     return await in_domain(read)
@@ -95,7 +95,7 @@ async def decide_proposal(
 
     def act() -> Event:
         p = find_proposal(rt.store, proposal_id)
-        if not _proposal_visible(rt, user, p):
+        if not items_visible(rt.store, user, p.ids):
             raise NotFound(f"no proposal {proposal_id!r} in the queue")
         do = accept if decision == "accept" else dismiss
         return do(rt.store, p, user.actor, body.reason)
@@ -209,10 +209,8 @@ async def undo(seq: Seq, body: DecisionCreate, rt: RuntimeDep, user: CurrentUser
                 f"event #{seq} ({event.action}) is not a curation decision: an admin "
                 "undoes it (POST /admin/events/{seq}/undo)",
             )
-        for node_id in event.ids:
-            node = rt.store.get_node(node_id)
-            if isinstance(node, KnowledgeItem) and not item_visible(user, node):
-                raise NotFound(f"no event #{seq}")
+        if not items_visible(rt.store, user, event.ids):
+            raise NotFound(f"no event #{seq}")
         return rt.store.undo(seq, actor=user.actor, reason=body.reason)
 
     return EventPublic.of(await in_domain(act))
@@ -243,11 +241,3 @@ async def _on_item(
         return action(rt.store, item_id, actor=user.actor, reason=reason, **options)
 
     return EventPublic.of(await in_domain(act))
-
-
-def _proposal_visible(rt: Runtime, user: Principal, p: Proposal) -> bool:
-    for node_id in p.ids:
-        node = rt.store.get_node(node_id)
-        if isinstance(node, KnowledgeItem) and not item_visible(user, node):
-            return False
-    return True

@@ -12,11 +12,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from api.auth import CurrentUser, Principal, require
+from api.auth import CurrentUser, require
 from api.deps import RuntimeDep
-from api.runtime import Runtime
 from api.schemas import errors, problems
-from api.scope import sees_everything, team_people
+from api.scope import colleagues
 from seci.socialize import Exemplar, ExpertsResult, exemplars, experts
 
 __all__ = ["router"]
@@ -42,7 +41,7 @@ async def ranked(
 
     def read() -> ExpertsResult:
         found = experts(rt.store, rt.embedder, topic, limit=10_000)
-        people = _colleagues(rt, user)
+        people = colleagues(rt, user)
         if people is not None:
             found.experts = [e for e in found.experts if e.employee in people]
         found.experts = found.experts[:limit]
@@ -61,19 +60,10 @@ async def conversations(
     """Real conversations on the topic that ended well, by the people who handle it best."""
 
     def read() -> list[Exemplar]:
-        people = _colleagues(rt, user)
+        people = colleagues(rt, user)
         found = exemplars(rt.store, rt.embedder, topic, limit=limit if people is None else 100)
         if people is not None:
             found = [x for x in found if x.employee_id in people]
         return found[:limit]
 
     return await run_in_threadpool(read)
-
-
-def _colleagues(rt: Runtime, user: Principal) -> set[str] | None:
-    """Whose work the principal may see, or None for everyone: an employee learns from the
-    whole of their team, so here they see colleagues, not only themselves."""
-    if sees_everything(user):
-        return None
-    colleague = user.model_copy(update={"role": "trainer"})
-    return team_people(rt, colleague)
