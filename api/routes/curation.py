@@ -207,7 +207,7 @@ async def undo(seq: Seq, body: DecisionCreate, rt: RuntimeDep, user: CurrentUser
             raise HTTPException(
                 403,
                 f"event #{seq} ({event.action}) is not a curation decision: an admin "
-                "undoes it (POST /admin/events/{seq}/undo)",
+                f"undoes it (POST /admin/events/{seq}/undo)",
             )
         if not items_visible(rt.store, user, event.ids):
             raise NotFound(f"no event #{seq}")

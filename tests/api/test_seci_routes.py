@@ -174,6 +174,7 @@ def test_access_changes_are_not_undone_and_curators_undo_only_curation(
     seq = next(e["seq"] for e in created if account in e["ids"])
     refused = post(client, keys["km_north"], f"/curation/events/{seq}/undo", {})
     assert refused.status_code == 403 and "not a curation decision" in refused.json()["detail"]
+    assert f"POST /admin/events/{seq}/undo" in refused.json()["detail"]
     key = client.post(f"/admin/users/{account}/keys").json()
     revoked = client.delete(f"/admin/keys/{key['id']}")
     assert revoked.status_code == 200
