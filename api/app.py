@@ -47,7 +47,7 @@ from ingest.records import LoadError
 from ingest.untrusted import UnsafeName
 from seci.internalize import PathCycle
 
-__all__ = ["UNUSABLE_INPUT", "SafeJSONResponse", "create_app"]
+__all__ = ["UNUSABLE_INPUT", "SafeJSONResponse", "create_app", "serving_app"]
 
 log = logging.getLogger("spiral.api")
 
@@ -67,9 +67,13 @@ UNUSABLE_INPUT: tuple[type[Exception], ...] = (
 )
 
 
-def create_app(settings: Settings | None = None, rate_key: KeyFunc = client_key) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, rate_key: KeyFunc = client_key, warm: bool = False
+) -> FastAPI:
     """The app; settings are read when it starts (lifespan), not here. `rate_key` says whose
-    allowance a request spends (an auth layer can key by principal)."""
+    allowance a request spends (an auth layer can key by principal). `warm`: load the model
+    and the language tables in the background at start (`spiral serve`), and say not ready
+    until they are, so no customer waits for them."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,6 +85,8 @@ def create_app(settings: Settings | None = None, rate_key: KeyFunc = client_key)
         app.state.push = open_push(app.state.runtime.settings)
         # Ingest jobs: run here, one at a time; kept in Redis too when it is set.
         app.state.jobs = open_jobs(app.state.runtime.settings)
+        if warm:
+            app.state.runtime.start_warming()
         yield
         await app.state.jobs.close()
         await app.state.push.close()
@@ -137,3 +143,8 @@ def _warn_about_auth(settings: Settings) -> None:
         log.warning("!" * 72)
     elif not settings.admin_key.get_secret_value():
         log.warning("SPIRAL_ADMIN_KEY is not set: only keys of accounts in the store work")
+
+
+def serving_app() -> FastAPI:
+    """What `spiral serve` runs (uvicorn's factory): the app, warmed up as it starts."""
+    return create_app(warm=True)

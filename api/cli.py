@@ -446,7 +446,7 @@ def serve(
     elif not settings.admin_key.get_secret_value():
         err.print(f"[red]error:[/red] {NO_ADMIN_KEY}", soft_wrap=True)
         raise typer.Exit(2)
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port)
+    uvicorn.run("api.app:serving_app", factory=True, host=host, port=port)
 
 
 if __name__ == "__main__":  # pragma: no cover

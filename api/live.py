@@ -40,6 +40,7 @@ from ingest.build import source_id_for
 from ingest.pipeline import Ingestor
 from ingest.records import LoadedTranscript, LoadError, TranscriptConversation, TranscriptMessage
 from ingest.untrusted import safe_uri
+from seci.assist import Turn
 
 __all__ = [
     "LIVE_PREFIX",
@@ -53,17 +54,19 @@ __all__ = [
     "PushState",
     "RedisLiveIndex",
     "append_messages",
-    "context_until",
+    "expected_handler",
     "get_push",
     "handler_of",
     "handlers",
     "open_live_index",
     "open_push",
     "stored_conversation",
+    "turns_until",
 ]
 
 LIVE_PREFIX = "live/"
 CONTEXT_TURNS = 20  # the last turns an ask for a live message sees
+MAX_TURN = 4000  # what an ask takes of one turn (seci.assist.Turn's limit)
 
 
 class LiveError(ValueError):
@@ -116,7 +119,6 @@ class Appended(BaseModel):
     header: LiveHeader
     messages: list[AppendedMessage] = Field(default_factory=list)
     duplicates: list[str] = Field(default_factory=list)
-    context: list[dict[str, str]] = Field(default_factory=list)  # the last turns, oldest first
 
 
 # --- the live index ----------------------------------------------------------------------
@@ -274,10 +276,13 @@ def append_messages(
     new: Sequence[LiveMessage],
     outcome: str | None = None,
     fmt: Literal["json", "wecom"] = "json",
+    stored: tuple[Conversation | None, list[Message]] | None = None,
 ) -> Appended:
     """Append `new` (already checked against the index) to the conversation and ingest it as
-    one transaction; with `outcome`, set how it ended. Raises LiveError when it cannot be."""
-    conv, old = stored_conversation(store, ingestor, conversation_id)
+    one transaction; with `outcome`, set how it ended. `stored`: the conversation as
+    `stored_conversation` read it under the same lock (else read here). Raises LiveError when
+    it cannot be."""
+    conv, old = stored or stored_conversation(store, ingestor, conversation_id)
     if conv is None and not new:
         raise LiveError(f"conversation {conversation_id!r} has no messages yet")
     before = [
@@ -341,18 +346,25 @@ def append_messages(
             )
             for i, m in enumerate(new)
         ],
-        context=[
-            {"role": m.role, "text": m.text, "speaker": m.speaker}
-            for m in (before + added)[-CONTEXT_TURNS:]
-        ],
     )
 
 
-def context_until(appended: Appended, position: int) -> list[dict[str, str]]:
-    """The turns of `appended.context` up to and including the message at `position`."""
-    newest = appended.messages[-1].position if appended.messages else position
-    end = len(appended.context) - (newest - position)
-    return appended.context[: max(end, 0)]
+def turns_until(old: Sequence[Message], new: Sequence[LiveMessage], index: int) -> list[Turn]:
+    """The conversation's last turns up to and including `new[index]`, oldest first: the
+    context an ask for that message sees (the stored turns are de-identified already)."""
+    turns = [Turn(role=m.role, text=m.text, speaker=m.speaker) for m in old]
+    turns += [Turn(role=m.role, text=m.text, speaker=m.speaker) for m in new[: index + 1]]
+    return [t.model_copy(update={"text": t.text[:MAX_TURN]}) for t in turns[-CONTEXT_TURNS:]]
+
+
+def expected_handler(store: GraphStore, conv: Conversation | None, header: LiveHeader) -> str:
+    """The Employee node that will handle the conversation once the append is written: as
+    `handler_of` says for a stored one, else the one the header names."""
+    if conv is not None:
+        return handler_of(store, conv.id, header)
+    if header.employee or header.employee_id:
+        return employee_node_id(header.employee, header.employee_id)
+    return ""
 
 
 # --- what the app holds for push ----------------------------------------------------------

@@ -551,6 +551,8 @@ async def run_config(
         if latencies
         else {},
         "accept": latency_summary(list(accepted.values())),
+        # (seconds after the first send, push ms) per message: shows whether slow ones cluster
+        "series": sorted((round(t - start, 2), round((a - t) * 1000, 1)) for a, t in got),
         "lost": lost,
         "post_failures": len(failures),
         "post_failure_examples": failures[:3],

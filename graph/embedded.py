@@ -482,7 +482,7 @@ class EmbeddedStore:
         return self._node(*rows[0]) if rows else None
 
     def hit_contexts(self, ids: Sequence[str]) -> dict[str, HitContext]:
-        return batch_contexts(self._nodes_by_id, self._linked, ids)
+        return batch_contexts(self._nodes_by_id, self._linked, ids, self._linked_ids)
 
     def _nodes_by_id(self, ids: Sequence[str]) -> dict[str, Node]:
         """Nodes without their vectors, by id, in one query per thousand ids."""
@@ -511,6 +511,22 @@ class EmbeddedStore:
             )
             for key, record, version, updated_at in rows:
                 out.setdefault(key, []).append(self._node(record, None, version, updated_at))
+        return out
+
+    def _linked_ids(
+        self, ids: Sequence[str], link_type: LinkType, direction: Literal["out", "in"]
+    ) -> dict[str, list[str]]:
+        """`_linked` without reading the nodes: only their ids."""
+        here, there = ("src", "dst") if direction == "out" else ("dst", "src")
+        out: dict[str, list[str]] = {}
+        for part in _chunks(list(dict.fromkeys(ids))):
+            rows = self._query(
+                f"SELECT {here}, {there} FROM links "
+                f"WHERE {here} IN ({_marks(len(part))}) AND type = ? ORDER BY {here}, {there}",
+                (*part, link_type.value),
+            )
+            for key, other in rows:
+                out.setdefault(key, []).append(other)
         return out
 
     def get_observed(self, node_id: str) -> Node | None:

@@ -191,7 +191,7 @@ class SentenceEmbedder:
         if len(texts) <= QUERY_BATCH:
             onnx = self._few_onnx()
             if onnx is not None:
-                return onnx.encode(texts)
+                return onnx.encode_each(texts)
             return _query_threads().submit(self._encode, list(texts)).result()
         batches = self._batch_onnx()
         if batches is not None:

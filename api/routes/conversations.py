@@ -10,6 +10,7 @@ is for an integration account (admin role).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any, Literal
 
@@ -28,9 +29,10 @@ from api.live import (
     PushDep,
     PushState,
     append_messages,
-    context_until,
+    expected_handler,
     handlers,
     stored_conversation,
+    turns_until,
 )
 from api.push import employee_channel
 from api.runtime import Runtime
@@ -43,13 +45,13 @@ from api.schemas import (
     problems,
 )
 from api.scope import is_employee
-from graph.model import Employee
+from graph.model import Conversation, Employee, Message
 from graph.store import NotFound
 from ingest.build import employee_id as employee_node_id
 from ingest.loaders.wecom import transcript_from_wecom
 from ingest.records import LoadError
 from ingest.untrusted import clean_payload, clean_text
-from seci.assist import AskRequest, Turn
+from seci.assist import AskRequest, AskResult, Turn
 
 __all__ = ["SUGGESTIONS_EVENT", "router"]
 
@@ -167,7 +169,11 @@ async def _accept(
     messages: list[LiveMessage],
     fmt: Literal["json", "wecom"],
 ) -> MessagesPublic:
-    """Append the messages not taken yet, under the conversation's lock; then push."""
+    """Append the messages not taken yet, under the conversation's lock. The asks for the
+    customer's new messages start before the append is written and run beside it (the
+    customer is waiting: the suggestions must not wait for the write); they are pushed only
+    once the append is stored, with the message ids it gave."""
+    asks: dict[str, asyncio.Task[AskResult]] = {}
     async with push.live.lock(conversation_id):
         known = await push.live.header(conversation_id)
         header = (known or LiveHeader()).merged(given)
@@ -183,23 +189,33 @@ async def _accept(
         new = [m for m in unique if m.key() not in taken]
         duplicates = [m.key() for m in messages if m.key() in taken]
         if new:
-            appended = await run_in_threadpool(
-                append_messages,
-                rt.store,
-                rt.ingestor(),
-                conversation_id,
-                header,
-                new,
-                None,
-                fmt,
+            stored = await run_in_threadpool(
+                stored_conversation, rt.store, rt.ingestor(), conversation_id
             )
+            asks = _start_asks(rt, stored, header, new)
+            try:
+                appended = await run_in_threadpool(
+                    append_messages,
+                    rt.store,
+                    rt.ingestor(),
+                    conversation_id,
+                    header,
+                    new,
+                    None,
+                    fmt,
+                    stored,
+                )
+            except BaseException:
+                for task in asks.values():
+                    task.cancel()  # nothing is pushed for a message that was not stored
+                raise
             await push.live.take(conversation_id, [m.key() for m in new])
         else:
             appended = await run_in_threadpool(_unchanged, rt, conversation_id, header)
         await push.live.set_header(conversation_id, appended.header)
     for message in appended.messages:
-        if message.role == "customer":
-            push.spawn(push_suggestions(rt, push, appended, message))
+        if message.message_id in asks:
+            push.spawn(push_suggestions(rt, push, appended, message, asks[message.message_id]))
     return MessagesPublic(
         conversation_id=conversation_id,
         conversation=appended.conversation,
@@ -208,6 +224,37 @@ async def _accept(
         duplicates=duplicates,
         nodes=[m.node_id for m in appended.messages],
     )
+
+
+def _start_asks(
+    rt: Runtime,
+    stored: tuple[Conversation | None, list[Message]],
+    header: LiveHeader,
+    new: list[LiveMessage],
+) -> dict[str, asyncio.Task[AskResult]]:
+    """An ask per new customer message (by its key), each under way in a worker thread, with
+    the conversation up to that message as its context."""
+    conv, old = stored
+    asks: dict[str, asyncio.Task[AskResult]] = {}
+    for index, message in enumerate(new):
+        if message.role == "customer" and message.text.strip():
+            turns = turns_until(old, new, index)
+            work = run_in_threadpool(_ask_live, rt, conv, header, message.text, turns)
+            asks[message.key()] = asyncio.get_running_loop().create_task(work)
+    return asks
+
+
+def _ask_live(
+    rt: Runtime, conv: Conversation | None, header: LiveHeader, text: str, turns: list[Turn]
+) -> AskResult:
+    request = AskRequest(
+        query=text[:MAX_TEXT],
+        context=turns,
+        employee=expected_handler(rt.store, conv, header) or None,
+        customer=header.customer_id or header.customer or None,
+        channel=header.channel or None,
+    )
+    return rt.ask(request, TOP_K)
 
 
 def _with_speaker(message: LiveMessage, header: LiveHeader) -> LiveMessage:
@@ -339,24 +386,16 @@ def _recalled(record: dict[str, Any]) -> str:
 
 
 async def push_suggestions(
-    rt: Runtime, push: PushState, appended: Appended, message: AppendedMessage
+    rt: Runtime,
+    push: PushState,
+    appended: Appended,
+    message: AppendedMessage,
+    ask: asyncio.Task[AskResult],
 ) -> None:
-    """Suggestions for a customer's message, to the handling employee's channel and the
-    team's webhooks. A failure is logged: the message is stored whatever happens here."""
+    """The suggestions asked for a customer's message, to the handling employee's channel
+    and the team's webhooks. A failure is logged: the message is stored whatever happens."""
     try:
-        header = appended.header
-        turns = context_until(appended, message.position)
-        request = AskRequest(
-            query=message.text[:MAX_TEXT],
-            context=[
-                Turn(role=t["role"], text=t["text"][:MAX_TEXT], speaker=t["speaker"])  # type: ignore[arg-type]
-                for t in turns
-            ],
-            employee=appended.employee or None,
-            customer=header.customer_id or header.customer or None,
-            channel=header.channel or None,
-        )
-        result = await run_in_threadpool(rt.ask, request, TOP_K)
+        result = await ask
         data = {
             "conversation_id": appended.conversation_id,
             "conversation": appended.conversation,

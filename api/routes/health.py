@@ -85,6 +85,8 @@ def _store(rt: Runtime) -> str:
 def _model(rt: Runtime) -> str:
     """Loaded, or loadable: its folder is there (the weights are verified when it loads)."""
     embedder = rt.embedder
+    if rt.warm_state == "warming":
+        raise ModelError("warming up: loading the model and the language tables")
     if not isinstance(embedder, LazyEmbedder):
         return "loaded"
     if embedder.is_loaded:

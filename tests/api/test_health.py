@@ -3,10 +3,12 @@ ready (503 problem+json); the old /health keeps its answer."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
+from api import app as app_module
 from api.problems import BASE, PROBLEM_JSON
 from graph.embeddings import LazyEmbedder
 from graph.store import StoreUnavailable
@@ -48,3 +50,34 @@ def test_readyz_names_what_is_not_ready(tmp_path: Path, monkeypatch: pytest.Monk
         assert body["type"] == BASE + "unavailable" and body["instance"] == "/readyz"
         assert "store: cannot reach Neo4j" in body["detail"]
         assert "model: 'no-such-model-spiral-test'" in body["detail"]
+
+
+def test_readyz_waits_for_warming_up(tmp_path: Path) -> None:
+    """`spiral serve` warms up as it starts (api.app.serving_app): not ready until the model
+    and the language tables are loaded, so no customer waits for them."""
+    gate = threading.Event()
+    with hashed_client(tmp_path) as client:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        assert runtime.warm_state == "cold"
+        warm = runtime.warm
+
+        def held() -> None:
+            assert gate.wait(30)
+            warm()
+
+        runtime.warm = held
+        runtime.start_warming()
+        assert runtime.warm_state == "warming"
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert "model: warming up" in response.json()["detail"]
+        gate.set()
+        runtime.warming.join(60)
+        assert runtime.warm_state == "warm"
+        assert client.get("/readyz").json()["status"] == "ready"
+
+
+def test_spiral_serve_runs_the_warming_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: dict[str, object] = {}
+    monkeypatch.setattr(app_module, "create_app", lambda **kw: made.update(kw) or "app")
+    assert app_module.serving_app() == "app" and made == {"warm": True}

@@ -20,7 +20,9 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from api.routes import conversations
 from api.webhooks import verify_signature
+from ingest.records import LoadError
 from tests.api.conftest import AUTH, api_settings
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -265,6 +267,30 @@ def test_reconnecting_with_last_event_id_gets_exactly_the_missed_events(server: 
     finally:
         unknown.close()
     assert events[0]["event"] == "resync"
+
+
+def test_a_message_that_could_not_be_stored_gets_no_suggestions(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ask starts before the append is written (the customer is waiting); when the write
+    fails, what it found is dropped: only stored messages get suggestions."""
+    emma = server.key("employee", "Emma Chen")
+    stream = Stream(server, emma)
+    try:
+
+        def disk_full(*args: object, **kwargs: object) -> None:
+            raise LoadError("live/push-c", "the disk is full")
+
+        monkeypatch.setattr(conversations, "append_messages", disk_full)
+        body = {"id": "c1", "role": "customer", "text": QUESTIONS[0], **PEOPLE}
+        refused = server.post("/conversations/push-c/messages", body)
+        assert refused.status_code == 422 and "disk is full" in refused.json()["detail"]
+        monkeypatch.undo()
+        _customer_says(server, "push-c", "c2", QUESTIONS[1])
+        events = stream.read(1, quiet_s=1.5)
+    finally:
+        stream.close()
+    assert [e["data"]["message_id"] for e in events if e["event"] == "suggestions"] == ["c2"]
 
 
 @pytest.mark.redis
