@@ -35,7 +35,14 @@ from graph.changes import (
     undo_event,
 )
 from graph.context import HitContext, batch_contexts
-from graph.embedded_index import DocFreqCache, VectorIndex, fts_match, query_terms
+from graph.embedded_index import (
+    DeltaIndex,
+    DocFreqCache,
+    StoredRow,
+    VectorIndex,
+    fts_match,
+    query_terms,
+)
 from graph.model import (
     SOURCE_LABELS,
     Label,
@@ -113,6 +120,9 @@ CREATE TABLE IF NOT EXISTS event_ids (
     seq INTEGER NOT NULL,
     PRIMARY KEY (id, seq)
 ) WITHOUT ROWID;
+-- Which nodes' vectors changed at each 'vectors' generation ('*': all of them), so a reader
+-- brings its vector index up to date without reading every vector again.
+CREATE TABLE IF NOT EXISTS vector_changes (vectors INTEGER NOT NULL, id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
 -- 'vectors' moves only when the set of embeddings changes: a decision (a status, a team)
@@ -130,11 +140,16 @@ CREATE INDEX IF NOT EXISTS nodes_label_id ON nodes(label, id);
 CREATE INDEX IF NOT EXISTS nodes_source ON nodes(source_id);
 CREATE INDEX IF NOT EXISTS nodes_pinned ON nodes(label, pinned, id);
 CREATE INDEX IF NOT EXISTS nodes_updated ON nodes(label, updated_at, id);
+CREATE INDEX IF NOT EXISTS vector_changes_vectors ON vector_changes(vectors);
 """ + "".join(
     f"CREATE INDEX IF NOT EXISTS nodes_{name} ON nodes(label, {name}, id);\n"
     for name in FILTER_FIELDS
 )
 _CHUNK = 500  # ids per IN (...) query, under SQLite's variable limit
+# The vector change log keeps this many generations; a reader further behind reads all again.
+VECTOR_LOG_GENERATIONS = 1_000
+# More changed vectors than this (and than a quarter of the index): read them all again.
+INCREMENTAL_MAX_ROWS = 5_000
 _NODE_COLUMNS = "record, embedding, version, updated_at"
 
 
@@ -188,11 +203,12 @@ class EmbeddedStore:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        self._vectors = VectorIndex(None, [], [], [], [])
+        self._vectors: VectorIndex | DeltaIndex = VectorIndex(None, [], [], [], [])
         self._vectors_generation: object = None
         self._vectors_seq = 0
         self._index_lock = threading.Lock()
         self._embeddings_changed = False  # in the open write transaction
+        self._vector_ids: set[str] | None = set()  # whose vectors it changed (None: all)
         self._doc_count: tuple[object, int] = (None, 0)
         self._doc_freq = DocFreqCache()
         self._closed = False
@@ -234,15 +250,31 @@ class EmbeddedStore:
                     ) from exc
                 raise
             self._embeddings_changed = False
+            self._vector_ids = set()
             try:
                 yield self._conn
                 self._conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
                 if self._embeddings_changed:
-                    self._conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'vectors'")
+                    self._log_vector_changes(self._conn)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def _log_vector_changes(self, conn: sqlite3.Connection) -> None:
+        """Move 'vectors' on and say which nodes' vectors changed (all, when not known)."""
+        conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'vectors'")
+        generation = conn.execute("SELECT value FROM meta WHERE key = 'vectors'").fetchone()[0]
+        ids = sorted(self._vector_ids) if self._vector_ids is not None else ["*"]
+        conn.executemany(
+            "INSERT INTO vector_changes (vectors, id) VALUES (?, ?)",
+            [(generation, node_id) for node_id in ids],
+        )
+        if generation % VECTOR_LOG_GENERATIONS == 0:  # a reader further behind reloads all
+            conn.execute(
+                "DELETE FROM vector_changes WHERE vectors <= ?",
+                (generation - VECTOR_LOG_GENERATIONS,),
+            )
 
     def write(self, batch: WriteBatch, actor: str = "ingest") -> WriteResult:
         """Replace sources by difference: only what the new batch no longer has is deleted,
@@ -316,7 +348,9 @@ class EmbeddedStore:
                 digest, version, embedded = existing.get(item.node.id, (None, 0, False))
                 if digest == item.digest:
                     continue
-                self._embeddings_changed |= bool(item.blob) or bool(embedded)
+                if item.blob or embedded:
+                    self._embeddings_changed = True
+                    self._vector_changed(item.node.id)
                 self._put_observed(conn, item, decisions.get(item.node.id), version + 1, now)
                 written += 1
         return written
@@ -434,9 +468,17 @@ class EmbeddedStore:
                 f"DELETE FROM fts WHERE rowid IN (SELECT rowid FROM nodes WHERE id IN ({marks}))",
                 part,
             )
-            deleted += conn.execute(f"DELETE FROM nodes WHERE id IN ({marks})", part).rowcount
-        self._embeddings_changed |= deleted > 0
+            gone = conn.execute(f"DELETE FROM nodes WHERE id IN ({marks})", part).rowcount
+            if gone:
+                self._embeddings_changed = True
+                for node_id in part:
+                    self._vector_changed(node_id)
+            deleted += gone
         return deleted
+
+    def _vector_changed(self, node_id: str) -> None:
+        if self._vector_ids is not None:
+            self._vector_ids.add(node_id)
 
     @staticmethod
     def _exists(conn: sqlite3.Connection, node_id: str) -> bool:
@@ -672,10 +714,52 @@ class EmbeddedStore:
             out.update((i, json.loads(r)) for i, r in rows)
         return out
 
-    def _vector_index(self) -> VectorIndex:
-        """The vectors at the current generation. A change of embeddings reloads the matrix;
-        any other change (a decision) re-reads only the filterable fields of the nodes that
-        the events since the last look touched. One thread builds; the others wait for it."""
+    def _updated_vectors(
+        self, current: VectorIndex | DeltaIndex, generation: int, vectors: int, last_seq: int
+    ) -> VectorIndex | DeltaIndex | None:
+        """`current` brought up to `vectors` from the rows whose vectors changed since it was
+        read (and those whose filterable fields did): None when that is not known (a clear,
+        the log pruned) or too many changed, and everything must be read again."""
+        known = self._vectors_generation
+        if not isinstance(known, int) or vectors <= known or self._vectors_seq > last_seq:
+            return None
+        logged = self._query(
+            "SELECT vectors, id FROM vector_changes WHERE vectors > ? AND vectors <= ?",
+            (known, vectors),
+        )
+        ids = {node_id for _, node_id in logged}
+        if len({g for g, _ in logged}) != vectors - known or "*" in ids:
+            return None
+        if len(ids) > max(INCREMENTAL_MAX_ROWS, len(self._row_ids(current)) // 4):
+            return None
+        ids.update(
+            r[0]
+            for r in self._query(
+                "SELECT DISTINCT id FROM event_ids WHERE seq > ? AND seq <= ?",
+                (self._vectors_seq, last_seq),
+            )
+        )
+        columns = ", ".join(FILTER_FIELDS)
+        rows: dict[str, StoredRow] = {}
+        for part in _chunks(sorted(ids)):
+            for r in self._query(
+                f"SELECT id, label, embedding, {columns} FROM nodes "
+                f"WHERE id IN ({_marks(len(part))}) AND embedding IS NOT NULL",
+                part,
+            ):
+                rows[r[0]] = (r[1], r[2], list(r[3:]))
+        return current.with_vectors(generation, rows, ids - rows.keys())
+
+    @staticmethod
+    def _row_ids(index: VectorIndex | DeltaIndex) -> list[str]:
+        return index.base.ids if isinstance(index, DeltaIndex) else index.ids
+
+    def _vector_index(self) -> VectorIndex | DeltaIndex:
+        """The vectors at the current generation. A change of embeddings reads the rows whose
+        vectors changed (the vector_changes log) and keeps them beside the matrix, or reloads
+        the matrix when that is not known; any other change (a decision) re-reads only the
+        filterable fields of the nodes that the events since the last look touched. One
+        thread builds; the others wait for it."""
         generation, vectors, last_seq = self._generations()
         if self._vectors.version == generation:
             return self._vectors
@@ -684,6 +768,11 @@ class EmbeddedStore:
             if current.version == generation:
                 return current
             columns = ", ".join(FILTER_FIELDS)
+            updated = self._updated_vectors(current, generation, vectors, last_seq)
+            if updated is not None:
+                self._vectors = updated
+                self._vectors_generation, self._vectors_seq = vectors, last_seq
+                return updated
             if self._vectors_generation == vectors and self._vectors_seq <= last_seq:
                 touched = [
                     r[0]
@@ -756,6 +845,7 @@ class EmbeddedStore:
     def clear(self) -> None:
         with self._tx() as conn:
             self._embeddings_changed = True
+            self._vector_ids = None  # every vector: readers reload
             for table in ("links", "nodes", "fts", "decisions", "events", "event_ids"):
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("DELETE FROM sqlite_sequence WHERE name = 'events'")
@@ -924,7 +1014,9 @@ class _Tx:
             return
         blob = np.asarray(state.embedding, np.float32).tobytes() if state.embedding else None
         old = conn.execute("SELECT embedding FROM nodes WHERE id = ?", (node_id,)).fetchone()
-        self.store._embeddings_changed |= (old[0] if old else None) != blob
+        if (old[0] if old else None) != blob:
+            self.store._embeddings_changed = True
+            self.store._vector_changed(node_id)
         record = {**state.record, "label": state.label.value}
         _put_row(
             conn, state.label, node_id, record, state.digest, blob, state.version, state.updated_at

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -21,7 +21,15 @@ from graph.model import Label
 from graph.store import FILTER_FIELDS, SearchFilter
 from graph.text import query_terms as _query_terms
 
-__all__ = ["COMMON_TERM_SHARE", "MIN_DOCS_FOR_PRUNING", "DocFreqCache", "VectorIndex", "fts_match"]
+__all__ = [
+    "COMMON_TERM_SHARE",
+    "MIN_DOCS_FOR_PRUNING",
+    "DeltaIndex",
+    "DocFreqCache",
+    "StoredRow",
+    "VectorIndex",
+    "fts_match",
+]
 
 LABEL_CODES = {label: code for code, label in enumerate(Label)}
 # A term in more than this share of documents adds almost nothing to BM25 but makes FTS5
@@ -31,6 +39,12 @@ MIN_DOCS_FOR_PRUNING = 2000
 MIN_TERMS = 3
 COARSE_ROWS = 20_000  # from this many rows a quantized scan picks the candidates
 COARSE_DEPTH = 200  # candidates ranked exactly (at least 4x the hits asked for)
+# Rows changed since the index was loaded are kept beside it until there are more than this
+# many and more than 1/COMPACT_SHARE of it; then the two are folded into one (in memory).
+COMPACT_MIN_ROWS = 2_000
+COMPACT_SHARE = 8
+# A changed row as read from the store: (label, embedding bytes, FILTER_FIELDS values).
+StoredRow = tuple[str, bytes, list[str]]
 
 
 class VectorIndex:
@@ -86,6 +100,31 @@ class VectorIndex:
                     column[row] = value
         return clone
 
+    def with_vectors(
+        self, version: object, rows: Mapping[str, StoredRow], removed: Iterable[str]
+    ) -> VectorIndex | DeltaIndex:
+        """This index with some rows added, replaced or removed, without reading the others
+        again (see DeltaIndex)."""
+        return DeltaIndex(self.version, self, np.zeros(len(self.ids), bool), {}).with_vectors(
+            version, rows, removed
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        version: object,
+        ids: list[str],
+        labels: np.ndarray,
+        matrix: np.ndarray,
+        meta: Mapping[str, np.ndarray],
+    ) -> VectorIndex:
+        index = object.__new__(cls)
+        index.version, index.ids, index.labels, index.matrix = version, ids, labels, matrix
+        index._rows = None
+        index.meta = dict(meta)
+        index.coarse = _Quantized(matrix) if len(matrix) >= COARSE_ROWS else None
+        return index
+
     def rows(self) -> dict[str, int]:
         """id → row, built once per matrix."""
         if getattr(self, "_rows", None) is None:
@@ -112,8 +151,10 @@ class VectorIndex:
         labels: Sequence[Label] | None = None,
         filters: SearchFilter | None = None,
         now: str = "",
+        exclude: np.ndarray | None = None,
     ) -> list[tuple[str, float]]:
-        """(id, cosine) of the k nearest that pass the labels and filters, best first."""
+        """(id, cosine) of the k nearest that pass the labels and filters, best first;
+        `exclude`: rows left out (True = out)."""
         if not self.ids:
             return []
         query = np.asarray(vector, dtype=np.float32)
@@ -122,9 +163,10 @@ class VectorIndex:
                 f"query vector has {query.shape[0]} dimensions, the store holds "
                 f"{self.matrix.shape[1]}: was the embedding model changed?"
             )
-        mask: np.ndarray | None = None
+        mask: np.ndarray | None = None if exclude is None else ~exclude
         if labels:
-            mask = np.isin(self.labels, [LABEL_CODES[label] for label in labels])
+            wanted = np.isin(self.labels, [LABEL_CODES[label] for label in labels])
+            mask = wanted if mask is None else mask & wanted
         if filters is not None and filters.active:
             passed = self.allowed(filters, now)
             mask = passed if mask is None else mask & passed
@@ -144,6 +186,84 @@ class VectorIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.ids[rows[i]], float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+
+class DeltaIndex:
+    """A VectorIndex as last loaded (the base) and the rows changed since: base rows removed
+    or replaced are left out of its scans, added or replaced ones are scored in a small index
+    of their own. Why: a live conversation adds a message and its vector every few seconds,
+    and reloading every vector for each (150 MB of rows at 100k) would cost more than the
+    search. Folded into a new base, in memory, once the changed rows pass a share of it."""
+
+    def __init__(
+        self,
+        version: object,
+        base: VectorIndex,
+        dead: np.ndarray,
+        changed: dict[str, StoredRow],
+    ) -> None:
+        self.version, self.base, self.dead, self.changed = version, base, dead, changed
+        ids = list(changed)
+        meta = {name: [changed[i][2][n] for i in ids] for n, name in enumerate(FILTER_FIELDS)}
+        self.extra = VectorIndex(
+            version, ids, [changed[i][0] for i in ids], [changed[i][1] for i in ids], meta
+        )
+
+    def with_vectors(
+        self, version: object, rows: Mapping[str, StoredRow], removed: Iterable[str]
+    ) -> VectorIndex | DeltaIndex:
+        dead = self.dead.copy()
+        changed = dict(self.changed)
+        positions = self.base.rows()
+        for node_id in [*rows, *removed]:
+            row = positions.get(node_id)
+            if row is not None:
+                dead[row] = True
+            changed.pop(node_id, None)
+        changed.update(rows)
+        alive = len(dead) - int(dead.sum())
+        if len(changed) > max(COMPACT_MIN_ROWS, alive // COMPACT_SHARE):
+            return self._compacted(version, dead, changed)
+        return DeltaIndex(version, self.base, dead, changed)
+
+    def with_changes(self, version: object, changed: Mapping[str, list[str]]) -> DeltaIndex:
+        """Filterable fields replaced (after decisions), in the base and the changed rows."""
+        rows = {
+            i: (self.changed[i][0], self.changed[i][1], list(v))
+            for i, v in changed.items()
+            if i in self.changed
+        }
+        base = self.base.with_changes(version, changed)
+        return DeltaIndex(version, base, self.dead, {**self.changed, **rows})
+
+    def top(
+        self,
+        vector: Sequence[float],
+        k: int,
+        labels: Sequence[Label] | None = None,
+        filters: SearchFilter | None = None,
+        now: str = "",
+    ) -> list[tuple[str, float]]:
+        found = self.base.top(vector, k, labels, filters, now, exclude=self.dead)
+        found += self.extra.top(vector, k, labels, filters, now)
+        return sorted(found, key=lambda hit: -hit[1])[: max(k, 0)]
+
+    def _compacted(
+        self, version: object, dead: np.ndarray, changed: dict[str, StoredRow]
+    ) -> VectorIndex:
+        base, keep = self.base, ~dead
+        extra = DeltaIndex(version, base, dead, changed).extra
+        ids = [i for i, alive in zip(base.ids, keep, strict=True) if alive] + extra.ids
+        meta = {
+            name: np.concatenate([base.meta[name][keep], extra.meta[name]]).astype(str)
+            for name in base.meta
+            if name in extra.meta
+        }
+        matrix = base.matrix[keep]
+        if len(extra.ids):
+            matrix = np.concatenate([matrix, extra.matrix]) if len(matrix) else extra.matrix
+        labels = np.concatenate([base.labels[keep], extra.labels]).astype(np.int16)
+        return VectorIndex.from_arrays(version, ids, labels, matrix, meta)
 
 
 class _Quantized:

@@ -7,12 +7,14 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from graph.changes import SetFields
 from graph.embedded import EmbeddedStore
-from graph.model import Employee
-from graph.store import StoreBusy, StoreUnavailable
+from graph.embedded_index import DeltaIndex, VectorIndex
+from graph.model import Chunk, Employee
+from graph.store import StoreBusy, StoreUnavailable, WriteBatch
 
 
 def test_second_writer_gets_a_clear_busy_error_and_writes_nothing(tmp_path: Path) -> None:
@@ -103,3 +105,49 @@ def test_filtered_queries_and_change_feed_use_indexes(tmp_path: Path) -> None:
         assert "USING" in detail, (sql, detail)
         assert "SCAN nodes" not in detail and "SCAN i " not in detail, (sql, detail)
     store.close()
+
+
+def _chunks(source: str, count: int, rng: np.random.Generator, start: int = 0) -> list[Chunk]:
+    vectors = rng.normal(size=(count, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return [
+        Chunk(id=f"{source}-{i}", text=f"chunk {i}", source_id=source, embedding=v.tolist())
+        for i, v in enumerate(vectors, start)
+    ]
+
+
+def test_vector_changes_reach_a_running_reader_without_a_reload(tmp_path: Path) -> None:
+    """A live message adds a vector every few seconds: the reader reads the changed rows (the
+    vector_changes log), not every vector again; its searches equal a fresh reader's, another
+    process's writes included, and a clear() still reloads everything."""
+    rng = np.random.default_rng(11)
+    path = tmp_path / "s.sqlite"
+    store = EmbeddedStore.open(path)
+    store.write(WriteBatch(replace_sources=["a"], nodes=_chunks("a", 60, rng)))
+    store.write(WriteBatch(replace_sources=["b"], nodes=_chunks("b", 40, rng)))
+    queries = [v.tolist() for v in rng.normal(size=(5, 16)).astype(np.float32)]
+    assert store.vector_search(queries[0], 5)  # the full load
+    full = store._vectors
+    # Source a loses 30 chunks and changes 10 vectors; a new source arrives; the same
+    # writes from another process (a second store object on the file) count too.
+    changed = _chunks("a", 10, rng)
+    store.write(WriteBatch(replace_sources=["a"], nodes=changed[:10] + _chunks("a", 30, rng)[10:]))
+    other = EmbeddedStore.open(path)
+    other.write(WriteBatch(replace_sources=["c"], nodes=_chunks("c", 7, rng)))
+    other.close()
+    fresh = EmbeddedStore.open(path)
+    try:
+        for query in queries:
+            got = store.vector_search(query, 12)
+            assert [(h.id, round(h.score, 5)) for h in got] == [
+                (h.id, round(h.score, 5)) for h in fresh.vector_search(query, 12)
+            ]
+        assert isinstance(store._vectors, DeltaIndex) and store._vectors.base is full
+        found = {h.id for h in store.vector_search(queries[1], 200)}
+        assert len(found) == 30 + 40 + 7 and not found & {f"a-{i}" for i in range(30, 60)}
+        store.clear()
+        assert store.vector_search(queries[0], 5) == []
+        assert isinstance(store._vectors, VectorIndex)  # cleared: read again from scratch
+    finally:
+        fresh.close()
+        store.close()

@@ -4,10 +4,11 @@ that are ranked exactly; the hits must be the exact scan's, labels and filters i
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from graph.embedded_index import COARSE_ROWS, VectorIndex
+from graph.embedded_index import COARSE_ROWS, LABEL_CODES, DeltaIndex, VectorIndex
 from graph.model import Label
-from graph.store import SearchFilter
+from graph.store import FILTER_FIELDS, SearchFilter
 
 LABELS = [Label.CHUNK, Label.MESSAGE, Label.KNOWLEDGE_ITEM, Label.ENTITY]
 
@@ -64,3 +65,77 @@ def test_large_indexes_scan_a_quantized_copy_and_rank_exactly() -> None:
     query = index.matrix[2]
     only = index.top(query.tolist(), 50, [Label.KNOWLEDGE_ITEM], SearchFilter(status=["retired"]))
     assert len(only) == 50 and [i for i, _ in only] == _exact(index, query, 50, retired)
+
+
+def _rows(index: VectorIndex) -> dict[str, tuple[str, bytes, list[str]]]:
+    """Every row as the store would read it: (label, vector bytes, filter fields)."""
+    status = index.meta["status"]
+    out = {}
+    for row, node_id in enumerate(index.ids):
+        fields = ["" for _ in FILTER_FIELDS]
+        fields[FILTER_FIELDS.index("status")] = str(status[row])
+        out[node_id] = (_label(index, row), index.matrix[row].tobytes(), fields)
+    return out
+
+
+def _label(index: VectorIndex, row: int) -> str:
+    return next(lab.value for lab, code in LABEL_CODES.items() if code == index.labels[row])
+
+
+def _fresh(version: object, rows: dict[str, tuple[str, bytes, list[str]]]) -> VectorIndex:
+    """What a full reload gives for these rows."""
+    ids = list(rows)
+    meta = {n: [rows[i][2][k] for i in ids] for k, n in enumerate(FILTER_FIELDS)}
+    return VectorIndex(version, ids, [rows[i][0] for i in ids], [rows[i][1] for i in ids], meta)
+
+
+def _unit(rng: np.random.Generator, dim: int = 64) -> np.ndarray:
+    v = rng.normal(size=dim).astype(np.float32)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+@pytest.mark.parametrize("size", [300, COARSE_ROWS + 2_000])
+def test_rows_changed_since_loading_search_as_a_reload_would(size: int) -> None:
+    """Live messages add vectors every few seconds: the index takes the changed rows beside
+    the loaded matrix (DeltaIndex) and folds them in past a share; every search must find what
+    a full reload of the same rows finds, labels and filters included."""
+    rng = np.random.default_rng(5)
+    index: VectorIndex | DeltaIndex = _index(size)
+    truth = _rows(index)  # type: ignore[arg-type]
+    status_at = FILTER_FIELDS.index("status")
+    live = SearchFilter(status=["draft", "approved"])
+    folded = False
+    for step in range(40):
+        added = {
+            f"new{step}-{j}": (LABELS[j % 4].value, _unit(rng).tobytes(), [""] * len(FILTER_FIELDS))
+            for j in range(int(rng.integers(1, 150)))
+        }
+        ids = list(truth)
+        replaced = {
+            i: (truth[i][0], _unit(rng).tobytes(), truth[i][2])
+            for i in rng.choice(ids, 5, replace=False)
+        }
+        removed = set(rng.choice(ids, 3, replace=False)) - set(replaced)
+        for i in removed:
+            truth.pop(i)
+        truth.update(added | replaced)
+        index = index.with_vectors(step, added | replaced, removed)
+        folded |= isinstance(index, VectorIndex)
+        decided = {i: list(truth[i][2]) for i in rng.choice(list(truth), 4, replace=False)}
+        for fields in decided.values():
+            fields[status_at] = "retired"
+        for i, fields in decided.items():
+            truth[i] = (truth[i][0], truth[i][1], fields)
+        index = index.with_changes(step, decided)
+        reloaded = _fresh(step, truth)
+        for _ in range(3):
+            query = _unit(rng)
+            for labels, filters in (
+                (None, None),
+                ([Label.MESSAGE, Label.KNOWLEDGE_ITEM], live),
+            ):
+                got = index.top(query.tolist(), 20, labels, filters, "x")
+                want = reloaded.top(query.tolist(), 20, labels, filters, "x")
+                assert [i for i, _ in got] == [i for i, _ in want]
+                assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-6)
+    assert folded or size > 2_000 * 8  # the small index folded its changes in at least once
