@@ -19,10 +19,11 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from graph.onnx_light import LightEncoder, LightModel, load_probes, save_probes
 from graph.onnx_query import (
     INT8_MIN_COSINE,
     PROBES,
@@ -38,6 +39,9 @@ from graph.settings import (
     QueryEncoder,
     get_settings,
 )
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 __all__ = [
     "BATCH_THREADS",
@@ -155,18 +159,10 @@ class SentenceEmbedder:
         location = resolve_model_path(model)
         if model == DEFAULT_MODEL and isinstance(location, Path):
             verify_default_weights(location)
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
-
-        try:
-            self._model = SentenceTransformer(str(location), device="cpu", local_files_only=True)
-        except OSError as exc:
-            raise ModelError(f"cannot load embedding model {model!r} offline: {exc}") from exc
+        self._location = location
+        self._st: SentenceTransformer | None = None
         self.name = model
         self.batch_size = batch_size
-        self.dim = int(self._model.get_embedding_dimension())
         self.query_encoder: QueryEncoder = query_encoder  # "torch" once ONNX is found wanting
         self.backend: EmbeddingBackend = backend  # likewise
         weights = _weights_id(model, location)
@@ -177,6 +173,62 @@ class SentenceEmbedder:
         self._onnx: OnnxEncoder | None = None  # queries, one thread
         self._sessions: dict[tuple[str, int], OnnxEncoder] = {}  # (kind, threads): int8, batches
         self._onnx_lock = threading.Lock()
+        # Without torch when the export is on disk (graph.onnx_light): (threads) -> encoder.
+        self._light: dict[int, LightEncoder] | None = self._open_light()
+        self.dim = next(iter(self._light.values())).dim if self._light else self._model_dim()
+
+    @property
+    def _model(self) -> SentenceTransformer:
+        """sentence-transformers' model, loaded on first use (never, on the light path)."""
+        if self._st is None:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
+            try:
+                self._st = SentenceTransformer(
+                    str(self._location), device="cpu", local_files_only=True
+                )
+            except OSError as exc:
+                raise ModelError(
+                    f"cannot load embedding model {self.name!r} offline: {exc}"
+                ) from exc
+        return self._st
+
+    def _model_dim(self) -> int:
+        return int(self._model.get_embedding_dimension())
+
+    def _open_light(self) -> dict[int, LightEncoder] | None:
+        """The torch-free encoders for queries and batches, when the backend is ONNX and its
+        files and torch's probe vectors are on disk and agree (else None: sentence-transformers
+        serves, and writes them for the next process)."""
+        if self.backend == "torch" or self.query_encoder != "onnx":
+            return None
+        if not isinstance(self._location, Path):
+            return None
+        int8 = self.backend == "onnx-int8"
+        path = self._int8_file if int8 else self._onnx_file
+        reference = load_probes(self._onnx_file)
+        if reference is None or not path.is_file():
+            return None
+        light = LightModel.open(self._location)
+        if light is None:
+            return None
+        try:
+            encoders = {t: LightEncoder(light, path, t) for t in dict.fromkeys((1, BATCH_THREADS))}
+            check = encoders[1]
+            ok = (
+                check.least_cosine(reference) >= INT8_MIN_COSINE
+                if int8
+                else check.difference(reference) <= TOLERANCE
+            )
+        except Exception as exc:  # a damaged file: the torch path makes it again
+            log.warning("embedding through sentence-transformers: %s cannot be run: %s", path, exc)
+            return None
+        if not ok:
+            log.warning("embedding through sentence-transformers: %s is off torch's vectors", path)
+            return None
+        return encoders
 
     @property
     def vector_key(self) -> str:
@@ -188,6 +240,10 @@ class SentenceEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self._light is not None:
+            if len(texts) <= QUERY_BATCH:
+                return self._light[1].encode_each(texts)
+            return self._light[BATCH_THREADS].encode_batches(list(texts), self.batch_size)
         if len(texts) <= QUERY_BATCH:
             onnx = self._few_onnx()
             if onnx is not None:
@@ -250,6 +306,7 @@ class SentenceEmbedder:
                     )
                     self.backend = "torch"
                     return None
+                save_probes(self._onnx_file, reference)
                 self._sessions[key] = onnx
         return self._sessions.get(key)
 
@@ -262,7 +319,8 @@ class SentenceEmbedder:
             if self._onnx is None and self.query_encoder == "onnx":
                 try:
                     onnx = OnnxEncoder(self._model, self._onnx_file)
-                    gap = onnx.difference(self._encode(list(PROBES)))
+                    reference = self._encode(list(PROBES))
+                    gap = onnx.difference(reference)
                 except Exception as exc:  # any failure leaves torch, which always works
                     log.warning("queries stay on torch: ONNX export or load failed: %s", exc)
                     self.query_encoder = "torch"
@@ -275,6 +333,7 @@ class SentenceEmbedder:
                     )
                     self.query_encoder = "torch"
                     return None
+                save_probes(self._onnx_file, reference)
                 self._onnx = onnx
         return self._onnx
 

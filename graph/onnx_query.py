@@ -11,7 +11,8 @@ export on all cores, or an int8 copy of it (`quantize`: dynamic quantization of 
 weights, per channel), whose vectors are slightly different (cosine to torch's at least
 `INT8_MIN_COSINE` on the probes, checked at every load). Batches are sorted by length so a
 batch pads little (benchmarks/embed_backends.py). Tokenising, pooling and normalising stay
-sentence-transformers' own modules, so whatever pooling a model is configured with is kept.
+sentence-transformers' own modules, so whatever pooling a model is configured with is kept;
+once the export is on disk, graph.onnx_light does the same for plain models without torch.
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ __all__ = [
     "INT8_MIN_COSINE",
     "INT8_VERSION",
     "TOLERANCE",
+    "EncoderShapes",
     "OnnxEncoder",
     "OnnxQueryEncoder",
     "cache_path",
     "default_cache_dir",
     "quantize",
+    "write_once",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,43 @@ def cache_path(cache_dir: Path, model_name: str, weights_id: str, variant: str =
     return cache_dir / "onnx" / f"{slug}-{key[:16]}{suffix}.onnx"
 
 
-class OnnxEncoder:
+class EncoderShapes:
+    """What every ONNX encoder does with its `encode`: one text per run, batches of like
+    length, the checks against torch's vectors of PROBES."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_each(self, texts: Sequence[str]) -> np.ndarray:
+        """`encode`, one text per run: a query's words beside its longer context would be
+        padded to the context's length (on one thread: 36 against 51 ms p50 for a customer's
+        15 characters and their 4 turns of context, 126 characters)."""
+        if len(texts) == 1:
+            return self.encode(texts)
+        return np.concatenate([self.encode([t]) for t in texts])
+
+    def encode_batches(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        """`encode` in batches of texts of like length (longest first, as sentence-transformers
+        does), so little is padded; rows in the order of `texts`."""
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        parts = [
+            self.encode([texts[i] for i in order[start : start + batch_size]])
+            for start in range(0, len(texts), batch_size)
+        ]
+        vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        vectors[order] = np.concatenate(parts)
+        return vectors
+
+    def difference(self, reference: np.ndarray) -> float:
+        """Largest absolute difference to torch's vectors of `PROBES` (`reference`)."""
+        return float(np.abs(self.encode(PROBES) - reference).max())
+
+    def least_cosine(self, reference: np.ndarray) -> float:
+        """Least cosine to torch's (normalised) vectors of `PROBES` (`reference`)."""
+        return float((self.encode(PROBES) * reference).sum(axis=1).min())
+
+
+class OnnxEncoder(EncoderShapes):
     """`encode` on `threads` onnxruntime threads: one for a few short texts (a query runs
     beside the lexical search, which needs the other core), all cores for batches.
 
@@ -123,34 +162,6 @@ class OnnxEncoder:
             vectors = torch.nn.functional.normalize(features["sentence_embedding"], dim=1)
         return vectors.numpy().astype(np.float32, copy=False)
 
-    def encode_each(self, texts: Sequence[str]) -> np.ndarray:
-        """`encode`, one text per run: a query's words beside its longer context would be
-        padded to the context's length (on one thread: 36 against 51 ms p50 for a customer's
-        15 characters and their 4 turns of context, 126 characters)."""
-        if len(texts) == 1:
-            return self.encode(texts)
-        return np.concatenate([self.encode([t]) for t in texts])
-
-    def encode_batches(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        """`encode` in batches of texts of like length (longest first, as sentence-transformers
-        does), so little is padded; rows in the order of `texts`."""
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        parts = [
-            self.encode([texts[i] for i in order[start : start + batch_size]])
-            for start in range(0, len(texts), batch_size)
-        ]
-        vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
-        vectors[order] = np.concatenate(parts)
-        return vectors
-
-    def difference(self, reference: np.ndarray) -> float:
-        """Largest absolute difference to torch's vectors of `PROBES` (`reference`)."""
-        return float(np.abs(self.encode(PROBES) - reference).max())
-
-    def least_cosine(self, reference: np.ndarray) -> float:
-        """Least cosine to torch's (normalised) vectors of `PROBES` (`reference`)."""
-        return float((self.encode(PROBES) * reference).sum(axis=1).min())
-
 
 OnnxQueryEncoder = OnnxEncoder  # its first name, when it served queries only
 
@@ -188,7 +199,7 @@ def export(model: SentenceTransformer, names: list[str], path: Path) -> None:
                 dynamo=False,
             )
 
-    _write_once(path, "exporting the embedding model to ONNX", write)
+    write_once(path, "exporting the embedding model to ONNX", write)
 
 
 def quantize(source: Path, path: Path) -> None:
@@ -213,10 +224,10 @@ def quantize(source: Path, path: Path) -> None:
         finally:
             root.removeFilter(_no_preprocessing_advice)
 
-    _write_once(path, "quantizing the ONNX embedding model to int8", write)
+    write_once(path, "quantizing the ONNX embedding model to int8", write)
 
 
-def _write_once(path: Path, what: str, write: Callable[[str], None]) -> None:
+def write_once(path: Path, what: str, write: Callable[[str], None]) -> None:
     """`write(tmp)` makes the file under a temp name beside `path`, which then takes its
     place whole (readable by others on the machine: a cache); nothing when `path` is there
     already. One writer at a time in this process; across processes the rename decides."""

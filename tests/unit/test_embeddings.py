@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +19,8 @@ from graph.embeddings import (
     resolve_model_path,
     verify_default_weights,
 )
+from graph.onnx_light import LightModel, probes_path, save_probes
+from graph.onnx_query import PROBES
 from graph.settings import DEFAULT_MODEL
 
 
@@ -152,3 +158,73 @@ def test_a_bad_int8_model_falls_back_to_torch(
     vectors = embedder.encode(texts)
     assert embedder.backend == "torch" and "too far from torch" in caplog.text
     assert np.allclose(vectors, embedder._encode(texts), atol=1e-5)
+
+
+LIGHT_CHECK = """
+import sys
+import numpy as np
+from graph.embeddings import SentenceEmbedder
+from graph.settings import DEFAULT_MODEL
+embedder = SentenceEmbedder(DEFAULT_MODEL, backend=sys.argv[1])
+texts = ["退货的运费谁出？", "How long does a refund take?"] * 6
+np.save(sys.argv[2], np.vstack([embedder.encode(texts[:2]), embedder.encode(texts)]))
+assert embedder._light is not None, "not on the light path"
+loaded = [m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules]
+assert not loaded, f"imported {loaded}"
+"""
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_once_exported_the_onnx_backends_run_without_torch(tmp_path: Path, backend: str) -> None:
+    """torch and sentence-transformers cost ~750 MB of memory and seconds to import: once the
+    export (and torch's vectors of the probe texts) are on disk, a process embeds with
+    tokenizers + onnxruntime alone, and gets the same vectors."""
+    cache = tmp_path / "spiral"
+    first = SentenceEmbedder(DEFAULT_MODEL, backend=backend, cache_dir=cache)  # type: ignore[arg-type]
+    assert first._light is None  # nothing on disk yet: sentence-transformers exports
+    texts = ["退货的运费谁出？", "How long does a refund take?"] * 6
+    expected = np.vstack([first.encode(texts[:2]), first.encode(texts)])
+    assert probes_path(first._onnx_file).is_file()
+    out = tmp_path / "vectors.npy"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}  # default_cache_dir() is <it>/spiral
+    done = subprocess.run(
+        [sys.executable, "-c", LIGHT_CHECK, backend, str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert np.abs(np.load(out) - expected).max() < 1e-5
+
+
+@pytest.mark.model
+def test_the_light_path_is_refused_when_off_torch_s_vectors(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = SentenceEmbedder(DEFAULT_MODEL, backend="onnx", cache_dir=tmp_path)
+    right = first.encode(["退货的运费谁出？"])
+    rng = np.random.default_rng(1)
+    wrong = rng.normal(size=(len(PROBES), first.dim)).astype(np.float32)
+    probes = probes_path(first._onnx_file)
+    probes.unlink()
+    save_probes(first._onnx_file, wrong)  # as if the export were of other weights
+    again = SentenceEmbedder(DEFAULT_MODEL, backend="onnx", cache_dir=tmp_path)
+    assert again._light is None and "off torch's vectors" in caplog.text
+    assert np.allclose(again.encode(["退货的运费谁出？"]), right, atol=1e-5)
+
+
+def test_only_plain_models_are_read_without_sentence_transformers(tmp_path: Path) -> None:
+    folder = resolve_model_path(DEFAULT_MODEL)
+    assert isinstance(folder, Path)
+    plain = tmp_path / "plain"
+    shutil.copytree(folder, plain, ignore=shutil.ignore_patterns("*.safetensors"))
+    model = LightModel.open(plain)
+    assert model is not None and model.pooling == "mean" and model.normalize and model.dim == 384
+    # sentence-transformers' max_seq_length (256) rules, not tokenizer.json's 128
+    assert model.features(["字" * 600])["input_ids"].shape == (1, 256)
+    modules = json.loads((plain / "modules.json").read_text())
+    dense = {"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"}
+    (plain / "modules.json").write_text(json.dumps([*modules, dense]))
+    assert LightModel.open(plain) is None  # a dense layer: sentence-transformers runs it
