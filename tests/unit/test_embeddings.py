@@ -228,3 +228,17 @@ def test_only_plain_models_are_read_without_sentence_transformers(tmp_path: Path
     dense = {"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"}
     (plain / "modules.json").write_text(json.dumps([*modules, dense]))
     assert LightModel.open(plain) is None  # a dense layer: sentence-transformers runs it
+
+
+def test_spacy_is_imported_without_torch() -> None:
+    """thinc (under spaCy) imports torch whenever it is installed, ~500 MB resident for layers
+    a blank pipeline never runs: the CLI and the pipeline import without it, and segment."""
+    code = (
+        "import sys, api.cli, ingest.pipeline\n"
+        "from ingest.nlp import get_nlp\n"
+        "assert [s.text for s in get_nlp('zh')('退货运费谁出？多久到账？').sents] == "
+        "['退货运费谁出？', '多久到账？']\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
