@@ -131,15 +131,7 @@ async def post_outcome(
         header = await push.live.header(conversation_id) or LiveHeader()
         await run_in_threadpool(_may_handle, rt, user, conversation_id, header, True)
         header = await _known_header(rt, push, conversation_id, header)
-        appended = await run_in_threadpool(
-            append_messages,
-            rt.store,
-            rt.ingestor(),
-            conversation_id,
-            header,
-            [],
-            body.outcome,
-        )
+        appended = await _append(rt, conversation_id, header, [], body.outcome)
     report = await run_in_threadpool(rt.settle)
     return OutcomePublic(
         conversation_id=conversation_id,
@@ -194,17 +186,7 @@ async def _accept(
             )
             asks = _start_asks(rt, stored, header, new)
             try:
-                appended = await run_in_threadpool(
-                    append_messages,
-                    rt.store,
-                    rt.ingestor(),
-                    conversation_id,
-                    header,
-                    new,
-                    None,
-                    fmt,
-                    stored,
-                )
+                appended = await _append(rt, conversation_id, header, new, None, fmt, stored)
             except BaseException:
                 for task in asks.values():
                     task.cancel()  # nothing is pushed for a message that was not stored
@@ -223,6 +205,21 @@ async def _accept(
         appended=[m.message_id for m in appended.messages],
         duplicates=duplicates,
         nodes=[m.node_id for m in appended.messages],
+    )
+
+
+async def _append(
+    rt: Runtime,
+    conversation_id: str,
+    header: LiveHeader,
+    new: list[LiveMessage],
+    outcome: str | None,
+    fmt: Literal["json", "wecom"] = "json",
+    stored: tuple[Conversation | None, list[Message]] | None = None,
+) -> Appended:
+    """`append_messages` in a worker thread (it reads and writes the store)."""
+    return await run_in_threadpool(
+        append_messages, rt.store, rt.ingestor(), conversation_id, header, new, outcome, fmt, stored
     )
 
 
