@@ -44,6 +44,7 @@ from seci.assist import Turn
 
 __all__ = [
     "LIVE_PREFIX",
+    "MAX_TEXT",
     "Appended",
     "LiveError",
     "LiveHeader",
@@ -66,7 +67,7 @@ __all__ = [
 
 LIVE_PREFIX = "live/"
 CONTEXT_TURNS = 20  # the last turns an ask for a live message sees
-MAX_TURN = 4000  # what an ask takes of one turn (seci.assist.Turn's limit)
+MAX_TEXT = 4000  # what an ask takes of one turn or of the words (seci.assist's limit)
 
 
 class LiveError(ValueError):
@@ -352,9 +353,10 @@ def append_messages(
 def turns_until(old: Sequence[Message], new: Sequence[LiveMessage], index: int) -> list[Turn]:
     """The conversation's last turns up to and including `new[index]`, oldest first: the
     context an ask for that message sees (the stored turns are de-identified already)."""
-    turns = [Turn(role=m.role, text=m.text, speaker=m.speaker) for m in old]
-    turns += [Turn(role=m.role, text=m.text, speaker=m.speaker) for m in new[: index + 1]]
-    return [t.model_copy(update={"text": t.text[:MAX_TURN]}) for t in turns[-CONTEXT_TURNS:]]
+    said: list[Message | LiveMessage] = [*old, *new[: index + 1]]
+    return [
+        Turn(role=m.role, text=m.text[:MAX_TEXT], speaker=m.speaker) for m in said[-CONTEXT_TURNS:]
+    ]
 
 
 def expected_handler(store: GraphStore, conv: Conversation | None, header: LiveHeader) -> str:

@@ -207,8 +207,8 @@ class EmbeddedStore:
         self._vectors_generation: object = None
         self._vectors_seq = 0
         self._index_lock = threading.Lock()
-        self._embeddings_changed = False  # in the open write transaction
-        self._vector_ids: set[str] | None = set()  # whose vectors it changed (None: all)
+        # Whose vectors the open write transaction changed (None: all of them, a clear).
+        self._vector_ids: set[str] | None = set()
         self._doc_count: tuple[object, int] = (None, 0)
         self._doc_freq = DocFreqCache()
         self._closed = False
@@ -249,12 +249,11 @@ class EmbeddedStore:
                         "nothing was written, try again"
                     ) from exc
                 raise
-            self._embeddings_changed = False
             self._vector_ids = set()
             try:
                 yield self._conn
                 self._conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
-                if self._embeddings_changed:
+                if self._vector_ids is None or self._vector_ids:
                     self._log_vector_changes(self._conn)
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -349,7 +348,6 @@ class EmbeddedStore:
                 if digest == item.digest:
                     continue
                 if item.blob or embedded:
-                    self._embeddings_changed = True
                     self._vector_changed(item.node.id)
                 self._put_observed(conn, item, decisions.get(item.node.id), version + 1, now)
                 written += 1
@@ -470,7 +468,6 @@ class EmbeddedStore:
             )
             gone = conn.execute(f"DELETE FROM nodes WHERE id IN ({marks})", part).rowcount
             if gone:
-                self._embeddings_changed = True
                 for node_id in part:
                     self._vector_changed(node_id)
             deleted += gone
@@ -732,13 +729,7 @@ class EmbeddedStore:
             return None
         if len(ids) > max(INCREMENTAL_MAX_ROWS, len(self._row_ids(current)) // 4):
             return None
-        ids.update(
-            r[0]
-            for r in self._query(
-                "SELECT DISTINCT id FROM event_ids WHERE seq > ? AND seq <= ?",
-                (self._vectors_seq, last_seq),
-            )
-        )
+        ids.update(self._touched(self._vectors_seq, last_seq))
         columns = ", ".join(FILTER_FIELDS)
         rows: dict[str, StoredRow] = {}
         for part in _chunks(sorted(ids)):
@@ -749,6 +740,13 @@ class EmbeddedStore:
             ):
                 rows[r[0]] = (r[1], r[2], list(r[3:]))
         return current.with_vectors(generation, rows, ids - rows.keys())
+
+    def _touched(self, after: int, until: int) -> list[str]:
+        """The ids the events after seq `after` up to `until` touched."""
+        rows = self._query(
+            "SELECT DISTINCT id FROM event_ids WHERE seq > ? AND seq <= ?", (after, until)
+        )
+        return [r[0] for r in rows]
 
     @staticmethod
     def _row_ids(index: VectorIndex | DeltaIndex) -> list[str]:
@@ -774,13 +772,7 @@ class EmbeddedStore:
                 self._vectors_generation, self._vectors_seq = vectors, last_seq
                 return updated
             if self._vectors_generation == vectors and self._vectors_seq <= last_seq:
-                touched = [
-                    r[0]
-                    for r in self._query(
-                        "SELECT DISTINCT id FROM event_ids WHERE seq > ? AND seq <= ?",
-                        (self._vectors_seq, last_seq),
-                    )
-                ]
+                touched = self._touched(self._vectors_seq, last_seq)
                 changed: dict[str, list[str]] = {}
                 for part in _chunks(touched):
                     rows = self._query(
@@ -844,7 +836,6 @@ class EmbeddedStore:
 
     def clear(self) -> None:
         with self._tx() as conn:
-            self._embeddings_changed = True
             self._vector_ids = None  # every vector: readers reload
             for table in ("links", "nodes", "fts", "decisions", "events", "event_ids"):
                 conn.execute(f"DELETE FROM {table}")
@@ -1015,7 +1006,6 @@ class _Tx:
         blob = np.asarray(state.embedding, np.float32).tobytes() if state.embedding else None
         old = conn.execute("SELECT embedding FROM nodes WHERE id = ?", (node_id,)).fetchone()
         if (old[0] if old else None) != blob:
-            self.store._embeddings_changed = True
             self.store._vector_changed(node_id)
         record = {**state.record, "label": state.label.value}
         _put_row(

@@ -110,6 +110,13 @@ class VectorIndex:
         )
 
     @classmethod
+    def from_rows(cls, version: object, rows: Mapping[str, StoredRow]) -> VectorIndex:
+        """An index of rows as the store reads them, in their order."""
+        ids = list(rows)
+        meta = {name: [rows[i][2][n] for i in ids] for n, name in enumerate(FILTER_FIELDS)}
+        return cls(version, ids, [rows[i][0] for i in ids], [rows[i][1] for i in ids], meta)
+
+    @classmethod
     def from_arrays(
         cls,
         version: object,
@@ -203,11 +210,7 @@ class DeltaIndex:
         changed: dict[str, StoredRow],
     ) -> None:
         self.version, self.base, self.dead, self.changed = version, base, dead, changed
-        ids = list(changed)
-        meta = {name: [changed[i][2][n] for i in ids] for n, name in enumerate(FILTER_FIELDS)}
-        self.extra = VectorIndex(
-            version, ids, [changed[i][0] for i in ids], [changed[i][1] for i in ids], meta
-        )
+        self.extra = VectorIndex.from_rows(version, changed)
 
     def with_vectors(
         self, version: object, rows: Mapping[str, StoredRow], removed: Iterable[str]

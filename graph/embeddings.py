@@ -173,9 +173,10 @@ class SentenceEmbedder:
         self._onnx: OnnxEncoder | None = None  # queries, one thread
         self._sessions: dict[tuple[str, int], OnnxEncoder] = {}  # (kind, threads): int8, batches
         self._onnx_lock = threading.Lock()
-        # Without torch when the export is on disk (graph.onnx_light): (threads) -> encoder.
+        # Without torch when the export is on disk (graph.onnx_light): threads -> encoder,
+        # the one-thread query encoder at once (it is what is checked), batches when asked.
         self._light: dict[int, LightEncoder] | None = self._open_light()
-        self.dim = next(iter(self._light.values())).dim if self._light else self._model_dim()
+        self.dim = self._light[1].dim if self._light else self._model_dim()
 
     @property
     def _model(self) -> SentenceTransformer:
@@ -215,8 +216,7 @@ class SentenceEmbedder:
         if light is None:
             return None
         try:
-            encoders = {t: LightEncoder(light, path, t) for t in dict.fromkeys((1, BATCH_THREADS))}
-            check = encoders[1]
+            check = LightEncoder(light, path, 1)
             ok = (
                 check.least_cosine(reference) >= INT8_MIN_COSINE
                 if int8
@@ -228,7 +228,17 @@ class SentenceEmbedder:
         if not ok:
             log.warning("embedding through sentence-transformers: %s is off torch's vectors", path)
             return None
-        return encoders
+        return {1: check}
+
+    def _light_batches(self, light: dict[int, LightEncoder]) -> LightEncoder:
+        """The light encoder on every core, made on the first batch (a server that only asks
+        never loads it); the same file as the checked one."""
+        if BATCH_THREADS not in light:
+            with self._onnx_lock:
+                if BATCH_THREADS not in light:
+                    query = light[1]
+                    light[BATCH_THREADS] = LightEncoder(query.model, query.path, BATCH_THREADS)
+        return light[BATCH_THREADS]
 
     @property
     def vector_key(self) -> str:
@@ -243,7 +253,7 @@ class SentenceEmbedder:
         if self._light is not None:
             if len(texts) <= QUERY_BATCH:
                 return self._light[1].encode_each(texts)
-            return self._light[BATCH_THREADS].encode_batches(list(texts), self.batch_size)
+            return self._light_batches(self._light).encode_batches(list(texts), self.batch_size)
         if len(texts) <= QUERY_BATCH:
             onnx = self._few_onnx()
             if onnx is not None:

@@ -42,11 +42,12 @@ def probes_path(onnx_file: Path) -> Path:
 
 def save_probes(onnx_file: Path, reference: np.ndarray) -> None:
     """Torch's vectors of PROBES beside the export (once, whole or not at all)."""
-    write_once(
-        probes_path(onnx_file),
-        "keeping torch's vectors of the probe texts",
-        lambda tmp: np.save(open(tmp, "wb"), np.asarray(reference, np.float32)),  # noqa: SIM115
-    )
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as out:  # a file object: np.save would add ".npy" to a name
+            np.save(out, np.asarray(reference, np.float32))
+
+    write_once(probes_path(onnx_file), "keeping torch's vectors of the probe texts", write)
 
 
 def load_probes(onnx_file: Path) -> np.ndarray | None:
@@ -125,14 +126,14 @@ class LightEncoder(EncoderShapes):
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self._model, self.threads = model, threads
+        self.model, self.path, self.threads = model, path, threads
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._names = [i.name for i in self._session.get_inputs()]
         self.dim = model.dim
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        features = self._model.features(texts)
+        features = self.model.features(texts)
         (tokens,) = self._session.run(None, {n: features[n] for n in self._names})
-        vectors = self._model.pool(tokens, features["attention_mask"])
+        vectors = self.model.pool(tokens, features["attention_mask"])
         norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return (vectors / norms).astype(np.float32, copy=False)

@@ -21,6 +21,7 @@ from pydantic import AfterValidator
 from api.auth import CurrentUser, Principal, require
 from api.deps import RuntimeDep
 from api.live import (
+    MAX_TEXT,
     Appended,
     AppendedMessage,
     LiveError,
@@ -59,7 +60,6 @@ log = logging.getLogger("spiral.api.push")
 
 SUGGESTIONS_EVENT = "suggestions"
 TOP_K = 5
-MAX_TEXT = 4000  # what an ask takes of one turn
 MAX_RECORDS = 1000
 
 router = APIRouter(prefix="/conversations", tags=["conversations"], responses=problems(401, 403))

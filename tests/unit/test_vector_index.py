@@ -82,13 +82,6 @@ def _label(index: VectorIndex, row: int) -> str:
     return next(lab.value for lab, code in LABEL_CODES.items() if code == index.labels[row])
 
 
-def _fresh(version: object, rows: dict[str, tuple[str, bytes, list[str]]]) -> VectorIndex:
-    """What a full reload gives for these rows."""
-    ids = list(rows)
-    meta = {n: [rows[i][2][k] for i in ids] for k, n in enumerate(FILTER_FIELDS)}
-    return VectorIndex(version, ids, [rows[i][0] for i in ids], [rows[i][1] for i in ids], meta)
-
-
 def _unit(rng: np.random.Generator, dim: int = 64) -> np.ndarray:
     v = rng.normal(size=dim).astype(np.float32)
     return (v / np.linalg.norm(v)).astype(np.float32)
@@ -127,7 +120,7 @@ def test_rows_changed_since_loading_search_as_a_reload_would(size: int) -> None:
         for i, fields in decided.items():
             truth[i] = (truth[i][0], truth[i][1], fields)
         index = index.with_changes(step, decided)
-        reloaded = _fresh(step, truth)
+        reloaded = VectorIndex.from_rows(step, truth)  # a full reload
         for _ in range(3):
             query = _unit(rng)
             for labels, filters in (
