@@ -13,6 +13,7 @@ event log (the one history every change is in).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
@@ -64,16 +65,25 @@ class SeciMetrics(BaseModel):
     suggestions: Usage = Field(default_factory=Usage)
 
 
-def metrics(store: GraphStore, frequent: int = 3) -> SeciMetrics:
-    items = items_page(store, limit=1_000_000)
+def metrics(
+    store: GraphStore,
+    frequent: int = 3,
+    visible: Callable[[KnowledgeItem], bool] | None = None,
+) -> SeciMetrics:
+    """`visible`: the items that count (a team's, and everyone's shared ones); None: all.
+    Events and contradictions that touch an item left out are left out with it."""
+    everything = items_page(store, limit=1_000_000)
+    items = everything if visible is None else [i for i in everything if visible(i)]
+    hidden = {i.id for i in everything} - {i.id for i in items}
     result = SeciMetrics(items=_by_kind(items), coverage=_coverage(items, frequent))
     flow: dict[str, Counter[str]] = defaultdict(Counter)
     for event in iter_events(store):
-        if stage := stage_of(event.action):
+        if (stage := stage_of(event.action)) and hidden.isdisjoint(event.ids):
             flow[event.at[:10]][stage] += 1
     result.flow = {day: dict(counts) for day, counts in sorted(flow.items())}
     result.stages = {s: sum(day.get(s, 0) for day in result.flow.values()) for s in STAGES}
-    result.contradiction_backlog = len(proposals(store, kinds=["contradiction"]))
+    contradictions = proposals(store, kinds=["contradiction"])
+    result.contradiction_backlog = sum(hidden.isdisjoint(p.ids) for p in contradictions)
     worked = sum(i.feedback_successes for i in items)
     trials = sum(i.feedback_trials for i in items)
     result.suggestions = Usage(

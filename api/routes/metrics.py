@@ -5,14 +5,16 @@ suggestions fared)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from api.auth import require
+from api.auth import CurrentUser, require
 from api.deps import RuntimeDep
 from api.schemas import errors, problems
+from api.scope import item_visible, sees_everything
 from seci.metrics import SeciMetrics, metrics
 
 __all__ = ["router"]
@@ -28,8 +30,13 @@ router = APIRouter(
 @router.get("", response_model=SeciMetrics, responses=errors())
 async def seci_metrics(
     rt: RuntimeDep,
+    user: CurrentUser,
     frequent: Annotated[
         int, Query(ge=1, le=1000, description="Situations that make a talk track frequent.")
     ] = 3,
 ) -> SeciMetrics:
-    return await run_in_threadpool(metrics, rt.store, frequent)
+    """Over the items the caller may see: a team's account gets its team's items and the
+    shared ones (and the events and contradictions on them); admins and accounts in no team
+    get everything."""
+    visible = None if sees_everything(user) else partial(item_visible, user)
+    return await run_in_threadpool(metrics, rt.store, frequent, visible)

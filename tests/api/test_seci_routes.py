@@ -263,6 +263,29 @@ def test_experts_metrics_and_handover(client: TestClient, keys: dict[str, str]) 
     assert back.status_code == 200, back.text
 
 
+def test_metrics_count_a_teams_items_and_everyones_shared_ones(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    """A team's curator or trainer sees the spiral of their team's items and the shared ones:
+    another team's items, their events and contradictions are not counted."""
+    from seci.items_view import items_page
+
+    def total(found: dict) -> int:  # type: ignore[type-arg]
+        return sum(sum(statuses.values()) for statuses in found["items"].values())
+
+    store = client.app.state.runtime.store  # type: ignore[attr-defined]
+    items = items_page(store, limit=100_000)
+    everyone = get(client, ADMIN_KEY, "/metrics").json()
+    north = get(client, keys["km_north"], "/metrics").json()
+    south = get(client, keys["trainer_south"], "/metrics").json()
+    assert total(everyone) == len(items)
+    assert total(north) == sum(i.team in ("", "north") for i in items) < len(items)
+    assert total(south) == sum(i.team in ("", "south") for i in items) < len(items)
+    # item-south's creation (a combination event) is south's and everyone's, not north's
+    assert north["stages"]["combination"] < everyone["stages"]["combination"]
+    assert south["stages"]["combination"] < everyone["stages"]["combination"]
+
+
 def test_webhook_changes_are_in_the_log_without_the_secret(
     client: TestClient, keys: dict[str, str]
 ) -> None:
