@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -190,6 +191,33 @@ def _prepare(nodes: Sequence[Node]) -> list[_Prepared]:
     return out
 
 
+class _Decoded:
+    """Nodes decoded from their stored JSON, kept by that JSON, version and time: an ask
+    reads the contexts of ~50 hits (~90 nodes: replies, conversations, talk tracks), and
+    decoding them through pydantic each time was a fifth of it; the same conversations and
+    tracks come back ask after ask. Keyed by the stored text itself, so a changed node can
+    never be served stale. The nodes are shared: only for readers that do not change them."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._nodes: OrderedDict[tuple[str, int, str], Node] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, record: str, version: int, updated_at: str) -> Node:
+        key = (record, version, updated_at)
+        with self._lock:
+            node = self._nodes.get(key)
+            if node is not None:
+                self._nodes.move_to_end(key)
+                return node
+        node = EmbeddedStore._node(record, None, version, updated_at)
+        with self._lock:
+            self._nodes[key] = node
+            if len(self._nodes) > self.size:
+                self._nodes.popitem(last=False)
+        return node
+
+
 class EmbeddedStore:
     """GraphStore on one SQLite file. One writer at a time (a lock in this process, SQLite's
     busy timeout across processes); readers use a connection per thread and never wait for
@@ -211,6 +239,7 @@ class EmbeddedStore:
         self._vector_ids: set[str] | None = set()
         self._doc_count: tuple[object, int] = (None, 0)
         self._doc_freq = DocFreqCache()
+        self._decoded = _Decoded()
         self._closed = False
 
     @staticmethod
@@ -521,6 +550,8 @@ class EmbeddedStore:
         return self._node(*rows[0]) if rows else None
 
     def hit_contexts(self, ids: Sequence[str]) -> dict[str, HitContext]:
+        """The nodes in the contexts are shared with later calls (see `_Decoded`): read them,
+        never change them."""
         return batch_contexts(self._nodes_by_id, self._linked, ids, self._linked_ids)
 
     def _nodes_by_id(self, ids: Sequence[str]) -> dict[str, Node]:
@@ -528,11 +559,11 @@ class EmbeddedStore:
         out: dict[str, Node] = {}
         for part in _chunks(list(ids)):
             rows = self._query(
-                f"SELECT id, record, NULL, version, updated_at FROM nodes "
+                f"SELECT id, record, version, updated_at FROM nodes "
                 f"WHERE id IN ({_marks(len(part))})",
                 part,
             )
-            out.update((row[0], self._node(*row[1:])) for row in rows)
+            out.update((row[0], self._decoded.get(*row[1:])) for row in rows)
         return out
 
     def _linked(
@@ -549,7 +580,7 @@ class EmbeddedStore:
                 (*part, link_type.value),
             )
             for key, record, version, updated_at in rows:
-                out.setdefault(key, []).append(self._node(record, None, version, updated_at))
+                out.setdefault(key, []).append(self._decoded.get(record, version, updated_at))
         return out
 
     def _linked_ids(

@@ -143,9 +143,11 @@ LATIN_WORD = re.compile(r"[^\W\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", re.UNI
 _CJK_ANY_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 
+@lru_cache(maxsize=20_000)
 def shingles(text: str) -> frozenset[str]:
     """Words and Chinese character bigrams (a lone character as itself), without a
-    segmenter: for telling rewordings apart quickly, where `index_terms` costs a jieba pass."""
+    segmenter: for telling rewordings apart quickly, where `index_terms` costs a jieba pass.
+    Kept per text: an ask compares the same replies and tracks that the last ones did."""
     flat = normalize(text)
     out = set(LATIN_WORD.findall(flat))
     for run in _CJK_ANY_RUN.findall(flat):

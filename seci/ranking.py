@@ -121,20 +121,22 @@ def diversify(
     top = max(scores) or 1.0
     terms = [shingles(t) for t in texts]
     chosen: list[int] = []
+    likeness = [0.0] * len(texts)  # to the most alike of those chosen so far
     left = list(range(len(texts)))
     while left and len(chosen) < k:
         best, best_value = -1, float("-inf")
         for i in left:
             if groups and any(groups[i] and groups[i] == groups[j] for j in chosen):
                 continue
-            likeness = max((similarity(terms[i], terms[j]) for j in chosen), default=0.0)
-            value = MMR_LAMBDA * scores[i] / top - (1 - MMR_LAMBDA) * likeness
+            value = MMR_LAMBDA * scores[i] / top - (1 - MMR_LAMBDA) * likeness[i]
             if value > best_value:
                 best, best_value = i, value
         if best < 0:
             break
         chosen.append(best)
         left.remove(best)
+        for i in left:
+            likeness[i] = max(likeness[i], similarity(terms[i], terms[best]))
     return chosen
 
 

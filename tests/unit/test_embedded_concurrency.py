@@ -151,3 +151,23 @@ def test_vector_changes_reach_a_running_reader_without_a_reload(tmp_path: Path) 
     finally:
         fresh.close()
         store.close()
+
+
+def test_contexts_reuse_decoded_nodes_but_never_serve_a_changed_one(tmp_path: Path) -> None:
+    """hit_contexts keeps the nodes it decoded (an ask reads the same conversations and
+    tracks again and again), keyed by what is stored: a changed node is read anew, also when
+    another process changed it."""
+    path = tmp_path / "s.sqlite"
+    store = EmbeddedStore.open(path)
+    store.upsert_nodes([Chunk(id="c1", text="退款三天到账", uri="a.md")])
+    first = store.hit_contexts(["c1"])["c1"].node
+    assert store.hit_contexts(["c1"])["c1"].node.text == "退款三天到账"
+    assert len(store._decoded._nodes) == 1  # read once, kept
+    other = EmbeddedStore.open(path)
+    other.upsert_nodes([Chunk(id="c1", text="退款五天到账", uri="a.md")])
+    other.close()
+    again = store.hit_contexts(["c1"])["c1"].node
+    assert again.text == "退款五天到账" and first.text == "退款三天到账"
+    store.apply([SetFields(id="c1", fields={"title": "退款"})], actor="km", action="edit")
+    assert store.hit_contexts(["c1"])["c1"].node.title == "退款"  # type: ignore[union-attr]
+    store.close()

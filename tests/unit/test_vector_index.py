@@ -132,3 +132,52 @@ def test_rows_changed_since_loading_search_as_a_reload_would(size: int) -> None:
                 assert [i for i, _ in got] == [i for i, _ in want]
                 assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-6)
     assert folded or size > 2_000 * 8  # the small index folded its changes in at least once
+
+
+def test_kept_masks_follow_the_clock_and_each_index_version() -> None:
+    """The label and filter masks are kept per index; what depends on the time (expiry)
+    is applied at every search, and an index with changed fields keeps masks of its own."""
+    rows = 300
+    rng = np.random.default_rng(11)
+    vectors = [_unit(rng) for _ in range(rows)]
+    expires = ["2026-06-01T00:00:00" if i % 3 == 0 else "" for i in range(rows)]
+    index = VectorIndex(
+        1,
+        [f"n{i}" for i in range(rows)],
+        [Label.KNOWLEDGE_ITEM.value] * rows,
+        [v.tobytes() for v in vectors],
+        {"status": ["approved"] * rows, "expires_at": expires},
+    )
+    fresh = SearchFilter(status=["approved"], not_expired=True)
+    query = vectors[0].tolist()  # n0 expires on 1 June
+    before = [i for i, _ in index.top(query, rows, [Label.KNOWLEDGE_ITEM], fresh, "2026-05-01")]
+    after = [i for i, _ in index.top(query, rows, [Label.KNOWLEDGE_ITEM], fresh, "2026-07-01")]
+    again = [i for i, _ in index.top(query, rows, [Label.KNOWLEDGE_ITEM], fresh, "2026-05-01")]
+    assert before[0] == "n0" and len(before) == rows
+    assert "n0" not in after and len(after) == rows - rows // 3
+    assert again == before  # the kept mask was not frozen at the later time
+    # a decision on n0 makes a new index version: its status is filtered at once
+    status_at = FILTER_FIELDS.index("status")
+    fields = [""] * len(FILTER_FIELDS)
+    fields[status_at] = "retired"
+    decided = index.with_changes(2, {"n0": fields})
+    got = [i for i, _ in decided.top(query, 5, [Label.KNOWLEDGE_ITEM], fresh, "2026-05-01")]
+    assert "n0" not in got
+    assert index.top(query, 1, [Label.KNOWLEDGE_ITEM], fresh, "2026-05-01")[0][0] == "n0"
+
+
+def test_a_long_query_keeps_its_rarest_terms_within_the_postings_budget() -> None:
+    """FTS5 scores every row holding any term: in a large index a query keeps its rarest
+    terms while their postings fit MAX_POSTINGS, and always at least one."""
+    from graph.embedded_index import MAX_POSTINGS, fts_match
+
+    docs = 100_000
+    freq = {f"t{i}": 1_000 * (i + 1) for i in range(8)}  # t0 rarest ... t7 commonest
+    match = fts_match(list(reversed(freq)), freq, docs)
+    kept = [t.strip('"') for t in match.split(" OR ")]
+    assert kept == [t for t in freq if sum(freq[u] for u in freq if u <= t) <= MAX_POSTINGS]
+    assert kept[0] == "t0" and len(kept) < len(freq)
+    common = {"的": 40_000, "好": 30_000}  # only common terms: the rarest one still searches
+    assert fts_match(["的", "好"], common, docs) == '"好"'
+    small = fts_match(list(freq), freq, 1_000)  # a small index is never pruned
+    assert small.count(" OR ") == len(freq) - 1
