@@ -733,6 +733,17 @@ class EmbeddedStore:
         records = self._records([node_id for node_id, _ in best])
         return [hit_from_record(records[node_id], score) for node_id, score in best]
 
+    def vector_search_views(
+        self,
+        vector: Sequence[float],
+        k: int,
+        views: Sequence[Sequence[Label] | None],
+        filters: SearchFilter | None = None,
+    ) -> list[list[Hit]]:
+        found = self._vector_index().top_views(vector, k, views, filters, now_iso())
+        records = self._records(list(dict.fromkeys(i for best in found for i, _ in best)))
+        return [[hit_from_record(records[i], score) for i, score in best] for best in found]
+
     def _records(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for part in _chunks(list(ids)):

@@ -235,6 +235,47 @@ class VectorIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.ids[rows[i]], float(scores[i])) for i in top if np.isfinite(scores[i])]
 
+    def top_views(
+        self,
+        vector: Sequence[float],
+        k: int,
+        views: Sequence[Sequence[Label] | None],
+        filters: SearchFilter | None = None,
+        now: str = "",
+        exclude: np.ndarray | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """`top` for several label sets from one scan: an ask ranks chunks by their best
+        sentence and by their own vector, and two quantized scans cost twice one. The
+        candidates of the union are scored exactly once; a view with fewer than k of them
+        (the union's best were mostly other labels) gets a scan of its own."""
+        if len(views) < 2 or self.coarse is None or k <= 0:
+            return [self.top(vector, k, labels, filters, now, exclude) for labels in views]
+        union = None if any(not v for v in views) else sorted({x for v in views for x in v})
+        query = np.asarray(vector, dtype=np.float32)
+        if query.shape[0] != self.matrix.shape[1]:
+            return [self.top(vector, k, labels, filters, now, exclude) for labels in views]
+        mask = self.mask(union, filters, now)
+        if exclude is not None:
+            mask = ~exclude if mask is None else mask & ~exclude
+        rows = self.coarse.candidates(query, len(views) * max(COARSE_DEPTH, 4 * k), mask)
+        scores = self.matrix[rows] @ query
+        out = []
+        for labels in views:
+            if labels:
+                wanted = np.isin(self.labels[rows], [LABEL_CODES[label] for label in labels])
+            else:
+                wanted = np.ones(len(rows), dtype=bool)
+            # The view's best by the quantized scores are all among the union's as soon as
+            # the union's hold as many of its rows as its own scan would rank exactly.
+            if int(wanted.sum()) < max(COARSE_DEPTH, 4 * k):  # too few: its own scan
+                out.append(self.top(vector, k, labels, filters, now, exclude))
+                continue
+            view = np.where(wanted, scores, -np.inf)
+            top = np.argpartition(-view, k - 1)[:k]
+            top = top[np.argsort(-view[top], kind="stable")]
+            out.append([(self.ids[rows[i]], float(view[i])) for i in top if np.isfinite(view[i])])
+        return out
+
 
 class DeltaIndex:
     """A VectorIndex as last loaded (the base) and the rows changed since: base rows removed
@@ -291,6 +332,21 @@ class DeltaIndex:
         found = self.base.top(vector, k, labels, filters, now, exclude=self.dead)
         found += self.extra.top(vector, k, labels, filters, now)
         return sorted(found, key=lambda hit: -hit[1])[: max(k, 0)]
+
+    def top_views(
+        self,
+        vector: Sequence[float],
+        k: int,
+        views: Sequence[Sequence[Label] | None],
+        filters: SearchFilter | None = None,
+        now: str = "",
+    ) -> list[list[tuple[str, float]]]:
+        base = self.base.top_views(vector, k, views, filters, now, exclude=self.dead)
+        extra = [self.extra.top(vector, k, labels, filters, now) for labels in views]
+        return [
+            sorted(a + b, key=lambda hit: -hit[1])[: max(k, 0)]
+            for a, b in zip(base, extra, strict=True)
+        ]
 
     def _compacted(
         self, version: object, dead: np.ndarray, changed: dict[str, StoredRow]

@@ -698,6 +698,28 @@ class Neo4jStore:
         # store, so a threshold on a vector hit's score means the same on both.
         return [hit_from_record(row["record"], 2.0 * row["score"] - 1.0) for row in rows]
 
+    def vector_search_views(
+        self,
+        vector: Sequence[float],
+        k: int,
+        views: Sequence[Sequence[Label] | None],
+        filters: SearchFilter | None = None,
+    ) -> list[list[Hit]]:
+        """One index query for the union of the views, split here: each view's best k are
+        among the union's best k * len(views) once that many of them are the view's; a view
+        with fewer gets a query of its own."""
+        if len(views) < 2 or k <= 0:
+            return [self.vector_search(vector, k, labels, filters) for labels in views]
+        union = None if any(not v for v in views) else sorted({x for v in views for x in v})
+        found = self.vector_search(vector, k * len(views), union, filters)
+        out = []
+        for labels in views:
+            mine = [h for h in found if not labels or h.label in labels]
+            if len(mine) < k and len(found) == k * len(views):
+                mine = self.vector_search(vector, k, labels, filters)
+            out.append(mine[:k])
+        return out
+
     def stats(self) -> StoreStats:
         nodes = {r["name"]: r["count"] for r in self._run(cypher.COUNT_NODES) if r["count"]}
         links = {r["name"]: r["count"] for r in self._run(cypher.COUNT_LINKS) if r["count"]}

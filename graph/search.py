@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from graph.embeddings import Embedder
 from graph.model import Label
@@ -21,11 +21,13 @@ from graph.store import GraphStore, Hit, SearchFilter
 __all__ = [
     "DEFAULT_LABELS",
     "Fusion",
+    "Sides",
     "collapse",
     "fuse",
     "hybrid_search",
     "matching",
     "search_both",
+    "search_sides",
 ]
 
 Fusion = Literal["rrf", "weighted", "dense", "lexical"]
@@ -54,28 +56,42 @@ def fuse(
     k: int,
     fusion: Fusion = "weighted",
     dense_weight: float = 0.8,
+    passages: Sequence[Hit] = (),
 ) -> list[Hit]:
-    """One ranking from two; each returned hit carries the fused score."""
+    """One ranking from two; each returned hit carries the fused score. `passages`, when
+    given, ranks the chunks as wholes, each by its own vector (`search_sides`): a chunk's
+    dense share is then half its place in `dense` (by its best sentence) and half its place
+    among the passages; a message or an item, one text without sentences, keeps its place in
+    `dense` alone."""
     if fusion == "dense":
         return list(dense[:k])
     if fusion == "lexical":
         return list(lexical[:k])
-    by_id = {h.id: h for h in [*lexical, *dense]}
+    by_id = {h.id: h for h in [*lexical, *passages, *dense]}
     for h in lexical:  # a line matched on one side is kept whichever hit is returned
         if h.matched and not by_id[h.id].matched:
             by_id[h.id] = by_id[h.id].model_copy(update={"matched": h.matched})
     scores: dict[str, float] = dict.fromkeys(by_id, 0.0)
     if fusion == "rrf":
-        for ranking in (lexical, dense):
-            for rank, hit in enumerate(ranking):
-                scores[hit.id] += 1.0 / (RRF_K + rank + 1)
+        line, whole = _reciprocal(dense), _reciprocal(passages)
+        for node_id, s in _reciprocal(lexical).items():
+            scores[node_id] += s
     else:
-        for node_id, s in _minmax(dense).items():
-            scores[node_id] += dense_weight * s
+        line = {i: dense_weight * s for i, s in _minmax(dense).items()}
+        whole = {i: dense_weight * s for i, s in _minmax(passages).items()}
         for node_id, s in _minmax(lexical).items():
             scores[node_id] += (1.0 - dense_weight) * s
+    for node_id, hit in by_id.items():
+        if passages and (node_id in whole or hit.label is Label.CHUNK):
+            scores[node_id] += (line.get(node_id, 0.0) + whole.get(node_id, 0.0)) / 2
+        else:
+            scores[node_id] += line.get(node_id, 0.0)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
     return [by_id[node_id].model_copy(update={"score": score}) for node_id, score in ranked]
+
+
+def _reciprocal(hits: Sequence[Hit]) -> dict[str, float]:
+    return {h.id: 1.0 / (RRF_K + rank + 1) for rank, h in enumerate(hits)}
 
 
 def collapse(hits: Sequence[Hit]) -> list[Hit]:
@@ -114,6 +130,16 @@ def hybrid_search(
     return fuse(lexical, dense, k, fusion, dense_weight)
 
 
+class Sides(NamedTuple):
+    """What one text found: lexical hits, dense hits (a chunk by the best of its sentences'
+    vectors and its own) and, when asked for and sentences were among them, dense hits of
+    whole passages alone (a chunk by its own vector; empty otherwise)."""
+
+    lexical: list[Hit]
+    dense: list[Hit]
+    passages: list[Hit]
+
+
 def search_both(
     store: GraphStore,
     embedder: Embedder,
@@ -124,22 +150,56 @@ def search_both(
     lexical_texts: Sequence[str] | None = None,
     sides: tuple[bool, bool] = (True, True),
 ) -> list[tuple[list[Hit], list[Hit]]]:
-    """(lexical, dense) hits for each text, sentences collapsed into their chunks. All texts
+    """(lexical, dense) hits for each text, sentences collapsed into their chunks (see
+    `search_sides`)."""
+    found = search_sides(store, embedder, texts, depth, labels, filters, lexical_texts, sides)
+    return [(lexical, dense) for lexical, dense, _ in found]
+
+
+def search_sides(
+    store: GraphStore,
+    embedder: Embedder,
+    texts: Sequence[str],
+    depth: int,
+    labels: Sequence[Label] | None = DEFAULT_LABELS,
+    filters: SearchFilter | None = None,
+    lexical_texts: Sequence[str] | None = None,
+    sides: tuple[bool, bool] = (True, True),
+    passages: bool = False,
+) -> list[Sides]:
+    """Lexical and dense hits for each text, sentences collapsed into their chunks. All texts
     are embedded in one model call; the lexical searches run in worker threads meanwhile
     (both release the GIL), so their latency hides behind the model's. `lexical_texts`
     replaces what the lexical side looks for (e.g. with synonyms added); `sides` turns the
-    lexical or the dense side off."""
+    lexical or the dense side off.
+
+    `passages`: also rank whole passages by their own vectors, when sentences were found.
+    A chunk's best sentence is nearly always closer to a short question than the chunk's own
+    vector, so in `dense` a chunk is in effect ranked by one line; its own vector says how
+    well the passage as a whole fits (every way it puts the matter), and a chunk one line of
+    which happens to be worded like the question is not the chunk about it. `fuse` weighs
+    both. Without sentences among the dense hits there is nothing to weigh: no passages."""
     wanted = lexical_texts or texts
     jobs = [
         _pool().submit(store.lexical_search, text, depth, labels, filters) if sides[0] else None
         for text in wanted
     ]
     dense: list[list[Hit]] = [[] for _ in texts]
+    whole: list[list[Hit]] = [[] for _ in texts]
     if sides[1]:
+        grains = passages and {Label.SENTENCE, Label.CHUNK} <= set(labels or Label)
         for i, vector in enumerate(embedder.encode(list(texts))):
-            dense[i] = collapse(store.vector_search(vector.tolist(), depth, labels, filters))
+            if grains:  # one scan for both
+                found, chunks = store.vector_search_views(
+                    vector.tolist(), depth, [labels, [Label.CHUNK]], filters
+                )
+                if any(h.label is Label.SENTENCE for h in found):
+                    whole[i] = chunks
+            else:
+                found = store.vector_search(vector.tolist(), depth, labels, filters)
+            dense[i] = collapse(found)
     lexical = [collapse(job.result()) if job else [] for job in jobs]
-    return list(zip(lexical, dense, strict=True))
+    return [Sides(*found) for found in zip(lexical, dense, whole, strict=True)]
 
 
 MATCH_SHARE = 0.5  # `matching`: a lexical hit at least this share of the best one's BM25

@@ -253,6 +253,17 @@ class GraphStore(Protocol):
         filters: SearchFilter | None = None,
     ) -> list[Hit]: ...
 
+    def vector_search_views(
+        self,
+        vector: Sequence[float],
+        k: int,
+        views: Sequence[Sequence[Label] | None],
+        filters: SearchFilter | None = None,
+    ) -> list[list[Hit]]:
+        """`vector_search` once per label set in `views`, in one go where the store can
+        (one scan, one query)."""
+        ...
+
     def query_nodes(self, query: NodeQuery) -> NodePage:
         """Filtered, sorted, paged nodes (without embeddings)."""
         ...

@@ -196,6 +196,31 @@ def test_vector_search(store: GraphStore) -> None:
     assert only_entities == []
 
 
+def test_vector_search_views_rank_as_one_search_per_label_set(store: GraphStore) -> None:
+    """Several label sets in one go (an ask ranks with and without sentences): each view's
+    hits are what its own vector_search finds."""
+    texts = [f"refund question number {i} about orders and money" for i in range(12)]
+    store.write(doc_batch("d1", "a.md", texts))
+    entities = [entity(f"e{i}", f"refund order {i}") for i in range(6)]
+    for node, vec in zip(entities, EMB.encode([e.name for e in entities]), strict=True):
+        node.embedding = vec.tolist()
+    store.upsert_nodes(entities)
+    vector = EMB.encode(["refund my order"])[0].tolist()
+    views = [[Label.CHUNK, Label.ENTITY], [Label.ENTITY], [Label.CHUNK], None]
+    found = store.vector_search_views(vector, 4, views)
+    for labels, hits in zip(views, found, strict=True):
+        alone = store.vector_search(vector, 4, labels)
+        assert [h.score for h in hits] == pytest.approx([h.score for h in alone], abs=1e-6)
+        assert _above_ties(hits) == _above_ties(alone)  # equal scores come in any order
+    assert {h.label for h in found[1]} == {Label.ENTITY} and len(found[1]) == 4
+    assert store.vector_search_views(vector, 4, []) == []
+
+
+def _above_ties(hits: list) -> set[str]:  # type: ignore[type-arg]
+    """The ids ranked above the last hit's score (those tied with it may differ)."""
+    return {h.id for h in hits if h.score > hits[-1].score + 1e-6} if hits else set()
+
+
 def test_hybrid_search_fuses_both_rankings(store: GraphStore) -> None:
     store.write(
         doc_batch(

@@ -181,3 +181,30 @@ def test_a_long_query_keeps_its_rarest_terms_within_the_postings_budget() -> Non
     assert fts_match(["的", "好"], common, docs) == '"好"'
     small = fts_match(list(freq), freq, 1_000)  # a small index is never pruned
     assert small.count(" OR ") == len(freq) - 1
+
+
+def test_several_label_sets_from_one_scan_rank_as_their_own_scans() -> None:
+    """An ask ranks with and without sentences: one quantized scan serves both, each view
+    exact, and a view the union's candidates hold too few of gets its own scan."""
+    index = _index(COARSE_ROWS + 5_000)
+    rng = np.random.default_rng(21)
+    live = SearchFilter(status=["draft", "approved"])
+    codes = np.arange(len(index.ids)) % 4
+    status = index.meta["status"]
+    passed = (status == "") | np.isin(status, ["draft", "approved"])
+    views = [
+        [Label.CHUNK, Label.MESSAGE, Label.KNOWLEDGE_ITEM],
+        [Label.CHUNK, Label.KNOWLEDGE_ITEM],
+        [Label.ENTITY],  # not in the others: its own scan
+    ]
+    for _ in range(10):
+        query = index.matrix[rng.integers(0, len(index.ids))] + 0.05 * rng.normal(size=64)
+        query = (query / np.linalg.norm(query)).astype(np.float32)
+        found = index.top_views(query.tolist(), 50, views, live, "x")
+        for labels, got in zip(views, found, strict=True):
+            wanted = np.isin(codes, [LABELS.index(x) for x in labels])
+            assert [i for i, _ in got] == _exact(index, query, 50, wanted & passed)
+        blank = [""] * len(FILTER_FIELDS)
+        delta = index.with_vectors(2, {"fresh": (Label.CHUNK.value, query.tobytes(), blank)}, [])
+        first = delta.top_views(query.tolist(), 5, views[:2], live, "x")
+        assert first[0][0][0] == "fresh" and first[1][0][0] == "fresh"
