@@ -45,6 +45,9 @@ MAX_POSTINGS = 12_000
 COARSE_ROWS = 20_000  # from this many rows a quantized scan picks the candidates
 COARSE_DEPTH = 200  # candidates ranked exactly (at least 4x the hits asked for)
 MAX_MASKS = 32  # label and filter masks kept per index
+# `top_views` takes this many times its views' depth from the one scan: the union's best are
+# often mostly one label (messages), and a view short of its depth needs a scan of its own.
+VIEW_POOL = 2
 # Rows changed since the index was loaded are kept beside it until there are more than this
 # many and more than 1/COMPACT_SHARE of it; then the two are folded into one (in memory).
 COMPACT_MIN_ROWS = 2_000
@@ -257,7 +260,9 @@ class VectorIndex:
         mask = self.mask(union, filters, now)
         if exclude is not None:
             mask = ~exclude if mask is None else mask & ~exclude
-        rows = self.coarse.candidates(query, len(views) * max(COARSE_DEPTH, 4 * k), mask)
+        rows = self.coarse.candidates(
+            query, VIEW_POOL * len(views) * max(COARSE_DEPTH, 4 * k), mask
+        )
         scores = self.matrix[rows] @ query
         out = []
         for labels in views:
