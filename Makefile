@@ -5,7 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAUNCHER_CP := neo4j-local/target/classpath.txt
 
-.PHONY: setup demo test bench lint format neo4j redis clean
+CONSOLE := api/console/dist/index.html
+CONSOLE_MODULES := api/console/node_modules/.package-lock.json
+CONSOLE_SRC := $(wildcard api/console/src/*.js api/console/src/*/*.js api/console/src/*.css api/console/src/*.html)
+
+.PHONY: setup demo test bench lint format neo4j redis chromium console clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -17,7 +21,20 @@ $(STAMP): pyproject.toml
 $(LAUNCHER_CP): neo4j-local/pom.xml neo4j-local/src/main/java/spiral/neo4j/Neo4jLauncher.java
 	cd neo4j-local && mvn -q -B package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 
-setup: $(STAMP) $(LAUNCHER_CP) redis  ## .venv with Spiral installed, the local Neo4j launcher built, redis-server
+setup: $(STAMP) $(LAUNCHER_CP) redis chromium $(CONSOLE)  ## .venv with Spiral, the Neo4j launcher, redis-server, Chromium, the console
+
+# The web console: npm packages from the lock file, bundled by esbuild into api/console/dist.
+$(CONSOLE_MODULES): api/console/package-lock.json
+	cd api/console && npm ci --no-audit --no-fund
+
+$(CONSOLE): $(CONSOLE_MODULES) api/console/build.mjs $(CONSOLE_SRC)
+	cd api/console && npm run build
+
+console: $(CONSOLE)  ## build the web console (served by `spiral serve` at /)
+
+chromium:  ## Debian's Chromium and a CJK font for the browser tests (Playwright drives it; installed once)
+	(command -v chromium && dpkg -s fonts-wqy-microhei) >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei)
 
 redis:  ## redis-server for the push and webhook tests (Debian package; installed once)
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
@@ -47,4 +64,4 @@ neo4j: $(LAUNCHER_CP)  ## run Neo4j on bolt://127.0.0.1:7687 in the foreground, 
 	  -cp neo4j-local/target/classes:$$(cat $(LAUNCHER_CP)) spiral.neo4j.Neo4jLauncher .spiral/neo4j 7687
 
 clean:
-	rm -rf $(VENV) neo4j-local/target .pytest_cache .ruff_cache
+	rm -rf $(VENV) neo4j-local/target .pytest_cache .ruff_cache api/console/node_modules api/console/dist

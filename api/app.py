@@ -28,6 +28,7 @@ from api.problems import SafeJSONResponse, add_problem_handlers, problem_openapi
 from api.routes import (
     admin,
     assist,
+    console,
     conversations,
     curation,
     experts,
@@ -36,6 +37,7 @@ from api.routes import (
     ingest,
     items,
     learning,
+    me,
     metrics,
     push,
     webhooks,
@@ -103,6 +105,7 @@ def create_app(
     )
     routers = (
         health,
+        me,
         assist,
         conversations,
         push,
@@ -115,9 +118,11 @@ def create_app(
         graph,
         admin,
         webhooks,
+        console,
     )
     for module in routers:
         app.include_router(module.router)
+    console.mount(app)
     # The last added runs first: over the rate limit is refused before a body is read.
     app.add_middleware(BodyLimit)
     app.add_middleware(RateLimit, key=rate_key)

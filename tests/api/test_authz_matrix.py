@@ -30,6 +30,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/healthz"): OPEN,
     ("GET", "/readyz"): OPEN,
     ("GET", "/health"): OPEN,
+    ("GET", "/"): OPEN,  # the console's page: no data, it asks for the key
+    ("GET", "/me"): ALL,
     ("POST", "/assist/ask"): ALL,
     ("POST", "/assist/feedback"): ALL,
     ("POST", "/conversations/wecom"): ADMIN,
@@ -152,9 +154,24 @@ def test_each_role_is_let_in_or_refused(
             assert role in response.json()["detail"]
 
 
-def test_no_route_is_open_but_the_probes() -> None:
+def test_no_route_is_open_but_the_probes_and_the_console_page() -> None:
     assert {p for (_, p), roles in EXPECTED.items() if not roles} == {
         "/healthz",
         "/readyz",
         "/health",
+        "/",
     }
+
+
+def test_the_console_serves_code_not_data(client: TestClient) -> None:
+    """The page and its assets need no key; everything they show comes from the API, which
+    needs one. The page allows only its own scripts (CSP)."""
+    page = client.get("/", headers={"Authorization": ""})
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    script = client.get("/console/app.js", headers={"Authorization": ""})
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert client.get("/me", headers={"Authorization": ""}).status_code == 401
+    missing = client.get("/console/nope.js", headers={"Authorization": ""})
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")

@@ -1,0 +1,6 @@
+// Placeholder until the screen is built.
+import { html } from "../ui.js";
+
+export default function Screen() {
+  return html`<section><h1>graph</h1></section>`;
+}
