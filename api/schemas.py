@@ -260,3 +260,28 @@ _RETRY_AFTER = {
     "description": "Seconds to wait before trying again.",
     "schema": {"type": "integer"},
 }
+
+
+class ConversationSummary(BaseModel):
+    """A conversation as a list shows it (its messages: GET /conversations/{id})."""
+
+    id: str = Field(description="The Conversation node id (use it to open the conversation).")
+    title: str
+    channel: str
+    employee: str
+    customer: str
+    outcome: str
+    started_at: str
+
+
+class MessagePublic(BaseModel):
+    id: str
+    role: str
+    speaker: str
+    text: str
+    time: str
+    position: int
+
+
+class ConversationPublic(ConversationSummary):
+    messages: list[MessagePublic] = Field(description="In the order they were written.")

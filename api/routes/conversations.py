@@ -14,12 +14,13 @@ import asyncio
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator
 
 from api.auth import CurrentUser, Principal, require
-from api.deps import RuntimeDep
+from api.conversation_view import conversation_of, conversations_of
+from api.deps import RuntimeDep, in_domain
 from api.live import (
     MAX_TEXT,
     Appended,
@@ -38,6 +39,8 @@ from api.live import (
 from api.push import employee_channel
 from api.runtime import Runtime
 from api.schemas import (
+    ConversationPublic,
+    ConversationSummary,
     MessageCreate,
     MessagesPublic,
     OutcomeCreate,
@@ -69,6 +72,39 @@ ConversationId = Annotated[
     AfterValidator(lambda ref: _conversation_ref(ref)),
 ]
 Handlers = Depends(require("employee", "knowledge_manager", "admin"))
+
+
+@router.get(
+    "",
+    response_model=list[ConversationSummary],
+    dependencies=[Handlers],
+    responses=errors(404),
+)
+async def list_conversations(
+    rt: RuntimeDep,
+    user: CurrentUser,
+    employee: Annotated[
+        str | None,
+        Query(max_length=200, description="Whose (knowledge managers, admins); default: yours."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> list[ConversationSummary]:
+    """The conversations you handle, latest first (an employee sees only their own)."""
+    return await in_domain(lambda: conversations_of(rt, user, employee, limit))
+
+
+@router.get(
+    "/{conversation_id}",
+    response_model=ConversationPublic,
+    dependencies=[Handlers],
+    responses=errors(404),
+)
+async def get_conversation(
+    conversation_id: ConversationId, rt: RuntimeDep, user: CurrentUser
+) -> ConversationPublic:
+    """A conversation and its messages in order (by node id or its id in the source); an
+    employee only one they handle."""
+    return await run_in_threadpool(conversation_of, rt, user, conversation_id)
 
 
 @router.post(

@@ -35,6 +35,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/assist/ask"): ALL,
     ("POST", "/assist/feedback"): ALL,
     ("POST", "/conversations/wecom"): ADMIN,
+    ("GET", "/conversations"): HANDLERS,
+    ("GET", "/conversations/{conversation_id}"): HANDLERS,
     ("POST", "/conversations/{conversation_id}/messages"): HANDLERS,
     ("POST", "/conversations/{conversation_id}/outcome"): HANDLERS,
     ("GET", "/push/stream"): ALL,

@@ -273,3 +273,41 @@ def test_webhook_admin_routes_scope_knowledge_managers_to_their_team(tmp_path: P
         gone = client.post(f"/webhooks/dead-letters/{result.delivery_id}/replay", headers=as_km)
         assert gone.status_code == 404
         assert client.delete(f"/webhooks/{hook['id']}", headers=as_km).status_code == 404
+
+
+def test_employees_read_back_only_their_own_conversations(tmp_path: Path) -> None:
+    with hashed_client(tmp_path) as client:
+        for name, conv in (("Alice Wang", "conv-a"), ("Bob Li", "conv-b")):
+            first = _message("customer", f"Hi from {conv}", f"{conv}-1", "2026-03-09T10:00:00")
+            body = {**first, "employee": name, "customer": "Zhao"}
+            assert client.post(f"/conversations/{conv}/messages", json=body).status_code == 200
+            reply = _message("employee", "Hello!", f"{conv}-2", "2026-03-09T10:01:00")
+            assert client.post(f"/conversations/{conv}/messages", json=reply).status_code == 200
+        alice, _ = issue_key(client, "employee", employee_id="Alice Wang")
+        manager, _ = issue_key(client, "knowledge_manager")
+        as_alice = {"Authorization": f"Bearer {alice}"}
+        as_manager = {"Authorization": f"Bearer {manager}"}
+
+        listed = client.get("/conversations", headers=as_alice)
+        assert listed.status_code == 200, listed.text
+        assert [c["employee"] for c in listed.json()] == ["Alice Wang"]
+        opened = client.get(f"/conversations/{listed.json()[0]['id']}", headers=as_alice)
+        assert opened.status_code == 200
+        assert [(m["role"], m["text"]) for m in opened.json()["messages"]] == [
+            ("customer", "Hi from conv-a"),
+            ("employee", "Hello!"),
+        ]
+        # by its id in the source too; and nobody else's
+        assert client.get("/conversations/conv-a", headers=as_alice).json() == opened.json()
+        assert client.get("/conversations/conv-b", headers=as_alice).status_code == 403
+        peek = client.get("/conversations", params={"employee": "Bob Li"}, headers=as_alice)
+        assert peek.status_code == 403
+        # a knowledge manager names whose; an unknown conversation or person is a 404
+        bobs = client.get("/conversations", params={"employee": "Bob Li"}, headers=as_manager)
+        assert [c["employee"] for c in bobs.json()] == ["Bob Li"]
+        assert client.get("/conversations/conv-b", headers=as_manager).status_code == 200
+        assert client.get("/conversations/nope", headers=as_manager).status_code == 404
+        missing = client.get("/conversations", params={"employee": "Nobody"}, headers=as_manager)
+        assert missing.status_code == 404
+        unlinked = client.get("/conversations", headers=as_manager)
+        assert unlinked.status_code == 422

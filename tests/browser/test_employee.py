@@ -45,6 +45,21 @@ def test_a_pushed_suggestion_arrives_and_is_marked_worked(
     events = console.api("GET", "/admin/events")
     assert any(item in e["ids"] and "feedback" in e["action"] for e in events), events[-3:]
 
+    # the conversation is in her list; opened, it shows its messages and what to say next
+    reply = {"id": "m-2", "role": "employee", "text": "您好，我帮您查一下理赔进度。"}
+    console.api("POST", "/conversations/web-4711/messages", reply)
+    again = {"id": "m-3", "role": "customer", "text": "好的，那大概还要几天？"}
+    console.api("POST", "/conversations/web-4711/messages", again)
+    page.locator(".push", has_text="还要几天").wait_for(timeout=60_000)
+    page.get_by_role("link", name="web-4711").click()
+    opened = page.locator("section.open-conversation")
+    opened.locator("ol.transcript li").nth(2).wait_for()
+    lines = opened.locator("ol.transcript li").all_inner_texts()
+    said = [line.split(":", 1)[1].strip() for line in lines]
+    assert said == [words, reply["text"], again["text"]]
+    assert opened.locator("article.suggestion").count() >= 3
+    check_screen(page, "employee-assist-conversation")
+
 
 def test_pasting_the_customers_words_answers_in_chinese(
     console: Console, open_console: Any

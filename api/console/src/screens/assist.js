@@ -1,9 +1,9 @@
 // Employee assist panel: suggestions pushed while customers write (the person's SSE stream),
 // or asked for by pasting the customer's words; copy, used, worked, didn't work in one click.
 import { useEffect, useState } from "preact/hooks";
-import { post, stream } from "../api.js";
+import { get, post, seg, stream } from "../api.js";
 import { useT } from "../i18n.js";
-import { Counts, ErrorNote, html, Notice, StatusTag } from "../ui.js";
+import { Counts, ErrorNote, html, Loaded, Notice, StatusTag, useApi } from "../ui.js";
 
 const S = {
   en: {
@@ -33,6 +33,16 @@ const S = {
     sources: "Sources",
     why: "Why",
     suggestion: "Suggestion {n}",
+    yours: "Your conversations",
+    noConversations: "No conversation yet.",
+    open: "Open",
+    opened: "Conversation {id}",
+    transcript: "Messages",
+    employeeSaid: "You",
+    suggestFor: "Suggestions for the customer's last message",
+    noCustomer: "The customer has not written yet.",
+    close: "Close",
+    outcome: "outcome: {o}",
   },
   zh: {
     title: "我该怎么说？",
@@ -61,6 +71,16 @@ const S = {
     sources: "来源",
     why: "理由",
     suggestion: "建议 {n}",
+    yours: "我的会话",
+    noConversations: "暂无会话。",
+    open: "打开",
+    opened: "会话 {id}",
+    transcript: "消息",
+    employeeSaid: "我",
+    suggestFor: "针对客户最后一条消息的建议",
+    noCustomer: "客户还没有发消息。",
+    close: "关闭",
+    outcome: "结果：{o}",
   },
 };
 
@@ -164,7 +184,7 @@ function AskForm({ me }) {
   </section>`;
 }
 
-function LiveFeed({ me }) {
+function LiveFeed({ me, onPush }) {
   const t = useT(S);
   const [state, setState] = useState("connecting");
   const [pushes, setPushes] = useState([]);
@@ -182,6 +202,7 @@ function LiveFeed({ me }) {
       onEvent: (event, data, id) => {
         if (event === "resync") setResync(true);
         if (event !== "suggestions") return;
+        onPush?.(data);
         setPushes((old) => (old.some((p) => p.id === id) ? old : [{ id, ...data }, ...old].slice(0, 50)));
       },
     });
@@ -203,11 +224,84 @@ function LiveFeed({ me }) {
   </section>`;
 }
 
-export default function Assist({ me }) {
+/** The employee's own conversations (GET /conversations), newest first. */
+function ConversationList({ me, current, navigate, version }) {
   const t = useT(S);
+  const state = useApi(() => (me.employee_id ? get("/conversations") : []), [me.employee_id, version]);
+  return html`<section aria-labelledby="yours-h">
+    <h2 id="yours-h">${t("yours")}</h2>
+    <${Loaded} state=${state}>
+      ${(list) =>
+        list.length === 0
+          ? html`<p class="muted">${t("noConversations")}</p>`
+          : html`<ul class="conversations">
+              ${list.map(
+                (c) => html`<li key=${c.id}>
+                  <a href=${`#/assist?conversation=${encodeURIComponent(c.id)}`}
+                    aria-current=${c.id === current ? "true" : undefined}>
+                    ${c.title || c.id}</a>
+                  <span class="muted"> · ${c.channel || ""} ${c.started_at?.slice(0, 16) || ""}
+                    ${c.outcome ? ` · ${t("outcome", { o: c.outcome })}` : ""}</span>
+                </li>`,
+              )}
+            </ul>`}
+    <//>
+  </section>`;
+}
+
+/** An open conversation: its messages, and suggestions for the customer's last words with
+ * the conversation before them as context. */
+function OpenConversation({ me, id, navigate, version }) {
+  const t = useT(S);
+  const state = useApi(async () => {
+    const conv = await get(`/conversations/${seg(id)}`);
+    const last = conv.messages.map((m) => m.role).lastIndexOf("customer");
+    if (last < 0) return { conv, result: null };
+    const context = conv.messages.slice(0, last).map((m) => ({ role: m.role, text: m.text, speaker: m.speaker }));
+    const result = await post("/assist/ask", {
+      query: conv.messages[last].text,
+      context,
+      employee: me.employee_id || undefined,
+      customer: conv.customer || undefined,
+      channel: conv.channel || undefined,
+    });
+    return { conv, result };
+  }, [id, version]);
+  return html`<section aria-labelledby="open-h" class="open-conversation">
+    <h2 id="open-h">${t("opened", { id })}</h2>
+    <button class="secondary outline" onClick=${() => navigate("assist")}>${t("close")}</button>
+    <${Loaded} state=${state}>
+      ${({ conv, result }) => html`
+        <h3>${t("transcript")}</h3>
+        <ol class="transcript">
+          ${conv.messages.map(
+            (m) => html`<li key=${m.id} class=${m.role}>
+              <strong>${m.role === "customer" ? t("customerSaid") : m.speaker || t("employeeSaid")}:</strong>
+              ${" "}${m.text}</li>`,
+          )}
+        </ol>
+        <h3>${t("suggestFor")}</h3>
+        ${result
+          ? html`<${Suggestions} result=${result} conversation=${conv.id} employee=${me.employee_id} />`
+          : html`<p>${t("noCustomer")}</p>`}`}
+    <//>
+  </section>`;
+}
+
+export default function Assist({ me, params, navigate }) {
+  const t = useT(S);
+  const [version, setVersion] = useState(0);
+  const open = params.conversation || "";
+  const onPush = () => setVersion((v) => v + 1); // a new message: lists and the open one refresh
   return html`<h1>${t("title")}</h1>
     <div class="grid-2">
-      <${AskForm} me=${me} />
-      <${LiveFeed} me=${me} />
+      <div>
+        <${ConversationList} me=${me} current=${open} navigate=${navigate} version=${version} />
+        <${AskForm} me=${me} />
+      </div>
+      <div>
+        ${open && html`<${OpenConversation} me=${me} id=${open} navigate=${navigate} version=${version} />`}
+        <${LiveFeed} me=${me} onPush=${onPush} />
+      </div>
     </div>`;
 }
