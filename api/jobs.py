@@ -61,6 +61,7 @@ __all__ = [
     "JOB_TTL_S",
     "STALE_S",
     "IngestJob",
+    "IngestJobPublic",
     "JobBoard",
     "JobProgress",
     "JobRunner",
@@ -103,8 +104,8 @@ class JobProgress(BaseModel):
     total: int = Field(default=0, description="Texts to embed (phase embed); 0 when unknown.")
 
 
-class IngestJob(BaseModel):
-    """One upload being ingested in the background."""
+class IngestJobPublic(BaseModel):
+    """One upload being ingested in the background, as the API shows it."""
 
     id: str
     status: JobStatus = Field(
@@ -121,6 +122,10 @@ class IngestJob(BaseModel):
     progress: JobProgress = Field(default_factory=JobProgress)
     report: FileReport | None = Field(default=None, description="What ingest did, once ended.")
     error: str = Field(default="", description="Why it failed (one line); '' when it did not.")
+
+
+class IngestJob(IngestJobPublic):
+    """The job's record on a board: what the API shows, and what readers and runners ask of it."""
 
     @property
     def ended(self) -> bool:
@@ -545,9 +550,13 @@ class JobRunner:
 def open_jobs(settings: Settings) -> JobRunner:
     """Redis when `SPIRAL_REDIS_URL` is set (every replica answers for every job), else this
     process's memory."""
-    url = settings.redis_url
-    board: MemoryJobBoard | RedisJobBoard = RedisJobBoard(url) if url else MemoryJobBoard()
-    return JobRunner(board)
+    url, ttl, stale = settings.redis_url, settings.job_ttl_s, settings.job_stale_s
+    board: MemoryJobBoard | RedisJobBoard = (
+        RedisJobBoard(url, ttl_s=ttl, stale_s=stale)
+        if url
+        else MemoryJobBoard(ttl_s=ttl, stale_s=stale)
+    )
+    return JobRunner(board, heartbeat_s=settings.job_heartbeat_s)
 
 
 def get_jobs(request: Request) -> JobRunner:

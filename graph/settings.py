@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     # Live push (GET /push/stream): an SSE comment is sent after this many idle seconds, so
     # proxies keep the connection open.
     push_keepalive_s: float = Field(default=15.0, gt=0)
+    # Ingest jobs (api/jobs.py): kept this long after creation; a job that has said nothing for
+    # job_stale_s is shown as lost (its process died); the process running one says a word
+    # every job_heartbeat_s (less than job_stale_s, or live jobs would look lost).
+    job_ttl_s: int = Field(default=7 * 86400, ge=60)
+    job_stale_s: float = Field(default=300.0, gt=0)
+    job_heartbeat_s: float = Field(default=30.0, gt=0)
     # Access control (api/auth.py): this key acts as the first admin, with no account in the
     # store. Make it long and random (`openssl rand -base64 32`).
     # `spiral serve` refuses to start without it unless in dev mode, where a request without a
@@ -109,6 +115,15 @@ class Settings(BaseSettings):
         default=SecretStr(""), validation_alias=AliasChoices("NEO4J_PASSWORD")
     )
     neo4j_database: str = Field(default="neo4j", validation_alias=AliasChoices("NEO4J_DATABASE"))
+
+    @model_validator(mode="after")
+    def _heartbeat_below_stale(self) -> Settings:
+        if self.job_heartbeat_s >= self.job_stale_s:
+            raise ValueError(
+                f"SPIRAL_JOB_HEARTBEAT_S ({self.job_heartbeat_s:g}) must be less than "
+                f"SPIRAL_JOB_STALE_S ({self.job_stale_s:g}): running jobs would look lost"
+            )
+        return self
 
     @field_validator("gazetteer_path", mode="before")
     @classmethod

@@ -1,7 +1,7 @@
 """Knowledge managers: upload a file to ingest (documents, transcripts, notes), as a job.
 
 `POST /ingest` checks at once what it can (the role, the file name, the size) and answers 202
-with a job (`api.jobs.IngestJob`: id, status, progress) and `Location: /ingest/jobs/{id}`; the
+with a job (`api.jobs.IngestJobPublic`: id, status, progress) and `Location: /ingest/jobs/{id}`; the
 file is ingested in the background (one job at a time per API process), and
 `GET /ingest/jobs/{id}` says how it goes: queued, running (phase, texts embedded of all), done
 with the report, failed with the reason (a failed file writes nothing), or lost (its process
@@ -30,7 +30,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.auth import CurrentUser, require
 from api.deps import RuntimeDep
-from api.jobs import IngestJob, JobsDep, OnProgress, is_job_id
+from api.jobs import IngestJob, IngestJobPublic, JobsDep, OnProgress, is_job_id
 from api.schemas import CleanStr, errors, problems
 from ingest.deidentify import Deidentifier
 from ingest.pipeline import FileReport
@@ -50,13 +50,16 @@ NO_TEAM = "_"  # the team part of the uri of an uploader without a team
 MAX_WAIT_S = 120.0
 _PLAIN_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")
 _SEGMENT_KEEP = frozenset("-_@:~+=")
-_FINISHED = {"model": IngestJob, "description": "The job ended within `wait`: done or failed."}
+_FINISHED = {
+    "model": IngestJobPublic,
+    "description": "The job ended within `wait`: done or failed.",
+}
 
 
 @router.post(
     "",
     status_code=202,
-    response_model=IngestJob,
+    response_model=IngestJobPublic,
     responses={200: _FINISHED, **errors(400, 413)},
 )
 async def upload(
@@ -106,7 +109,7 @@ async def upload(
     return job
 
 
-@router.get("/jobs", response_model=list[IngestJob], responses=errors())
+@router.get("/jobs", response_model=list[IngestJobPublic], responses=errors())
 async def list_jobs(
     jobs: JobsDep,
     user: CurrentUser,
@@ -120,7 +123,7 @@ async def list_jobs(
     return [job for job in found if job.visible_to(user)]
 
 
-@router.get("/jobs/{job_id}", response_model=IngestJob, responses=errors(404))
+@router.get("/jobs/{job_id}", response_model=IngestJobPublic, responses=errors(404))
 async def get_job(jobs: JobsDep, user: CurrentUser, job_id: str) -> IngestJob:
     """One ingest job: status, progress, and once ended the report or why it failed."""
     job = await jobs.get(job_id) if is_job_id(job_id) else None

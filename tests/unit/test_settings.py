@@ -79,3 +79,20 @@ def test_missing_configured_gazetteer_is_an_error_naming_the_setting(
     present = tmp_path / "g.json"
     present.write_text('{"entities": []}', encoding="utf-8")
     assert gazetteer_file(present) == present
+
+
+def test_job_timings_are_settings_and_a_heartbeat_must_beat_staleness(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from api.jobs import MemoryJobBoard, open_jobs
+
+    monkeypatch.setenv("SPIRAL_JOB_TTL_S", "3600")
+    monkeypatch.setenv("SPIRAL_JOB_STALE_S", "20")
+    monkeypatch.setenv("SPIRAL_JOB_HEARTBEAT_S", "2")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    runner = open_jobs(s)
+    assert isinstance(runner.board, MemoryJobBoard)
+    assert (runner.board.ttl_s, runner.board.stale_s, runner.heartbeat_s) == (3600, 20, 2)
+    monkeypatch.setenv("SPIRAL_JOB_HEARTBEAT_S", "20")
+    with pytest.raises(ValueError, match=r"SPIRAL_JOB_HEARTBEAT_S .* must be less than"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
