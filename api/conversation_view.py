@@ -67,12 +67,4 @@ def _find(rt: Runtime, ref: str) -> tuple[Conversation, list[Message]]:
 
 
 def _summary(conv: Conversation) -> ConversationSummary:
-    return ConversationSummary(
-        id=conv.id,
-        title=conv.title,
-        channel=conv.channel,
-        employee=conv.employee,
-        customer=conv.customer,
-        outcome=conv.outcome,
-        started_at=conv.started_at,
-    )
+    return ConversationSummary.model_validate(conv, from_attributes=True)
