@@ -4,20 +4,30 @@ Only the store's own API is used (`get_node`, `neighbours`), so it works on ever
 What a node shows is an allow-list (id, label, a display name, a few scalar fields): never an
 embedding, a key hash, contact fields or mined statistics. Read-only, for every role; accounts
 and API keys are not part of the graph shown (no such node, as far as this route says).
+
+What a node is shown to is the rest of the API's rule (api/scope.py): knowledge items only to
+whom `/items` shows them (employees: approved ones; a team's items to its team), people only
+to whom they are visible, and to an employee no other employee's conversations, and no
+messages or customers at all (their own conversations they open in the assist panel). A hidden
+node is not walked through either, and a hidden centre is a 404 like an unknown id.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from api.auth import require
+from api.accounts import Principal
+from api.auth import CurrentUser, require
 from api.deps import RuntimeDep
+from api.runtime import Runtime
 from api.schemas import errors, problems
-from graph.model import Label, LinkType, Node
+from api.scope import item_visible, person_visible
+from graph.model import Conversation, Employee, KnowledgeItem, Label, LinkType, Node
 from graph.store import GraphStore, Neighbour
 
 __all__ = ["GraphLink", "GraphNode", "Neighbourhood", "neighbourhood", "router"]
@@ -60,6 +70,7 @@ class Neighbourhood(BaseModel):
 @router.get("/neighbourhood/{node_id}", response_model=Neighbourhood, responses=errors(404))
 async def neighbourhood_route(
     rt: RuntimeDep,
+    user: CurrentUser,
     node_id: Annotated[str, Path(min_length=1, max_length=500)],
     depth: Annotated[int, Query(ge=1, le=2, description="Hops from the node.")] = 1,
     limit: Annotated[int, Query(ge=1, le=200, description="Most neighbours shown.")] = 50,
@@ -69,7 +80,9 @@ async def neighbourhood_route(
 ) -> Neighbourhood:
     """The node, its neighbours up to `depth` hops (at most `limit`, nearest first) and the
     links between them; `truncated` says when some were left out."""
-    found = await run_in_threadpool(neighbourhood, rt.store, node_id, depth, limit, types)
+    found = await run_in_threadpool(
+        neighbourhood, rt.store, node_id, depth, limit, types, visible_to(rt, user)
+    )
     if found is None:
         raise HTTPException(404, f"no node {node_id!r}")
     return found
@@ -81,11 +94,13 @@ def neighbourhood(
     depth: int = 1,
     limit: int = 50,
     types: list[LinkType] | None = None,
+    visible: Callable[[Node], bool] = lambda node: True,
 ) -> Neighbourhood | None:
     """Breadth first from `node_id`; a node's neighbours in (link type, id) order, so the
-    answer is the same on every backend. None when there is no such node."""
+    answer is the same on every backend. None when there is no such node (or it is not
+    `visible`); nodes that are not are left out and not walked through."""
     center = store.get_node(node_id)
-    if center is None or center.label in HIDDEN_LABELS:
+    if center is None or center.label in HIDDEN_LABELS or not visible(center):
         return None
     shown: dict[str, Node] = {center.id: center}
     links: dict[tuple[str, str, str], GraphLink] = {}
@@ -94,7 +109,7 @@ def neighbourhood(
         reached: list[str] = []
         for here in frontier:
             for n in _sorted(store.neighbours(here, types or None, limit=limit + 1)):
-                if n.node.label in HIDDEN_LABELS:
+                if n.node.label in HIDDEN_LABELS or not visible(n.node):
                     continue
                 if n.node.id not in shown:
                     if len(shown) > limit:
@@ -110,6 +125,29 @@ def neighbourhood(
     return Neighbourhood(
         center=center.id, depth=depth, nodes=nodes, links=kept, truncated=truncated
     )
+
+
+_EMPLOYEE_HIDDEN = frozenset({Label.MESSAGE, Label.CUSTOMER})
+
+
+def visible_to(rt: Runtime, user: Principal) -> Callable[[Node], bool]:
+    """Whether the principal may see a node here (the module's docstring says the rule)."""
+
+    def visible(node: Node) -> bool:
+        if isinstance(node, KnowledgeItem):
+            return item_visible(user, node)
+        if isinstance(node, Employee):
+            return person_visible(rt, user, node)
+        if user.role != "employee":
+            return True
+        if node.label in _EMPLOYEE_HIDDEN:
+            return False
+        if isinstance(node, Conversation):
+            handled = rt.store.neighbours(node.id, [LinkType.HANDLED_BY], direction="out")
+            return any(n.node.id == user.employee_id for n in handled)
+        return True
+
+    return visible
 
 
 def _sorted(found: list[Neighbour]) -> list[Neighbour]:

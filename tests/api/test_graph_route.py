@@ -113,3 +113,51 @@ def test_unknown_ids_and_bad_parameters(client: TestClient) -> None:
     assert missing.json()["type"] == BASE + "not-found" and "nope" in missing.json()["detail"]
     for params in ({"depth": 3}, {"limit": 0}, {"limit": 201}, {"types": "NOT_A_TYPE"}):
         assert client.get("/graph/neighbourhood/x", params=params).status_code == 422, params
+
+
+def test_each_role_sees_only_what_the_rest_of_the_api_shows_it(
+    client: TestClient, conversation: str
+) -> None:
+    from graph.model import ItemStatus, KnowledgeItem, Link, LinkType
+    from tests.api.conftest import issue_key
+
+    store = client.app.state.runtime.store  # type: ignore[attr-defined]
+    items = {
+        "item:graph-approved": (ItemStatus.APPROVED, ""),
+        "item:graph-draft": (ItemStatus.DRAFT, ""),
+        "item:graph-south": (ItemStatus.APPROVED, "south"),
+    }
+    store.upsert_nodes(
+        [
+            KnowledgeItem(id=i, title=i, text=i, status=status, team=team)
+            for i, (status, team) in items.items()
+        ]
+    )
+    store.upsert_links([Link(src=i, dst=conversation, type=LinkType.DERIVED_FROM) for i in items])
+
+    def seen(key: str, node_id: str) -> set[str] | int:
+        answer = client.get(
+            f"/graph/neighbourhood/{node_id}", headers={"Authorization": f"Bearer {key}"}
+        )
+        if answer.status_code != 200:
+            return answer.status_code
+        return {n["id"] for n in answer.json()["nodes"]}
+
+    wang, _ = issue_key(client, "employee", employee_id="王丽", team="north")
+    other, _ = issue_key(client, "employee", employee_id="", team="north")
+    north, _ = issue_key(client, "knowledge_manager", team="north")
+    mine = seen(wang, conversation)
+    assert isinstance(mine, set)
+    labels = {n["id"]: n["label"] for n in get(client, conversation)["nodes"]}
+    assert "item:graph-approved" in mine
+    assert not mine & {"item:graph-draft", "item:graph-south"}
+    assert not [i for i in mine if labels[i] in ("Message", "Customer")]
+    assert seen(other, conversation) == 404  # not theirs: as if it did not exist
+    assert seen(wang, "item:graph-draft") == 404
+    curator = seen(north, conversation)
+    assert isinstance(curator, set)
+    assert "item:graph-draft" in curator and "item:graph-south" not in curator
+    assert any(labels[i] == "Message" for i in curator)
+    assert seen(north, "item:graph-south") == 404
+    everything = {n["id"] for n in get(client, conversation)["nodes"]}  # the admin
+    assert set(items) <= everything

@@ -9,9 +9,12 @@ import { allowed, SCREENS } from "./screens/index.js";
 const HOME = { employee: "assist", knowledge_manager: "curation", trainer: "paths", admin: "dashboard" };
 
 function parseHash() {
-  const raw = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
-  const [screen, qs] = raw.split("?");
-  return { screen: screen || "", params: Object.fromEntries(new URLSearchParams(qs || "")) };
+  // split first, decode each part after: an id may hold "&", "+" or "%"
+  const raw = location.hash.replace(/^#\/?/, "");
+  const cut = raw.indexOf("?");
+  const screen = decodeURIComponent(cut < 0 ? raw : raw.slice(0, cut));
+  const qs = cut < 0 ? "" : raw.slice(cut + 1);
+  return { screen: screen || "", params: Object.fromEntries(new URLSearchParams(qs)) };
 }
 
 /** Go to a screen (and its parameters) through the address bar, so back and reload work. */
