@@ -192,6 +192,15 @@ class PathAssign(BaseModel):
     )
 
 
+class PersonPublic(BaseModel):
+    """A person as a trainer picks them: the Employee node, their name and team."""
+
+    id: str
+    name: str
+    external_id: str = Field(description="Their id in the source system ('' when unknown).")
+    team: str = Field(description="Their team ('' for none).")
+
+
 class ReviewCreate(BaseModel):
     employee: Ref | None = Field(
         default=None, max_length=200, description="Who reviewed (an employee: themselves)."

@@ -10,7 +10,7 @@ store so schedules survive restarts. Every change is one event in the log.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import networkx as nx
@@ -215,10 +215,15 @@ def _path(store: GraphStore, path_id: str) -> LearningPath:
 
 
 def assign_path(
-    store: GraphStore, path_id: str, employees: Sequence[str], actor: str
+    store: GraphStore,
+    path_id: str,
+    employees: Sequence[str],
+    actor: str,
+    teams: Mapping[str, str] | None = None,
 ) -> LearningPath:
     """Give the path to people (ids, source ids or names) or to everyone in a team
-    ("team:NAME"); one event."""
+    ("team:NAME"); one event. A person's team is their Employee node's, else `teams`
+    (employee id → team, e.g. from the accounts that are them)."""
     path = _path(store, path_id)
     people: list[str] = []
     for who in employees:
@@ -227,7 +232,7 @@ def assign_path(
             members = [
                 n.id
                 for n in iter_nodes(store, NodeQuery(label=Label.EMPLOYEE, limit=1000))
-                if isinstance(n, Employee) and n.team == team
+                if isinstance(n, Employee) and (n.team or (teams or {}).get(n.id, "")) == team
             ]
             if not members:
                 raise NotFound(f"no employee in team {team!r}")

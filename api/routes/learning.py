@@ -18,9 +18,16 @@ from api.auth import CurrentUser, Principal, require
 from api.deps import RuntimeDep, in_domain
 from api.runtime import Runtime
 from api.schemas import errors, problems
-from api.schemas_seci import MentoringCreate, PathAssign, PathCreate, PathPublic, ReviewCreate
-from api.scope import visible_item, visible_person
-from graph.model import Label, LearningPath
+from api.schemas_seci import (
+    MentoringCreate,
+    PathAssign,
+    PathCreate,
+    PathPublic,
+    PersonPublic,
+    ReviewCreate,
+)
+from api.scope import account_teams, colleagues, person_team, visible_item, visible_person
+from graph.model import Employee, Label, LearningPath
 from graph.store import GraphStore, NodeQuery, iter_nodes
 from seci.internalize import (
     DueCard,
@@ -113,9 +120,31 @@ async def assign(
                     raise HTTPException(403, f"a trainer of {user.team!r} assigns within it")
             else:
                 visible_person(rt, user, who)
-        return _public(rt, assign_path(rt.store, path_id, body.employees, user.actor))
+        teams = account_teams(rt)
+        return _public(rt, assign_path(rt.store, path_id, body.employees, user.actor, teams))
 
     return await in_domain(act)
+
+
+@router.get("/people", response_model=list[PersonPublic], dependencies=TRAINERS, responses=errors())
+async def people(rt: RuntimeDep, user: CurrentUser) -> list[PersonPublic]:
+    """The people a trainer may assign paths to and follow: their team's and those in no team
+    (an admin or a team-less trainer: everyone), by name. A person's team is their Employee
+    node's, else that of the account that is them."""
+
+    def read() -> list[PersonPublic]:
+        allowed = colleagues(rt, user)
+        teams = account_teams(rt)
+        found = [
+            PersonPublic(
+                id=n.id, name=n.name, external_id=n.external_id, team=person_team(rt, n, teams)
+            )
+            for n in iter_nodes(rt.store, NodeQuery(label=Label.EMPLOYEE, limit=1000))
+            if isinstance(n, Employee) and (allowed is None or n.id in allowed)
+        ]
+        return sorted(found, key=lambda p: (p.name, p.id))
+
+    return await in_domain(read)
 
 
 @router.get("/progress/{employee}", response_model=LearnerProgress, responses=errors(404))

@@ -56,6 +56,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/learning/paths"): TRAINERS,
     ("POST", "/learning/paths"): TRAINERS,
     ("GET", "/learning/suggest"): TRAINERS,
+    ("GET", "/learning/people"): TRAINERS,
     ("POST", "/learning/paths/{path_id}/assignees"): TRAINERS,
     ("GET", "/learning/progress/{employee}"): ALL,
     ("GET", "/learning/due/{employee}"): ALL,

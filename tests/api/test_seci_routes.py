@@ -303,3 +303,32 @@ def test_webhook_changes_are_in_the_log_without_the_secret(
     gone = client.delete(f"/webhooks/{hook['id']}", headers=bearer(keys["km_north"]))
     assert gone.status_code == 200
     assert get(client, ADMIN_KEY, "/admin/events", action="webhook.delete").json()
+
+
+def test_trainers_list_their_teams_people_and_assign_a_team_by_its_accounts(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    """The team of a person with no team on their Employee node is their account's: the list
+    of people and `team:NAME` agree with what the trainer may see elsewhere."""
+    north = get(client, keys["trainer_north"], "/learning/people")
+    assert north.status_code == 200, north.text
+    names = {p["name"]: p["team"] for p in north.json()}
+    assert names.get("王丽") == "north" and "张强" not in names
+    south = {p["name"] for p in get(client, keys["trainer_south"], "/learning/people").json()}
+    assert "张强" in south and "王丽" not in south
+    everyone = {p["name"] for p in get(client, ADMIN_KEY, "/learning/people").json()}
+    assert {"王丽", "张强"} <= everyone
+    assert get(client, keys["wang"], "/learning/people").status_code == 403
+
+    path = {"title": "团队", "items": ["item-north"]}
+    built = post(client, keys["trainer_north"], "/learning/paths", path)
+    assert built.status_code == 201, built.text
+    to_team = post(
+        client,
+        keys["trainer_north"],
+        f"/learning/paths/{built.json()['id']}/assignees",
+        {"employees": ["team:north"]},
+    )
+    assert to_team.status_code == 200, to_team.text
+    wang = next(p["id"] for p in north.json() if p["name"] == "王丽")
+    assert wang in to_team.json()["assignees"]

@@ -58,7 +58,7 @@ const S = {
     assign: "Assign",
     assignTo: "Assign to (name or employee id)",
     assignHelp:
-      "Trainers cannot list accounts: the names offered are the people with conversations in your team and those already assigned; any other name or id can be typed.",
+      "The names offered are the people of your team (and those in no team); a name or employee id can also be typed.",
     assignTeam: "Assign to the whole team {team}",
     assigned: "Assigned to {who}.",
     progressOf: "See progress",
@@ -141,7 +141,7 @@ const S = {
     close: "关闭",
     assign: "分配",
     assignTo: "分配给（姓名或员工 ID）",
-    assignHelp: "培训师无法列出账号：这里提供的是本团队有会话记录的人和已分配的人；也可以直接输入其他姓名或 ID。",
+    assignHelp: "这里提供的是本团队（及未分组）的人员；也可以直接输入姓名或员工 ID。",
     assignTeam: "分配给整个团队 {team}",
     assigned: "已分配给 {who}。",
     progressOf: "查看进度",
@@ -192,11 +192,11 @@ function useDate() {
   return (iso) => (iso ? new Date(iso).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB") : "");
 }
 
-/** The people a trainer can name: those with conversations their team sees (GET /experts). */
+/** The people a trainer can name: their team's and those in no team (GET /learning/people). */
 function usePeople(version) {
   return useApi(async () => {
-    const found = await get("/experts", { limit: 1000 });
-    return found.experts.map((e) => ({ id: e.employee, name: e.name || e.employee }));
+    const found = await get("/learning/people");
+    return found.map((p) => ({ id: p.id, name: p.name || p.external_id || p.id }));
   }, [version]);
 }
 
@@ -599,7 +599,7 @@ export default function Paths({ me, params, navigate }) {
   const known = usePeople(0);
   const experts = known.data || [];
   const names = Object.fromEntries(experts.map((p) => [p.id, p.name]));
-  // people already assigned count as known too (their ids, named when /experts knows them)
+  // people already assigned count as known too (their ids, named when /learning/people knows them)
   const assigned = (paths.data || []).flatMap((p) => p.assignees).filter((a) => !(a in names));
   const people = [...experts, ...[...new Set(assigned)].map((a) => ({ id: a, name: a }))];
   function addItems(items) {
