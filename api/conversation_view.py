@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import HTTPException
 
 from api.accounts import Principal
-from api.live import handlers, stored_conversation
+from api.live import conversation_messages, handlers, stored_conversation
 from api.runtime import Runtime
 from api.schemas import ConversationPublic, ConversationSummary, MessagePublic
 from graph.model import Conversation, LinkType, Message
@@ -54,12 +54,7 @@ def conversation_of(rt: Runtime, user: Principal, ref: str) -> ConversationPubli
 def _find(rt: Runtime, ref: str) -> tuple[Conversation, list[Message]]:
     node = rt.store.get_node(ref)
     if isinstance(node, Conversation):
-        parts = [
-            n.node
-            for n in rt.store.neighbours(node.id, [LinkType.PART_OF], direction="in")
-            if isinstance(n.node, Message)
-        ]
-        return node, sorted(parts, key=lambda m: m.position)
+        return node, conversation_messages(rt.store, node.id)
     conv, messages = stored_conversation(rt.store, rt.ingestor(), ref)
     if conv is None:
         raise NotFound(f"no conversation {ref!r}")

@@ -235,13 +235,17 @@ def stored_conversation(
     ]
     if not found:
         return None, []
-    conv = found[0]
+    return found[0], conversation_messages(store, found[0].id)
+
+
+def conversation_messages(store: GraphStore, conversation: str) -> list[Message]:
+    """A conversation's messages (by its node id), in the order they were written."""
     messages = [
         n.node
-        for n in store.neighbours(conv.id, [LinkType.PART_OF], direction="in")
+        for n in store.neighbours(conversation, [LinkType.PART_OF], direction="in")
         if isinstance(n.node, Message)
     ]
-    return conv, sorted(messages, key=lambda m: m.position)
+    return sorted(messages, key=lambda m: m.position)
 
 
 def handlers(store: GraphStore, conversation: str) -> list[Employee]:

@@ -131,12 +131,15 @@ def account_teams(rt: Runtime) -> dict[str, str]:
     return teams
 
 
-def person_visible(rt: Runtime, user: Principal, employee: Employee) -> bool:
+def person_visible(
+    rt: Runtime, user: Principal, employee: Employee, by_account: dict[str, str] | None = None
+) -> bool:
     """An employee sees only themselves; the others see the people of their team (and people
-    in no team); admins and team-less accounts everyone."""
+    in no team); admins and team-less accounts everyone. `by_account`: as `person_team`'s,
+    for a caller that asks about many people."""
     if user.role == "employee":
         return bool(user.employee_id) and employee.id == user.employee_id
-    return sees_everything(user) or person_team(rt, employee) in ("", user.team)
+    return sees_everything(user) or person_team(rt, employee, by_account) in ("", user.team)
 
 
 def visible_person(rt: Runtime, user: Principal, ref: str) -> Employee:

@@ -26,6 +26,8 @@ CSP = (
     "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
+NOT_BUILT = "the web console is not built: run `make console` (npm ci and a build in api/console)"
+
 router = APIRouter(include_in_schema=False)
 
 
@@ -40,9 +42,6 @@ async def index() -> FileResponse:
         media_type="text/html",
         headers={"Content-Security-Policy": CSP, "Cache-Control": "no-cache"},
     )
-
-
-NOT_BUILT = "the web console is not built: run `make console` (npm ci and a build in api/console)"
 
 
 class _Bundle(StaticFiles):

@@ -26,7 +26,7 @@ from api.auth import CurrentUser, require
 from api.deps import RuntimeDep
 from api.runtime import Runtime
 from api.schemas import errors, problems
-from api.scope import item_visible, person_visible
+from api.scope import account_teams, item_visible, person_visible
 from graph.model import Conversation, Employee, KnowledgeItem, Label, LinkType, Node
 from graph.store import GraphStore, Neighbour
 
@@ -131,13 +131,18 @@ _EMPLOYEE_HIDDEN = frozenset({Label.MESSAGE, Label.CUSTOMER})
 
 
 def visible_to(rt: Runtime, user: Principal) -> Callable[[Node], bool]:
-    """Whether the principal may see a node here (the module's docstring says the rule)."""
+    """Whether the principal may see a node here (the module's docstring says the rule). The
+    accounts' teams are read once, when the first person is met, not once per person."""
+    teams: dict[str, str] | None = None
 
     def visible(node: Node) -> bool:
+        nonlocal teams
         if isinstance(node, KnowledgeItem):
             return item_visible(user, node)
         if isinstance(node, Employee):
-            return person_visible(rt, user, node)
+            if teams is None:
+                teams = account_teams(rt)
+            return person_visible(rt, user, node, teams)
         if user.role != "employee":
             return True
         if node.label in _EMPLOYEE_HIDDEN:

@@ -1,9 +1,9 @@
 // Shared pieces of every screen: markup, loading data, errors, counts, charts.
 import { h } from "preact";
-import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useContext, useEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
 import { Chart, registerables } from "chart.js";
-import { useT } from "./i18n.js";
+import { Lang, useT } from "./i18n.js";
 
 Chart.register(...registerables);
 
@@ -86,6 +86,12 @@ export function ChartCanvas({ config, label }) {
     return () => chart.destroy();
   }, [JSON.stringify(config)]);
   return html`<div class="chart-box"><canvas ref=${canvas} role="img" aria-label=${label}></canvas></div>`;
+}
+
+/** A date and time as the person's language writes them ("" for none). */
+export function useDate() {
+  const lang = useContext(Lang);
+  return (iso) => (iso ? new Date(iso).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB") : "");
 }
 
 /** A short-lived message for screen readers and eyes ("recorded", "undone"). */

@@ -1,10 +1,10 @@
 // Admin: accounts (list, create with role/team/employee, change role, disable), their keys
 // (issued keys are shown once, with a copy button; list; revoke), teams, and the offboarding
 // handover (customers, open conversations and notes to a colleague, in one undoable event).
-import { useContext, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { get, patch, post, del, seg } from "../api.js";
-import { Lang, useT } from "../i18n.js";
-import { ErrorNote, html, Loaded, Notice, useApi } from "../ui.js";
+import { useT } from "../i18n.js";
+import { ErrorNote, html, Loaded, Notice, useApi, useDate } from "../ui.js";
 
 const S = {
   en: {
@@ -164,11 +164,6 @@ const S = {
 
 const ROLES = ["employee", "knowledge_manager", "trainer", "admin"];
 const TABS = ["users", "teams", "handover"];
-
-function useDate() {
-  const lang = useContext(Lang);
-  return (iso) => (iso ? new Date(iso).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB") : "");
-}
 
 /** People of the graph an admin can name (GET /experts: everyone with conversations). */
 function usePeople() {

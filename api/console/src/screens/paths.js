@@ -1,10 +1,10 @@
 // Trainer path builder: pick items (or take a topic's suggestion), create the path (the API puts
 // prerequisites first and refuses a cycle, which is shown with its members), assign it to people
 // or the team, and see each learner's progress, due reviews and gaps.
-import { useContext, useEffect, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { ApiError, get, post, seg } from "../api.js";
-import { Lang, useT } from "../i18n.js";
-import { Counts, ErrorNote, html, Loaded, Notice, StatusTag, useApi } from "../ui.js";
+import { useT } from "../i18n.js";
+import { Counts, ErrorNote, html, Loaded, Notice, StatusTag, useApi, useDate } from "../ui.js";
 
 const S = {
   en: {
@@ -185,11 +185,6 @@ export function cycleOf(err) {
   if (!(err instanceof ApiError) || err.status !== 422) return null;
   const found = CYCLE.exec(err.detail || "");
   return found ? found[1].split(" → ") : null;
-}
-
-function useDate() {
-  const lang = useContext(Lang);
-  return (iso) => (iso ? new Date(iso).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB") : "");
 }
 
 /** The people a trainer can name: their team's and those in no team (GET /learning/people). */
