@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # curated entities in the graph extend it. None (unset or empty): the one bundled in the
     # package (ingest.gazetteer.gazetteer_file); a set path that does not exist is an error.
     gazetteer_path: Path | None = None
+    # Keywords (jieba TF-IDF, RAKE) as low-confidence topic entities beside the gazetteer's
+    # names and the rule values (benchmarks/README.md, "are keyword topics worth it").
+    keyword_topics: bool = True
     # What one file may weigh on disk (documents with images are large for little text); the
     # text in it is limited further, to what can be embedded in reasonable time: on 2 CPU
     # cores ~140 KB of Markdown a minute, ~1 GB of memory per MB (benchmarks/ingest_bench.py

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from graph.embeddings import Embedder, ModelError
 from graph.ids import content_hash
-from graph.model import Customer, Employee, Entity, Label, Message, make_id
+from graph.model import Chunk, Customer, Employee, Entity, Label, Message, Sentence, make_id
 from graph.settings import Settings
 from graph.store import (
     GraphStore,
@@ -213,7 +214,7 @@ class Ingestor:
             Deidentifier(settings.deid_key.get_secret_value()) if settings.deidentify else None
         )
         entries = list(gazetteer) if gazetteer is not None else self._gazetteer()
-        self.extractor = Extractor(entries)
+        self.extractor = Extractor(entries, keywords=settings.keyword_topics)
         # Vectors of texts embedded lately: a live conversation is re-ingested whole at each
         # message (api/live.py), and its earlier messages need not be encoded again.
         self._vectors: _Recent[np.ndarray] = _Recent(RECENT_TEXTS)  # float32: 1.5 KB each
@@ -223,6 +224,7 @@ class Ingestor:
         self.config_hash = content_hash(
             PIPELINE_VERSION,
             str(settings.deidentify),
+            *([] if settings.keyword_topics else ["no-topics"]),
             settings.deid_key.get_secret_value(),
             settings.embedding_model,
             # int8 vectors differ a little from the float model's: switching re-embeds every
@@ -259,10 +261,35 @@ class Ingestor:
     def ingest_many(self, sources: Iterable[Loaded | FileReport]) -> Iterator[FileReport]:
         """Ingest loaded sources (a FileReport stands for one that failed to load) with their
         texts embedded together across files, in groups of about `BATCH_TEXTS`: the model
-        runs full batches however small each file is, and memory holds one group, not the
+        runs full batches however small each file is, and memory holds two groups, not the
         corpus. Each file is still its own transaction, written in order: a failure costs
-        that file only, and a run killed part-way leaves whole sources. Reports come as each
-        file is settled (a failed load at once, the others when their group is written)."""
+        that file only, and a run killed part-way leaves whole sources.
+
+        One group is written on a thread of its own while the next is prepared and embedded:
+        a transaction mostly waits on the store (on Neo4j, on another process), and the
+        model's native code runs meanwhile. The next group's entities are resolved against
+        the gazetteer and names only, never against what the store holds, so it may go ahead;
+        what a file shares with stored sources (people, customers, entity aliases) is merged
+        in its own write, after every earlier file's. Reports come as each file is settled (a
+        failed load at once, the others when their group is written)."""
+        with ThreadPoolExecutor(1, thread_name_prefix="spiral-ingest-write") as writer:
+            writing: Future[list[FileReport]] | None = None
+            for group in self._groups(sources):
+                if isinstance(group, FileReport):
+                    yield group
+                    continue
+                failed, ready = self._ready(group)
+                yield from failed
+                if writing is not None:
+                    yield from writing.result()
+                writing = writer.submit(self._write_all, ready)
+            if writing is not None:
+                yield from writing.result()
+
+    def _groups(
+        self, sources: Iterable[Loaded | FileReport]
+    ) -> Iterator[list[_Prepared] | FileReport]:
+        """Prepared files in groups of about `BATCH_TEXTS` texts; failures one by one."""
         group: list[_Prepared] = []
         texts = 0
         for source in sources:
@@ -273,9 +300,10 @@ class Ingestor:
             group.append(prepared)
             texts += len(prepared.graph.embedded_nodes)
             if texts >= BATCH_TEXTS:
-                yield from self._finish(group)
+                yield group
                 group, texts = [], 0
-        yield from self._finish(group)
+        if group:
+            yield group
 
     def ingest_file(
         self,
@@ -339,19 +367,27 @@ class Ingestor:
         return _Prepared(uri, kind_name, graph, customers, mentions, replace, row_errors, progress)
 
     def _finish(self, group: list[_Prepared]) -> Iterator[FileReport]:
-        """Resolve each file's entities (names new to the model encoded once, together),
-        embed every file's texts in one run of full batches, then write file by file."""
+        """Resolve, embed and write one group, here and now."""
+        failed, ready = self._ready(group)
+        yield from failed
+        yield from self._write_all(ready)
+
+    def _ready(
+        self, group: list[_Prepared]
+    ) -> tuple[list[FileReport], list[tuple[_Prepared, Resolution]]]:
+        """Each file's entities resolved (names new to the model encoded once, together) and
+        every file's texts embedded in one run of full batches; with the files that failed."""
+        failed: list[FileReport] = []
         if not group:
-            return
+            return failed, []
         with _per_file(""):  # a failure shows again, and is reported, in its own file's resolve
             self.resolver.prefetch([m for p in group for m in p.all_mentions()])
-        resolved = []
         resolved: list[tuple[_Prepared, Resolution]] = []
         for p in group:
             with _per_file(p.uri) as outcome:
                 resolved.append((p, self.resolver.resolve(p.all_mentions())))
             if outcome.report:
-                yield outcome.report
+                failed.append(outcome.report)
         progress = next((p.progress for p, _ in resolved if p.progress), None)
         with _per_file("") as together:
             self._embed([p.graph for p, _ in resolved], progress)
@@ -361,15 +397,21 @@ class Ingestor:
                 with _per_file(p.uri) as alone:
                     self._embed([p.graph], p.progress)
                 if alone.report:
-                    yield alone.report
+                    failed.append(alone.report)
                 else:
                     embedded.append((p, resolution))
             resolved = embedded
-        for p, resolution in resolved:
+        return failed, resolved
+
+    def _write_all(self, ready: list[tuple[_Prepared, Resolution]]) -> list[FileReport]:
+        """Each file in its own transaction, in order; a failure is that file's report."""
+        reports = []
+        for p, resolution in ready:
             with _per_file(p.uri) as outcome:
                 outcome.report = self._write(p, resolution)
             assert outcome.report is not None
-            yield outcome.report
+            reports.append(outcome.report)
+        return reports
 
     def _write(self, p: _Prepared, resolution: Resolution) -> FileReport:
         """What other sources share (people, customers, entities) merged with what the store
@@ -593,26 +635,32 @@ class Ingestor:
 
     def _embed(self, graphs: Sequence[SourceGraph], progress: OnProgress | None = None) -> None:
         """Embed every chunk, sentence and message of the graphs together, in slices so a
-        long file shows its progress; the model batches each slice in full batches."""
-        nodes = []
+        long file shows its progress; the model batches each slice in full batches. A text
+        is encoded once however often it recurs (chats repeat 好的, 您好, 谢谢: about a
+        quarter of JDDC's messages), and not at all when embedded lately."""
+        waiting: dict[str, list[Chunk | Message | Sentence]] = {}  # text → who takes its vector
         for node in (n for graph in graphs for n in graph.embedded_nodes):
-            known = self._vectors.get(node.search_text())
+            text = node.search_text()
+            known = None if text in waiting else self._vectors.get(text)
             if known is None:
-                nodes.append(node)
+                waiting.setdefault(text, []).append(node)
             else:
                 node.embedding = known.tolist()
+        texts = list(waiting)
         if progress:
-            progress("embed", 0, len(nodes))
-        for start in range(0, len(nodes), EMBED_SLICE):
-            part = nodes[start : start + EMBED_SLICE]
-            vectors = self.embedder.encode([n.search_text() for n in part])
-            for node, vector in zip(part, vectors, strict=True):
-                node.embedding = vector.tolist()
-                self._vectors.put(node.search_text(), np.asarray(vector, np.float32))
+            progress("embed", 0, len(texts))
+        for start in range(0, len(texts), EMBED_SLICE):
+            part = texts[start : start + EMBED_SLICE]
+            vectors = self.embedder.encode(part)
+            for text, vector in zip(part, vectors, strict=True):
+                values = vector.tolist()
+                for node in waiting[text]:
+                    node.embedding = values
+                self._vectors.put(text, np.asarray(vector, np.float32))
             if self.on_embedded:
-                self.on_embedded(start + len(part), len(nodes))
+                self.on_embedded(start + len(part), len(texts))
             if progress:
-                progress("embed", start + len(part), len(nodes))
+                progress("embed", start + len(part), len(texts))
 
 
 def customer_node_id(settings: Settings, raw: str) -> str:

@@ -8,11 +8,13 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from graph.model import Conversation, Customer, Document, Entity, Label, LinkType, Message
 from graph.settings import Settings
-from graph.store import GraphStore
+from graph.store import GraphStore, StoreUnavailable, WriteBatch, WriteResult
+from ingest import pipeline
 from ingest.build import source_id_for
 from ingest.pipeline import Ingestor
 from tests.conftest import HashEmbedder
@@ -258,3 +260,74 @@ def test_a_growing_conversation_encodes_only_its_new_messages(
     assert sum("怎么办理呢" in t for t in embedder.texts) == 4, embedder.texts
     stored = [n for n in store.get_nodes(Label.MESSAGE, limit=100) if isinstance(n, Message)]
     assert len(stored) == 4 and all(m.embedding for m in stored)
+
+
+def test_a_text_repeated_across_files_is_encoded_once(store: GraphStore, tmp_path: Path) -> None:
+    # Chats repeat their courtesies; each distinct text is one row for the model, and every
+    # message that says it still gets that text's vector.
+    folder = tmp_path / "chats"
+    folder.mkdir()
+    for n in range(6):
+        messages = [
+            {"role": "employee", "text": "您好，很高兴为您服务"},
+            {"role": "customer", "text": f"第{n}单的快递什么时候到"},
+            {"role": "employee", "text": "您好，很高兴为您服务"},
+        ]
+        chat = {"id": f"c{n}", "employee": "王丽", "messages": messages}
+        (folder / f"c{n}.json").write_text(json.dumps(chat, ensure_ascii=False), "utf-8")
+    embedder = CountingEmbedder()
+    ingest = Ingestor(store, embedder, Settings(deid_key="t", data_dir=tmp_path))
+    assert sum(f.status == "ingested" for f in ingest.ingest([folder]).files) == 6
+    assert embedder.texts.count("您好，很高兴为您服务") == 1, embedder.texts
+    stored = [n for n in store.get_nodes(Label.MESSAGE, limit=100) if isinstance(n, Message)]
+    greeting = [m for m in stored if m.text == "您好，很高兴为您服务"]
+    assert len(stored) == 18 and len(greeting) == 12
+    expected = embedder.encode(["您好，很高兴为您服务"])[0]
+    assert all(np.allclose(m.embedding, expected, atol=1e-6) for m in greeting)
+
+
+def test_groups_are_written_in_order_while_the_next_is_embedded(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Groups of ~4 texts: six groups, each written on the writer thread while the next one is
+    # embedded. Every file still lands whole, once, in the order given.
+    monkeypatch.setattr(pipeline, "BATCH_TEXTS", 4)
+    _chats(tmp_path / "chats", 12)
+    ingest = Ingestor(store, CountingEmbedder(), Settings(deid_key="t", data_dir=tmp_path))
+    report = ingest.ingest([tmp_path / "chats"])
+    ingested = [f.uri.rsplit("/", 1)[-1] for f in report.files if f.status == "ingested"]
+    assert ingested == [f"c{n:02d}.json" for n in range(12)]
+    assert _written(store) == [f"c{n:02d}.json" for n in range(12)]
+    # 王丽 is one employee shared by every file: merged in each file's own write, in order.
+    assert len(store.get_nodes(Label.EMPLOYEE, limit=10)) == 1
+
+
+def test_a_store_that_fails_mid_run_stops_it_and_leaves_whole_files(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "BATCH_TEXTS", 4)
+    _chats(tmp_path / "chats", 12)
+    ingest = Ingestor(store, CountingEmbedder(), Settings(deid_key="t", data_dir=tmp_path))
+    real_write, written = store.write, []
+
+    def failing(batch: WriteBatch, *args: object, **kwargs: object) -> WriteResult:
+        if len(written) == 5:
+            raise StoreUnavailable("the store went away")
+        written.append(batch)
+        return real_write(batch, *args, **kwargs)
+
+    monkeypatch.setattr(store, "write", failing)
+    with pytest.raises(StoreUnavailable, match="went away"):
+        ingest.ingest([tmp_path / "chats"])
+    monkeypatch.undo()
+    assert _written(store) == [f"c{n:02d}.json" for n in range(5)]
+    rerun = Ingestor(store, CountingEmbedder(), Settings(deid_key="t", data_dir=tmp_path))
+    again = rerun.ingest([tmp_path / "chats"])
+    assert sum(f.status == "unchanged" for f in again.files) == 5
+    assert sum(f.status == "ingested" for f in again.files) == 7
+
+
+def _written(store: GraphStore) -> list[str]:
+    """The file names of the sources written, in the log's order."""
+    writes = store.events(actions=["source.write"], limit=100)
+    return [e.after["uri"].rsplit("/", 1)[-1] for e in writes]
