@@ -12,6 +12,7 @@ from graph.model import SOURCE_LABELS, Label, LinkType
 from graph.store import FILTER_FIELDS
 
 __all__ = [
+    "AWAIT_FULLTEXT",
     "AWAIT_INDEXES",
     "COUNT_LINKS",
     "COUNT_NODES",
@@ -21,7 +22,9 @@ __all__ = [
     "DELETE_LINKS",
     "DELETE_ORPHANS",
     "DETACH_DELETE_NODES",
+    "DROP_FULLTEXT_INDEX",
     "DROP_VECTOR_INDEX",
+    "FULLTEXT_CONSISTENCY",
     "FULLTEXT_INDEX",
     "GET_NODE",
     "GET_NODES",
@@ -57,10 +60,13 @@ SCHEMA: dict[str, str] = {
     "spiral_node_source": (
         "CREATE INDEX spiral_node_source IF NOT EXISTS FOR (n:Node) ON (n.source_id)"
     ),
+    # Eventually consistent: a commit queues its index updates instead of flushing and
+    # reopening the Lucene index (a quarter of a small file's write); a search first waits
+    # for what this process committed (`AWAIT_FULLTEXT`).
     FULLTEXT_INDEX: (
         f"CREATE FULLTEXT INDEX {FULLTEXT_INDEX} IF NOT EXISTS "
-        "FOR (n:Searchable) ON EACH [n.search_text] "
-        "OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}"
+        "FOR (n:Searchable) ON EACH [n.search_text] OPTIONS {indexConfig: "
+        "{`fulltext.analyzer`: 'cjk', `fulltext.eventually_consistent`: true}}"
     ),
     "spiral_decision_id": (
         "CREATE CONSTRAINT spiral_decision_id IF NOT EXISTS FOR (d:Decision) REQUIRE d.id IS UNIQUE"
@@ -100,6 +106,12 @@ SCHEMA: dict[str, str] = {
     },
 }
 SHOW_SCHEMA_NAMES = "SHOW INDEXES YIELD name RETURN name"
+FULLTEXT_CONSISTENCY = (
+    "SHOW FULLTEXT INDEXES YIELD name, options WHERE name = $name "
+    "RETURN options.indexConfig.`fulltext.eventually_consistent` AS eventual"
+)
+DROP_FULLTEXT_INDEX = f"DROP INDEX {FULLTEXT_INDEX} IF EXISTS"
+AWAIT_FULLTEXT = "CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()"
 AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 
 SHOW_VECTOR_INDEX = (

@@ -304,6 +304,10 @@ class EmbeddedStore:
                 (generation - VECTOR_LOG_GENERATIONS,),
             )
 
+    def write_many(self, batches: Sequence[WriteBatch], actor: str = "ingest") -> list[WriteResult]:
+        """Each batch in its own transaction: SQLite commits cheaply."""
+        return [self.write(batch, actor) for batch in batches]
+
     def write(self, batch: WriteBatch, actor: str = "ingest") -> WriteResult:
         """Replace sources by difference: only what the new batch no longer has is deleted,
         only what changed is written, so writing the same batch twice writes nothing."""

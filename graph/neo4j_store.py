@@ -35,6 +35,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import threading
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -235,6 +236,12 @@ class Neo4jStore:
         self._closed = False
         # Size of the vector index as last seen; saves searches a round trip.
         self._dimensions: int | None = None
+        # Write transactions committed here, and how many of them the full-text index (which
+        # is eventually consistent) was last seen to hold: a search waits for the rest, so
+        # it finds what this process just wrote. Starts behind: another process may have.
+        self._commits = 1
+        self._indexed = 0
+        self._commits_lock = threading.Lock()  # writers on several threads
 
     @classmethod
     def connect(
@@ -290,16 +297,39 @@ class Neo4jStore:
 
     def _write_tx(self, work: Callable[[ManagedTransaction], T]) -> T:
         """Run `work(tx)` in one managed write transaction (rolled back if it raises)."""
-        with self._driver.session(database=self._database) as session:
-            return session.execute_write(work)
+        try:
+            with self._driver.session(database=self._database) as session:
+                return session.execute_write(work)
+        finally:
+            self._committed()
+
+    def _committed(self) -> None:
+        with self._commits_lock:
+            self._commits += 1
+
+    def _await_fulltext(self) -> None:
+        """Wait until the full-text index holds every write committed here so far."""
+        commits = self._commits
+        if self._indexed < commits:
+            self._run(cypher.AWAIT_FULLTEXT)
+            with self._commits_lock:
+                self._indexed = max(self._indexed, commits)
 
     def _ensure_schema(self) -> None:
         existing = {row["name"] for row in self._run(cypher.SHOW_SCHEMA_NAMES)}
+        if cypher.FULLTEXT_INDEX in existing and not self._fulltext_is_eventual():
+            # Made by an older Spiral: rebuilt once (db.awaitIndexes below waits for it).
+            self._run(cypher.DROP_FULLTEXT_INDEX, write_=True)
+            existing.discard(cypher.FULLTEXT_INDEX)
         missing = [stmt for name, stmt in cypher.SCHEMA.items() if name not in existing]
         for statement in missing:
             self._run(statement, write_=True)
         if missing:
             self._run(cypher.AWAIT_INDEXES)
+
+    def _fulltext_is_eventual(self) -> bool:
+        rows = self._run(cypher.FULLTEXT_CONSISTENCY, name=cypher.FULLTEXT_INDEX)
+        return bool(rows) and str(rows[0]["eventual"]).lower() == "true"
 
     def _reindex_terms(self) -> None:
         """Recompute every node's indexed terms once after graph.text changed what they are
@@ -363,6 +393,22 @@ class Neo4jStore:
         finally:
             for pending in (*rows.values(), link_rows):
                 pending.cancel()
+
+    def write_many(self, batches: Sequence[WriteBatch], actor: str = "ingest") -> list[WriteResult]:
+        """Several batches in one transaction, each applied as `write` would, in order, with
+        its own event."""
+        prepared = [
+            (b, _prepare_node_rows(b.nodes), _PREP.submit(_link_rows, b.links)) for b in batches
+        ]
+        try:
+            self._ensure_vector_index([n for b in batches for n in b.nodes])
+            return self._write_tx(
+                lambda tx: [self._write_batch(tx, b, r, lr, actor) for b, r, lr in prepared]
+            )
+        finally:
+            for _, rows, link_rows in prepared:
+                for pending in (*rows.values(), link_rows):
+                    pending.cancel()
 
     def _write_batch(
         self,
@@ -619,6 +665,7 @@ class Neo4jStore:
         lucene = _lucene_query(query)
         if not lucene or k <= 0:
             return []
+        self._await_fulltext()
         wanted = _label_values(labels)
         params = _filter_params(filters)
         # With a filter the index cannot cut at k, so Cypher's LIMIT does. A search over
@@ -740,6 +787,7 @@ class Neo4jStore:
         with self._driver.session(database=self._database) as session:
             session.run(cypher.DELETE_ALL_LINKS).consume()
             session.run(cypher.DELETE_ALL_NODES).consume()
+        self._committed()
         self._run(cypher.DROP_VECTOR_INDEX, write_=True)
         self._dimensions = None
 

@@ -27,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from graph.embeddings import Embedder, ModelError
 from graph.ids import content_hash
-from graph.model import Chunk, Customer, Employee, Entity, Label, Message, Sentence, make_id
+from graph.model import Chunk, Customer, Employee, Entity, Label, Message, Node, Sentence, make_id
 from graph.settings import Settings
 from graph.store import (
     GraphStore,
@@ -89,13 +89,13 @@ _log = logging.getLogger(__name__)
 # 4: names, WeChat/QQ/passport/plate de-identified; uris and titles de-identified too.
 PIPELINE_VERSION = "4"
 EMBED_SLICE = 256  # texts per encode call: the progress granularity of one long file
-# Texts of many small files embedded together (`Ingestor.ingest_many`): enough for the model's
-# full batches and few calls, small enough that a group's graphs stay well under 100 MB.
-BATCH_TEXTS = 2048
 RECENT_TEXTS = 20_000  # vectors of recently embedded texts kept (~30 MB at 384 dimensions)
 
 Loaded = LoadedDocument | LoadedTranscript | LoadedNote
 V = TypeVar("V")
+
+Observed = Callable[[str], Node | None]
+"""A node as stored, or as an earlier file of the same group will have written it."""
 
 OnProgress = Callable[[str, int, int], None]
 """Told (phase, done, total) as one file goes through: "read", "extract", "embed" (texts
@@ -171,6 +171,14 @@ class _Recent(Generic[V]):
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+
+
+@dataclass
+class _Built:
+    """One file's batch, merged and ready to write, and how many entities it names."""
+
+    batch: WriteBatch
+    entities: int
 
 
 @dataclass
@@ -260,18 +268,19 @@ class Ingestor:
 
     def ingest_many(self, sources: Iterable[Loaded | FileReport]) -> Iterator[FileReport]:
         """Ingest loaded sources (a FileReport stands for one that failed to load) with their
-        texts embedded together across files, in groups of about `BATCH_TEXTS`: the model
-        runs full batches however small each file is, and memory holds two groups, not the
-        corpus. Each file is still its own transaction, written in order: a failure costs
-        that file only, and a run killed part-way leaves whole sources.
+        texts embedded together across files, in groups of about `ingest_group_texts`: the
+        model runs full batches however small each file is, and memory holds two groups, not
+        the corpus. The files of a group are committed together (`_write_all`), in order,
+        each whole or not at all: a failure costs that file only, and a run killed part-way
+        leaves whole sources (at most one group's work to redo).
 
         One group is written on a thread of its own while the next is prepared and embedded:
         a transaction mostly waits on the store (on Neo4j, on another process), and the
         model's native code runs meanwhile. The next group's entities are resolved against
         the gazetteer and names only, never against what the store holds, so it may go ahead;
         what a file shares with stored sources (people, customers, entity aliases) is merged
-        in its own write, after every earlier file's. Reports come as each file is settled (a
-        failed load at once, the others when their group is written)."""
+        when its group is written, after every earlier file's. Reports come as each file is
+        settled (a failed load at once, the others when their group is written)."""
         with ThreadPoolExecutor(1, thread_name_prefix="spiral-ingest-write") as writer:
             writing: Future[list[FileReport]] | None = None
             for group in self._groups(sources):
@@ -289,7 +298,7 @@ class Ingestor:
     def _groups(
         self, sources: Iterable[Loaded | FileReport]
     ) -> Iterator[list[_Prepared] | FileReport]:
-        """Prepared files in groups of about `BATCH_TEXTS` texts; failures one by one."""
+        """Prepared files in groups of about `ingest_group_texts` texts; failures one by one."""
         group: list[_Prepared] = []
         texts = 0
         for source in sources:
@@ -299,7 +308,7 @@ class Ingestor:
                 continue
             group.append(prepared)
             texts += len(prepared.graph.embedded_nodes)
-            if texts >= BATCH_TEXTS:
+            if texts >= self.settings.ingest_group_texts:
                 yield group
                 group, texts = [], 0
         if group:
@@ -404,7 +413,35 @@ class Ingestor:
         return failed, resolved
 
     def _write_all(self, ready: list[tuple[_Prepared, Resolution]]) -> list[FileReport]:
-        """Each file in its own transaction, in order; a failure is that file's report."""
+        """The group's files committed together (`GraphStore.write_many`: on Neo4j one
+        transaction, each file its own event; every file whole or none), each merged with
+        what the store and the earlier files of the group hold. Should that fail for one
+        file's sake, each file is written again on its own, so a failure stays that file's."""
+        reports: list[FileReport] = []
+        written: list[tuple[_Prepared, _Built]] = []
+        seen: dict[str, Node] = {}  # what earlier files of the group will have written
+        for p, resolution in ready:
+            with _per_file(p.uri) as outcome:
+                built = self._batch(p, resolution, seen)
+                seen.update((n.id, n) for n in built.batch.nodes)
+                written.append((p, built))
+            if outcome.report:
+                reports.append(outcome.report)
+        if not written:
+            return reports
+        for p, _ in written:
+            if p.progress:
+                p.progress("write", 0, 0)
+        try:
+            self.store.write_many([built.batch for _, built in written])
+        except ValueError:
+            if len(written) == 1:
+                return [*reports, self._write(*ready[0])]
+            _log.debug("group write failed; writing its files one by one", exc_info=True)
+            return [*reports, *self._write_each(ready)]
+        return [*reports, *(self._ingested(p, built) for p, built in written)]
+
+    def _write_each(self, ready: list[tuple[_Prepared, Resolution]]) -> list[FileReport]:
         reports = []
         for p, resolution in ready:
             with _per_file(p.uri) as outcome:
@@ -414,28 +451,43 @@ class Ingestor:
         return reports
 
     def _write(self, p: _Prepared, resolution: Resolution) -> FileReport:
-        """What other sources share (people, customers, entities) merged with what the store
-        holds now, just before this file's own transaction."""
-        for customer in self._merge_customers(p.uri, p.customers):
-            p.graph.add(customer)
-        self._merge_people(p.graph)
-        entities = self._link(p.graph, p.mentions, resolution)
-        if p.progress:
-            p.progress("write", 0, 0)
-        batch = WriteBatch(replace_sources=p.replace, nodes=p.graph.nodes, links=p.graph.links)
+        """One file in its own transaction, merged with what the store holds now."""
+        built = self._batch(p, resolution, {})
         try:
-            self.store.write(batch)
+            self.store.write(built.batch)
         except ValueError as exc:
             return FileReport(uri=p.uri, status="failed", reason=f"could not write: {exc}")
-        graph = p.graph
+        return self._ingested(p, built)
+
+    def _batch(self, p: _Prepared, resolution: Resolution, seen: dict[str, Node]) -> _Built:
+        """What this file writes: its graph with what other sources share (people,
+        customers, entities) merged with what is stored or `seen` earlier in the group.
+        The prepared graph itself is left as it was, so a file can be built again."""
+        graph = SourceGraph(
+            source_id=p.graph.source_id, nodes=[*p.graph.nodes], links=[*p.graph.links]
+        )
+
+        def observed(node_id: str) -> Node | None:
+            return seen[node_id] if node_id in seen else self.store.get_observed(node_id)
+
+        for customer in self._merge_customers(p.uri, p.customers, observed):
+            graph.add(customer)
+        self._merge_people(graph, observed)
+        entities = self._link(graph, p.mentions, resolution, observed)
+        batch = WriteBatch(replace_sources=p.replace, nodes=graph.nodes, links=graph.links)
+        return _Built(batch, entities)
+
+    @staticmethod
+    def _ingested(p: _Prepared, built: _Built) -> FileReport:
+        nodes = built.batch.nodes
         return FileReport(
             uri=p.uri,
             status="ingested",
             kind=p.kind,
-            chunks=sum(n.label is Label.CHUNK for n in graph.nodes),
-            messages=sum(isinstance(n, Message) for n in graph.nodes),
-            entities=entities,
-            links=len(graph.links),
+            chunks=sum(n.label is Label.CHUNK for n in nodes),
+            messages=sum(isinstance(n, Message) for n in nodes),
+            entities=built.entities,
+            links=len(built.batch.links),
             row_errors=p.row_errors,
         )
 
@@ -562,38 +614,27 @@ class Ingestor:
             field_sources=dict.fromkeys(fields, seen),
         )
 
-    def _merge_customers(self, uri: str, customers: Sequence[Customer]) -> list[Customer]:
+    def _merge_customers(
+        self, uri: str, customers: Sequence[Customer], observed: Observed
+    ) -> list[Customer]:
         """One Customer per id, each field the newest non-empty value seen: over this file's
         conversations and what the store holds from other sources. What the store holds from
         this same file is dropped first, as this file is now what it says."""
         merged: dict[str, Customer] = {}
         for customer in customers:
             if customer.id not in merged:
-                merged[customer.id] = self._stored_fields(customer, uri)
+                merged[customer.id] = _stored_fields(customer, uri, observed)
             merged[customer.id] = _newest_fields(merged[customer.id], customer)
         return list(merged.values())
 
-    def _stored_fields(self, customer: Customer, uri: str) -> Customer:
-        """`customer` carrying the fields the store already holds for it from other sources."""
-        stored = self.store.get_observed(customer.id)
-        if not isinstance(stored, Customer):
-            return customer.model_copy(update={"fields": {}, "field_sources": {}})
-        keep = {
-            name: value
-            for name, value in stored.fields.items()
-            if _source_uri(stored.field_sources.get(name, "")) != uri
-        }
-        sources = {name: stored.field_sources.get(name, "") for name in keep}
-        return customer.model_copy(update={"fields": keep, "field_sources": sources})
-
-    def _merge_people(self, graph: SourceGraph) -> None:
+    def _merge_people(self, graph: SourceGraph, observed: Observed) -> None:
         """Employees are shared by every source that names them: keep the display name the
         store already has and every other name seen as an alias, instead of overwriting them
         with this source's view. Other fields (a team) are decisions the store keeps itself."""
         for position, node in enumerate(graph.nodes):
             if not isinstance(node, Employee):
                 continue
-            stored = self.store.get_observed(node.id)
+            stored = observed(node.id)
             if not isinstance(stored, Employee):
                 continue
             name = stored.name or node.name
@@ -604,34 +645,23 @@ class Ingestor:
             graph.nodes[position] = node.model_copy(update=update)
 
     def _link(
-        self, graph: SourceGraph, mentions: dict[str, list[Mention]], resolution: Resolution
+        self,
+        graph: SourceGraph,
+        mentions: dict[str, list[Mention]],
+        resolution: Resolution,
+        observed: Observed,
     ) -> int:
         """The resolved entities (aliases merged with what the graph already holds), linked
         from the chunks and messages that mention them."""
         entities: dict[str, Entity] = {}
         for resolved in resolution.entities:
-            entities[resolved.id] = self._entity(resolved, graph.source_id)
+            entities[resolved.id] = _entity(resolved, graph.source_id, observed(resolved.id))
         links = {
             node_id: [resolution.entity_id(m) for m in ms if resolution.entity_id(m)]
             for node_id, ms in mentions.items()
         }
         add_mentions(graph, links, entities)  # type: ignore[arg-type]
         return len(entities)
-
-    def _entity(self, resolved, source_id: str) -> Entity:  # type: ignore[no-untyped-def]
-        existing = self.store.get_observed(resolved.id)
-        aliases = list(
-            dict.fromkeys([*resolved.aliases, *(getattr(existing, "aliases", []) or [])])
-        )
-        return Entity(
-            id=resolved.id,
-            name=resolved.name,
-            kind=resolved.kind,
-            aliases=sorted(aliases),
-            normalized=resolved.normalized,
-            pinned=resolved.pinned or bool(existing and existing.pinned),
-            provenance=resolved.provenance(source_id),
-        )
 
     def _embed(self, graphs: Sequence[SourceGraph], progress: OnProgress | None = None) -> None:
         """Embed every chunk, sentence and message of the graphs together, in slices so a
@@ -661,6 +691,34 @@ class Ingestor:
                 self.on_embedded(start + len(part), len(texts))
             if progress:
                 progress("embed", start + len(part), len(texts))
+
+
+def _stored_fields(customer: Customer, uri: str, observed: Observed) -> Customer:
+    """`customer` carrying the fields the store already holds for it from other sources."""
+    stored = observed(customer.id)
+    if not isinstance(stored, Customer):
+        return customer.model_copy(update={"fields": {}, "field_sources": {}})
+    keep = {
+        name: value
+        for name, value in stored.fields.items()
+        if _source_uri(stored.field_sources.get(name, "")) != uri
+    }
+    sources = {name: stored.field_sources.get(name, "") for name in keep}
+    return customer.model_copy(update={"fields": keep, "field_sources": sources})
+
+
+def _entity(resolved, source_id: str, existing: Node | None) -> Entity:  # type: ignore[no-untyped-def]
+    """The resolved entity, keeping the aliases and the pin of the one stored under its id."""
+    aliases = list(dict.fromkeys([*resolved.aliases, *(getattr(existing, "aliases", []) or [])]))
+    return Entity(
+        id=resolved.id,
+        name=resolved.name,
+        kind=resolved.kind,
+        aliases=sorted(aliases),
+        normalized=resolved.normalized,
+        pinned=resolved.pinned or bool(existing and existing.pinned),
+        provenance=resolved.provenance(source_id),
+    )
 
 
 def customer_node_id(settings: Settings, raw: str) -> str:

@@ -14,7 +14,6 @@ import pytest
 from graph.model import Conversation, Customer, Document, Entity, Label, LinkType, Message
 from graph.settings import Settings
 from graph.store import GraphStore, StoreUnavailable, WriteBatch, WriteResult
-from ingest import pipeline
 from ingest.build import source_id_for
 from ingest.pipeline import Ingestor
 from tests.conftest import HashEmbedder
@@ -291,9 +290,9 @@ def test_groups_are_written_in_order_while_the_next_is_embedded(
 ) -> None:
     # Groups of ~4 texts: six groups, each written on the writer thread while the next one is
     # embedded. Every file still lands whole, once, in the order given.
-    monkeypatch.setattr(pipeline, "BATCH_TEXTS", 4)
     _chats(tmp_path / "chats", 12)
-    ingest = Ingestor(store, CountingEmbedder(), Settings(deid_key="t", data_dir=tmp_path))
+    settings = Settings(deid_key="t", data_dir=tmp_path, ingest_group_texts=4)
+    ingest = Ingestor(store, CountingEmbedder(), settings)
     report = ingest.ingest([tmp_path / "chats"])
     ingested = [f.uri.rsplit("/", 1)[-1] for f in report.files if f.status == "ingested"]
     assert ingested == [f"c{n:02d}.json" for n in range(12)]
@@ -305,26 +304,77 @@ def test_groups_are_written_in_order_while_the_next_is_embedded(
 def test_a_store_that_fails_mid_run_stops_it_and_leaves_whole_files(
     store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pipeline, "BATCH_TEXTS", 4)
+    # Groups of two files; the store goes away at the third group's write (on its thread).
     _chats(tmp_path / "chats", 12)
-    ingest = Ingestor(store, CountingEmbedder(), Settings(deid_key="t", data_dir=tmp_path))
-    real_write, written = store.write, []
+    settings = Settings(deid_key="t", data_dir=tmp_path, ingest_group_texts=4)
+    ingest = Ingestor(store, CountingEmbedder(), settings)
+    real, groups = store.write_many, []
 
-    def failing(batch: WriteBatch, *args: object, **kwargs: object) -> WriteResult:
-        if len(written) == 5:
+    def failing(batches: list[WriteBatch], actor: str = "ingest") -> list[WriteResult]:
+        if len(groups) == 2:
             raise StoreUnavailable("the store went away")
-        written.append(batch)
-        return real_write(batch, *args, **kwargs)
+        groups.append(batches)
+        return real(batches, actor)
 
-    monkeypatch.setattr(store, "write", failing)
+    monkeypatch.setattr(store, "write_many", failing)
     with pytest.raises(StoreUnavailable, match="went away"):
         ingest.ingest([tmp_path / "chats"])
     monkeypatch.undo()
-    assert _written(store) == [f"c{n:02d}.json" for n in range(5)]
+    assert _written(store) == [f"c{n:02d}.json" for n in range(4)]
     rerun = Ingestor(store, CountingEmbedder(), Settings(deid_key="t", data_dir=tmp_path))
     again = rerun.ingest([tmp_path / "chats"])
-    assert sum(f.status == "unchanged" for f in again.files) == 5
-    assert sum(f.status == "ingested" for f in again.files) == 7
+    assert sum(f.status == "unchanged" for f in again.files) == 4
+    assert sum(f.status == "ingested" for f in again.files) == 8
+
+
+def test_a_file_that_cannot_be_written_fails_alone_in_its_group(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A batch the store refuses (ValueError) sinks the group's write; each file is then
+    # written on its own, and only that one fails.
+    _chats(tmp_path / "chats", 6)
+    ingest = Ingestor(store, CountingEmbedder(), Settings(deid_key="t", data_dir=tmp_path))
+    real = store.write
+
+    def refusing(batch: WriteBatch, actor: str = "ingest") -> WriteResult:
+        if any(getattr(n, "text", "").startswith("第3单") for n in batch.nodes):
+            raise ValueError("links point at nodes that do not exist: x")
+        return real(batch, actor)
+
+    def refusing_many(batches: list[WriteBatch], actor: str = "ingest") -> list[WriteResult]:
+        if any(getattr(n, "text", "").startswith("第3单") for b in batches for n in b.nodes):
+            raise ValueError("links point at nodes that do not exist: x")
+        return [real(b, actor) for b in batches]
+
+    monkeypatch.setattr(store, "write", refusing)
+    monkeypatch.setattr(store, "write_many", refusing_many)
+    report = ingest.ingest([tmp_path / "chats"])
+    failed = {f.uri.rsplit("/", 1)[-1]: f.reason for f in report.files if f.status == "failed"}
+    assert failed == {
+        "broken.json": failed["broken.json"],
+        "c03.json": "could not write: links point at nodes that do not exist: x",
+    }
+    monkeypatch.undo()
+    assert _written(store) == [f"c{n:02d}.json" for n in (0, 1, 2, 4, 5)]
+
+
+def test_files_of_one_group_merge_what_they_share(store: GraphStore, tmp_path: Path) -> None:
+    # Two files in one group name the same employee under two names: the second file's merge
+    # sees the first's, though neither is in the store yet when the group is built.
+    folder = tmp_path / "chats"
+    folder.mkdir()
+    for n, name in enumerate(["王丽", "Wang Li"]):
+        chat = {
+            "id": f"c{n}",
+            "employee": name,
+            "employee_id": "wx-007",
+            "messages": [{"role": "customer", "text": f"第{n}个问题"}],
+        }
+        (folder / f"c{n}.json").write_text(json.dumps(chat, ensure_ascii=False), "utf-8")
+    ingest = Ingestor(store, CountingEmbedder(), Settings(deid_key="t", data_dir=tmp_path))
+    assert all(f.status == "ingested" for f in ingest.ingest([folder]).files)
+    (employee,) = store.get_nodes(Label.EMPLOYEE, limit=10)
+    assert {employee.name, *employee.aliases} == {"王丽", "Wang Li"}  # type: ignore[attr-defined]
 
 
 def _written(store: GraphStore) -> list[str]:

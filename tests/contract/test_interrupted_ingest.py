@@ -27,7 +27,14 @@ def owned(store: GraphStore, source_id: str) -> tuple[int, int]:
 
 
 def run_env(store: GraphStore, data_dir: Path) -> dict[str, str]:
-    env = {**os.environ, "SPIRAL_DATA_DIR": str(data_dir), "SPIRAL_STORE": "embedded"}
+    # Groups of about two files: on Neo4j a group is one transaction, so a kill lands
+    # between groups (10 files at the default size would be one all-or-nothing group).
+    env = {
+        **os.environ,
+        "SPIRAL_DATA_DIR": str(data_dir),
+        "SPIRAL_STORE": "embedded",
+        "SPIRAL_INGEST_GROUP_TEXTS": "12",
+    }
     if not isinstance(store, EmbeddedStore):
         env |= {"SPIRAL_STORE": "neo4j", "NEO4J_URI": store.uri}  # type: ignore[attr-defined]
     return env

@@ -76,3 +76,45 @@ def test_filtered_queries_and_event_feed_use_indexes(neo4j_uri: str) -> None:
                 statement,
                 operators,
             )
+
+
+def test_the_full_text_index_is_eventually_consistent_and_searches_wait_for_own_writes(
+    neo4j_uri: str,
+) -> None:
+    """Commits queue their full-text updates (no Lucene flush per commit); a search in the
+    process that wrote still finds what it just wrote. An index made by an older Spiral
+    (consistent at commit) is rebuilt eventually consistent at connect."""
+    from graph import cypher
+    from graph.model import Chunk, Document
+    from graph.neo4j_store import Neo4jStore
+    from graph.store import WriteBatch
+
+    def eventual(driver) -> object:  # type: ignore[no-untyped-def]
+        rows, _, _ = driver.execute_query(cypher.FULLTEXT_CONSISTENCY, name=cypher.FULLTEXT_INDEX)
+        return rows[0]["eventual"]
+
+    with GraphDatabase.driver(neo4j_uri, auth=None) as driver:
+        Neo4jStore.connect(neo4j_uri).close()
+        driver.execute_query(cypher.DROP_FULLTEXT_INDEX)
+        driver.execute_query(
+            f"CREATE FULLTEXT INDEX {cypher.FULLTEXT_INDEX} FOR (n:Searchable) "
+            "ON EACH [n.search_text] OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}"
+        )
+        assert eventual(driver) is False
+        store = Neo4jStore.connect(neo4j_uri)
+        assert eventual(driver) is True
+    try:
+        store.clear()
+        for n in range(5):
+            doc = Document(id=f"src-ec-{n}", uri=f"ec{n}.md", source_id=f"src-ec-{n}")
+            chunk = Chunk(id=f"chunk-ec-{n}", text=f"eventual marker{n} zebra", source_id=doc.id)
+            store.write(WriteBatch(replace_sources=[doc.id], nodes=[doc, chunk]))
+            assert [h.id for h in store.lexical_search(f"marker{n}", k=3)] == [chunk.id]
+        other = Neo4jStore.connect(neo4j_uri)  # a new process's store waits once, too
+        try:
+            assert len(other.lexical_search("zebra", k=10)) == 5
+        finally:
+            other.close()
+    finally:
+        store.clear()
+        store.close()
