@@ -285,14 +285,19 @@ def test_a_text_repeated_across_files_is_encoded_once(store: GraphStore, tmp_pat
     assert all(np.allclose(m.embedding, expected, atol=1e-6) for m in greeting)
 
 
-def test_groups_are_written_in_order_while_the_next_is_embedded(
-    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Groups of ~4 texts: six groups, each written on the writer thread while the next one is
-    # embedded. Every file still lands whole, once, in the order given.
+def _twelve_chats_in_groups_of_two(store: GraphStore, tmp_path: Path) -> Ingestor:
+    """12 chat files of 2 texts each, and an ingestor that groups 4 texts (2 files)."""
     _chats(tmp_path / "chats", 12)
     settings = Settings(deid_key="t", data_dir=tmp_path, ingest_group_texts=4)
-    ingest = Ingestor(store, CountingEmbedder(), settings)
+    return Ingestor(store, CountingEmbedder(), settings)
+
+
+def test_groups_are_written_in_order_while_the_next_is_embedded(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    # Six groups, each written on the writer thread while the next one is embedded. Every
+    # file still lands whole, once, in the order given.
+    ingest = _twelve_chats_in_groups_of_two(store, tmp_path)
     report = ingest.ingest([tmp_path / "chats"])
     ingested = [f.uri.rsplit("/", 1)[-1] for f in report.files if f.status == "ingested"]
     assert ingested == [f"c{n:02d}.json" for n in range(12)]
@@ -304,10 +309,8 @@ def test_groups_are_written_in_order_while_the_next_is_embedded(
 def test_a_store_that_fails_mid_run_stops_it_and_leaves_whole_files(
     store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Groups of two files; the store goes away at the third group's write (on its thread).
-    _chats(tmp_path / "chats", 12)
-    settings = Settings(deid_key="t", data_dir=tmp_path, ingest_group_texts=4)
-    ingest = Ingestor(store, CountingEmbedder(), settings)
+    # The store goes away at the third group's write (on the writer thread).
+    ingest = _twelve_chats_in_groups_of_two(store, tmp_path)
     real, groups = store.write_many, []
 
     def failing(batches: list[WriteBatch], actor: str = "ingest") -> list[WriteResult]:
