@@ -418,28 +418,27 @@ class Ingestor:
         what the store and the earlier files of the group hold. Should that fail for one
         file's sake, each file is written again on its own, so a failure stays that file's."""
         reports: list[FileReport] = []
-        written: list[tuple[_Prepared, _Built]] = []
+        written: list[tuple[_Prepared, Resolution, _Built]] = []
         seen: dict[str, Node] = {}  # what earlier files of the group will have written
         for p, resolution in ready:
             with _per_file(p.uri) as outcome:
                 built = self._batch(p, resolution, seen)
                 seen.update((n.id, n) for n in built.batch.nodes)
-                written.append((p, built))
+                written.append((p, resolution, built))
             if outcome.report:
                 reports.append(outcome.report)
         if not written:
             return reports
-        for p, _ in written:
+        for p, _, _ in written:
             if p.progress:
                 p.progress("write", 0, 0)
         try:
-            self.store.write_many([built.batch for _, built in written])
+            self.store.write_many([built.batch for _, _, built in written])
         except ValueError:
-            if len(written) == 1:
-                return [*reports, self._write(*ready[0])]
-            _log.debug("group write failed; writing its files one by one", exc_info=True)
-            return [*reports, *self._write_each(ready)]
-        return [*reports, *(self._ingested(p, built) for p, built in written)]
+            if len(written) > 1:
+                _log.debug("group write failed; writing its files one by one", exc_info=True)
+            return [*reports, *self._write_each([(p, r) for p, r, _ in written])]
+        return [*reports, *(self._ingested(p, built) for p, _, built in written)]
 
     def _write_each(self, ready: list[tuple[_Prepared, Resolution]]) -> list[FileReport]:
         reports = []

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -349,16 +350,27 @@ def test_a_file_that_cannot_be_written_fails_alone_in_its_group(
             raise ValueError("links point at nodes that do not exist: x")
         return [real(b, actor) for b in batches]
 
+    real_merge = Ingestor._merge_people
+
+    def merge_failing(self: Ingestor, graph: Any, observed: Any) -> None:  # c01: a bug
+        if any(getattr(n, "text", "").startswith("第1单") for n in graph.nodes):
+            raise RuntimeError("merge bug")
+        real_merge(self, graph, observed)
+
     monkeypatch.setattr(store, "write", refusing)
     monkeypatch.setattr(store, "write_many", refusing_many)
+    monkeypatch.setattr(Ingestor, "_merge_people", merge_failing)
     report = ingest.ingest([tmp_path / "chats"])
+    names = [f.uri.rsplit("/", 1)[-1] for f in report.files]
+    assert sorted(names) == sorted({*names}), names  # one report per file
     failed = {f.uri.rsplit("/", 1)[-1]: f.reason for f in report.files if f.status == "failed"}
     assert failed == {
         "broken.json": failed["broken.json"],
+        "c01.json": "RuntimeError: merge bug",
         "c03.json": "could not write: links point at nodes that do not exist: x",
     }
     monkeypatch.undo()
-    assert _written(store) == [f"c{n:02d}.json" for n in (0, 1, 2, 4, 5)]
+    assert _written(store) == [f"c{n:02d}.json" for n in (0, 2, 4, 5)]
 
 
 def test_files_of_one_group_merge_what_they_share(store: GraphStore, tmp_path: Path) -> None:
