@@ -385,14 +385,7 @@ class Neo4jStore:
     def write(self, batch: WriteBatch, actor: str = "ingest") -> WriteResult:
         """Replace sources by difference: only what the batch no longer has is deleted and
         only what changed is written, so the same batch twice writes nothing."""
-        rows = _prepare_node_rows(batch.nodes)
-        link_rows = _PREP.submit(_link_rows, batch.links)
-        try:
-            self._ensure_vector_index(batch.nodes)
-            return self._write_tx(lambda tx: self._write_batch(tx, batch, rows, link_rows, actor))
-        finally:
-            for pending in (*rows.values(), link_rows):
-                pending.cancel()
+        return self.write_many([batch], actor)[0]
 
     def write_many(self, batches: Sequence[WriteBatch], actor: str = "ingest") -> list[WriteResult]:
         """Several batches in one transaction, each applied as `write` would, in order, with
