@@ -434,9 +434,10 @@ class Ingestor:
                 p.progress("write", 0, 0)
         try:
             self.store.write_many([built.batch for _, _, built in written])
-        except ValueError:
-            if len(written) > 1:
-                _log.debug("group write failed; writing its files one by one", exc_info=True)
+        except ValueError as exc:
+            if len(written) == 1:
+                return [*reports, _not_written(written[0][0], exc)]
+            _log.debug("group write failed; writing its files one by one", exc_info=True)
             return [*reports, *self._write_each([(p, r) for p, r, _ in written])]
         return [*reports, *(self._ingested(p, built) for p, _, built in written)]
 
@@ -455,7 +456,7 @@ class Ingestor:
         try:
             self.store.write(built.batch)
         except ValueError as exc:
-            return FileReport(uri=p.uri, status="failed", reason=f"could not write: {exc}")
+            return _not_written(p, exc)
         return self._ingested(p, built)
 
     def _batch(self, p: _Prepared, resolution: Resolution, seen: dict[str, Node]) -> _Built:
@@ -690,6 +691,11 @@ class Ingestor:
                 self.on_embedded(start + len(part), len(texts))
             if progress:
                 progress("embed", start + len(part), len(texts))
+
+
+def _not_written(p: _Prepared, exc: ValueError) -> FileReport:
+    """The report of a file the store refused (a link to a node that does not exist, ...)."""
+    return FileReport(uri=p.uri, status="failed", reason=f"could not write: {exc}")
 
 
 def _stored_fields(customer: Customer, uri: str, observed: Observed) -> Customer:
