@@ -81,11 +81,11 @@ class Settings(BaseSettings):
     # cores ~140 KB of Markdown a minute, ~1 GB of memory per MB (benchmarks/ingest_bench.py
     # --large-file). Raise max_text_mb on bigger machines.
     max_file_mb: float = Field(default=20.0, gt=0)
+    max_text_mb: float = Field(default=2.0, gt=0)
     # Texts of many small files embedded together (full model batches), and on Neo4j their
     # files committed together (a commit costs more than a small file's rows); small enough
     # that a group's graphs stay well under 100 MB and a killed run loses one group's work.
     ingest_group_texts: int = Field(default=2048, ge=1)
-    max_text_mb: float = Field(default=2.0, gt=0)
     # The embedded store lets one writer in at a time; another waits this long, then gives up
     # with a clear error (nothing half-written). Readers never wait.
     busy_timeout_s: float = Field(default=30.0, gt=0)
