@@ -309,6 +309,11 @@ class SentenceEmbedder:
             return batches.encode_batches(list(texts), self.batch_size)
         return self._encode(list(texts))
 
+    def forget_recent(self) -> None:
+        """Drop the recent vectors, so the next encode of a text runs the model (a benchmark
+        that times the model on texts it has seen)."""
+        self._recent = RecentVectors(self._recent.size)
+
     def _each(self, encoder: EncoderShapes, texts: Sequence[str]) -> np.ndarray:
         """A few texts, one per run, each through the recent vectors (`RecentVectors`)."""
         return np.stack([self._recent.get(t, lambda t: encoder.encode([t])[0]) for t in texts])

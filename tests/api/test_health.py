@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from api import app as app_module
 from api.problems import BASE, PROBLEM_JSON
@@ -75,6 +76,28 @@ def test_readyz_waits_for_warming_up(tmp_path: Path) -> None:
         runtime.warming.join(60)
         assert runtime.warm_state == "warm"
         assert client.get("/readyz").json()["status"] == "ready"
+
+
+def _blas_threads() -> list[int]:
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_a_serving_process_keeps_matrix_products_on_one_thread(tmp_path: Path) -> None:
+    """OpenBLAS splits a vector scan of ~1,200 rows or more over every core and its threads
+    then spin: a live message cost 2.5x the CPU (api.runtime.one_blas_thread)."""
+    before = _blas_threads()
+    assert before, "numpy is linked to no BLAS that threadpoolctl can see"
+    try:
+        threadpool_limits(limits=2, user_api="blas")
+        assert set(_blas_threads()) == {2}
+        with hashed_client(tmp_path) as client:
+            runtime = client.app.state.runtime  # type: ignore[attr-defined]
+            runtime.warm = lambda: None
+            runtime.start_warming()
+            runtime.warming.join(30)
+            assert set(_blas_threads()) == {1}
+    finally:
+        threadpool_limits(limits=max(before), user_api="blas")
 
 
 def test_spiral_serve_runs_the_warming_app(monkeypatch: pytest.MonkeyPatch) -> None:
