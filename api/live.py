@@ -55,6 +55,7 @@ __all__ = [
     "PushState",
     "RedisLiveIndex",
     "append_messages",
+    "conversation_node",
     "expected_handler",
     "get_push",
     "handler_of",
@@ -227,15 +228,17 @@ def stored_conversation(
     store: GraphStore, ingestor: Ingestor, conversation_id: str
 ) -> tuple[Conversation | None, list[Message]]:
     """The conversation as the store holds it, and its messages in order."""
+    conv = conversation_node(store, ingestor, conversation_id)
+    return (conv, conversation_messages(store, conv.id)) if conv else (None, [])
+
+
+def conversation_node(
+    store: GraphStore, ingestor: Ingestor, conversation_id: str
+) -> Conversation | None:
+    """The live conversation's Conversation node, without its messages."""
     source = source_id_for(stored_uri(ingestor, conversation_id))
-    found = [
-        n.node
-        for n in store.neighbours(source, [LinkType.PART_OF], direction="in")
-        if isinstance(n.node, Conversation)
-    ]
-    if not found:
-        return None, []
-    return found[0], conversation_messages(store, found[0].id)
+    found = store.neighbours(source, [LinkType.PART_OF], direction="in")
+    return next((n.node for n in found if isinstance(n.node, Conversation)), None)
 
 
 def conversation_messages(store: GraphStore, conversation: str) -> list[Message]:
@@ -333,7 +336,10 @@ def append_messages(
     report = ingestor.ingest_loaded(loaded)
     if report.status == "failed":
         raise LoadError(loaded.uri, report.reason)
-    stored, _ = stored_conversation(store, ingestor, conversation_id)
+    # Ingested again under the same uri, a conversation keeps its node id: it is read back
+    # only when this append made it (on Neo4j the read was two round trips and every
+    # message's vector, for the id alone).
+    stored = conv or conversation_node(store, ingestor, conversation_id)
     if stored is None:  # pragma: no cover - the write above made it
         raise LiveError(f"conversation {conversation_id!r} was not stored")
     return Appended(

@@ -77,6 +77,8 @@ def test_messages_are_appended_in_order_with_links_and_deidentified(tmp_path: Pa
         assert "13912345678" not in messages[0].text and "[PHONE]" in messages[0].text
         assert messages[1].text.startswith("Card refunds take 5 to 10")
         assert third.json()["nodes"] == [messages[2].id]
+        # Every append names the stored conversation (the later ones without reading it back).
+        assert {r.json()["conversation"] for r in (first, second, third)} == {conv.id}
         assert _links(client, messages[0].id, LinkType.NEXT) == [messages[1].id]
         assert _links(client, messages[1].id, LinkType.NEXT) == [messages[2].id]
         assert _links(client, messages[1].id, LinkType.REPLIES_TO) == [messages[0].id]
