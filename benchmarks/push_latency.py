@@ -624,8 +624,9 @@ def run_store(
                         f"{time.perf_counter() - t0:.0f}s"
                     )
                 # Every hub's posting server asks the same bare asks first, so each meets the
-                # messages with the same caches (the words' term counts, decoded nodes): a
-                # server that had not asked them spent twice the CPU per message.
+                # messages equally warm (the words' term counts, decoded nodes) and each hub's
+                # bare ask is reported. (Suspected of the second hub's doubled CPU per message;
+                # it was not that: OpenBLAS spinning, see api.runtime.one_blas_thread.)
                 b = asyncio.run(baseline(post_url, admin, texts, args.asks))
                 out.setdefault("baseline", b)
                 out.setdefault("baselines", {})[hub] = b
