@@ -1,4 +1,4 @@
-"""The embedded store's vector index: from COARSE_ROWS rows an 8-bit scan picks candidates
+"""The embedded store's vector index: from COARSE_ROWS rows a binary scan picks candidates
 that are ranked exactly; the hits must be the exact scan's, labels and filters included."""
 
 from __future__ import annotations
@@ -11,15 +11,22 @@ from graph.model import Label
 from graph.store import FILTER_FIELDS, SearchFilter
 
 LABELS = [Label.CHUNK, Label.MESSAGE, Label.KNOWLEDGE_ITEM, Label.ENTITY]
+DIM = 384  # the model's: a binary code of fewer bits would order candidates worse than real
+
+
+CENTRES = np.random.default_rng(3).normal(size=(200, DIM)).astype(np.float32)
+
+
+def _clustered(rng: np.random.Generator, rows: int) -> np.ndarray:
+    """Unit vectors around the same 200 centres, as real embeddings are (many near
+    neighbours, and new texts near the old ones)."""
+    vectors = CENTRES[rng.integers(0, 200, rows)] + 0.4 * rng.normal(size=(rows, DIM))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
 def _index(rows: int, seed: int = 3) -> VectorIndex:
-    """Clustered unit vectors (as real embeddings are: many near neighbours), four labels,
-    a status on the items."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(200, 64)).astype(np.float32)
-    vectors = centres[rng.integers(0, 200, rows)] + 0.4 * rng.normal(size=(rows, 64))
-    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    """Clustered unit vectors, four labels, a status on the items."""
+    vectors = _clustered(np.random.default_rng(seed), rows)
     labels = [LABELS[i % 4].value for i in range(rows)]
     status = ["retired" if i % 8 == 2 else ("draft" if i % 4 == 2 else "") for i in range(rows)]
     return VectorIndex(
@@ -37,7 +44,7 @@ def _exact(index: VectorIndex, query: np.ndarray, k: int, mask: np.ndarray) -> l
     return [index.ids[i] for i in order if np.isfinite(scores[i])]
 
 
-def test_large_indexes_scan_a_quantized_copy_and_rank_exactly() -> None:
+def test_large_indexes_scan_a_binary_copy_and_rank_exactly() -> None:
     index = _index(COARSE_ROWS + 5_000)
     assert index.coarse is not None
     small = _index(2_000)
@@ -49,7 +56,7 @@ def test_large_indexes_scan_a_quantized_copy_and_rank_exactly() -> None:
     )
     status = index.meta["status"]
     for _ in range(30):
-        query = index.matrix[rng.integers(0, len(index.ids))] + 0.05 * rng.normal(size=64)
+        query = index.matrix[rng.integers(0, len(index.ids))] + 0.05 * rng.normal(size=DIM)
         query = (query / np.linalg.norm(query)).astype(np.float32)
         got = index.top(query.tolist(), 50)
         assert [i for i, _ in got] == _exact(index, query, 50, np.ones(len(status), bool))
@@ -82,7 +89,7 @@ def _label(index: VectorIndex, row: int) -> str:
     return next(lab.value for lab, code in LABEL_CODES.items() if code == index.labels[row])
 
 
-def _unit(rng: np.random.Generator, dim: int = 64) -> np.ndarray:
+def _unit(rng: np.random.Generator, dim: int = DIM) -> np.ndarray:
     v = rng.normal(size=dim).astype(np.float32)
     return (v / np.linalg.norm(v)).astype(np.float32)
 
@@ -100,12 +107,16 @@ def test_rows_changed_since_loading_search_as_a_reload_would(size: int) -> None:
     folded = False
     for step in range(40):
         added = {
-            f"new{step}-{j}": (LABELS[j % 4].value, _unit(rng).tobytes(), [""] * len(FILTER_FIELDS))
+            f"new{step}-{j}": (
+                LABELS[j % 4].value,
+                _clustered(rng, 1)[0].tobytes(),
+                [""] * len(FILTER_FIELDS),
+            )
             for j in range(int(rng.integers(1, 150)))
         }
         ids = list(truth)
         replaced = {
-            i: (truth[i][0], _unit(rng).tobytes(), truth[i][2])
+            i: (truth[i][0], _clustered(rng, 1)[0].tobytes(), truth[i][2])
             for i in rng.choice(ids, 5, replace=False)
         }
         removed = set(rng.choice(ids, 3, replace=False)) - set(replaced)
@@ -121,8 +132,10 @@ def test_rows_changed_since_loading_search_as_a_reload_would(size: int) -> None:
             truth[i] = (truth[i][0], truth[i][1], fields)
         index = index.with_changes(step, decided)
         reloaded = VectorIndex.from_rows(step, truth)  # a full reload
-        for _ in range(3):
-            query = _unit(rng)
+        for _ in range(3):  # near a row, as an ask is near what it is about
+            near = np.frombuffer(truth[rng.choice(list(truth))][1], dtype=np.float32)
+            query = near + 0.05 * rng.normal(size=DIM)
+            query = (query / np.linalg.norm(query)).astype(np.float32)
             for labels, filters in (
                 (None, None),
                 ([Label.MESSAGE, Label.KNOWLEDGE_ITEM], live),
@@ -184,7 +197,7 @@ def test_a_long_query_keeps_its_rarest_terms_within_the_postings_budget() -> Non
 
 
 def test_several_label_sets_from_one_scan_rank_as_their_own_scans() -> None:
-    """An ask ranks with and without sentences: one quantized scan serves both, each view
+    """An ask ranks with and without sentences: one binary scan serves both, each view
     exact, and a view the union's candidates hold too few of gets its own scan."""
     index = _index(COARSE_ROWS + 5_000)
     rng = np.random.default_rng(21)
@@ -198,7 +211,7 @@ def test_several_label_sets_from_one_scan_rank_as_their_own_scans() -> None:
         [Label.ENTITY],  # not in the others: its own scan
     ]
     for _ in range(10):
-        query = index.matrix[rng.integers(0, len(index.ids))] + 0.05 * rng.normal(size=64)
+        query = index.matrix[rng.integers(0, len(index.ids))] + 0.05 * rng.normal(size=DIM)
         query = (query / np.linalg.norm(query)).astype(np.float32)
         found = index.top_views(query.tolist(), 50, views, live, "x")
         for labels, got in zip(views, found, strict=True):
