@@ -83,10 +83,33 @@ CONTEXT_TURNS = 4  # the last turns of the conversation that count as its contex
 # four long turns used to push the words asked out of the text; and the encoding's cost grows
 # with its length (one query with 4 turns of ~300 characters: ~40 ms on one core).
 CONTEXT_CHARS = 240
+# What the model encodes of them is smaller for Chinese: a CJK character is about one token
+# and an English word of ~4 letters about one, so 240 Chinese characters cost the model four
+# times 240 English ones (one core: ~105 ms against ~26, benchmarks/README "the live ask").
+# The dense context counts each CJK character this many times; the lexical one keeps them all.
+CONTEXT_CJK_COST = 4
 CANDIDATES = 50  # hits per side and per text before fusion
 POOL = 8  # candidates read per option returned: enough replies for "what colleagues usually say"
 CONTEXT_POOL = 10  # the best hits for the conversation so far join the pool
 GROUP_FIT = 0.8  # a hit's own fit to the conversation so far counts more than its group's
+
+
+def _cost(text: str, cjk_cost: int) -> int:
+    """Characters, a CJK one counting `cjk_cost`."""
+    if cjk_cost == 1:
+        return len(text)
+    return len(text) + (cjk_cost - 1) * sum(1 for c in text if is_cjk(c))
+
+
+def _tail(text: str, room: int, cjk_cost: int) -> str:
+    """The end of `text` that costs at most `room`."""
+    if cjk_cost == 1:
+        return text[-room:] if room > 0 else ""
+    start = len(text)
+    while start > 0 and room >= _cost(text[start - 1], cjk_cost):
+        room -= _cost(text[start - 1], cjk_cost)
+        start -= 1
+    return text[start:]
 
 
 class Turn(BaseModel):
@@ -114,10 +137,12 @@ class AskRequest(BaseModel):
                 return turn.text.strip()
         return ""
 
-    def recent(self) -> str:
+    def recent(self, cjk_cost: int = 1) -> str:
         """The last turns before the words asked, oldest first: what the conversation is
         about (the same "how long?" after a claim talk and after a refund talk differ).
-        It is searched together with the words: the answer must fit both."""
+        It is searched together with the words: the answer must fit both. At most
+        CONTEXT_CHARS, a CJK character counting `cjk_cost` (CONTEXT_CJK_COST for the text
+        the model encodes)."""
         turns = [t for t in self.context if t.text.strip() and t.role != "system"]
         if turns and turns[-1].role == "customer" and turns[-1].text.strip() == self.words():
             turns = turns[:-1]
@@ -125,12 +150,13 @@ class AskRequest(BaseModel):
         room = CONTEXT_CHARS
         for turn in reversed(turns[-CONTEXT_TURNS:]):  # the newest first, while they fit
             text = turn.text.strip()
-            if len(text) > room:
+            cost = _cost(text, cjk_cost)
+            if cost > room:
                 if not kept:
-                    kept.append(text[-room:])
+                    kept.append(_tail(text, room, cjk_cost))
                 break
             kept.append(text)
-            room -= len(text) + 1
+            room -= cost + 1
         return "\n".join(reversed(kept))
 
     @property
@@ -252,6 +278,7 @@ def suggest(
     request = AskRequest(query=request) if isinstance(request, str) else request
     options = options or AskOptions()
     words, recent = request.words(), request.recent()
+    encoded = request.recent(CONTEXT_CJK_COST)  # what of it the model reads
     if not words:
         return AskResult(query="", hint=ASK_HINT)
     if not HAS_CONTENT.search(words):
@@ -264,8 +291,9 @@ def suggest(
             customer_entities(store, request.customer) if request.customer else [],
         ]
     )
-    texts = [words, f"{recent}\n{words}"] if recent else [words]
-    lexical_texts = [f"{words} {expansion(asked)}".strip(), *texts[1:]]
+    texts = [words, f"{encoded}\n{words}"] if recent else [words]
+    lexical_texts = [f"{words} {expansion(asked)}".strip()]
+    lexical_texts += [f"{recent}\n{words}"] if recent else []
     size = max(top_k * POOL, 20)
     found = search_sides(
         store, embedder, texts, CANDIDATES, SEARCHED, LIVE, lexical_texts, passages=options.passages
