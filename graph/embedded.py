@@ -218,6 +218,32 @@ class _Decoded:
         return node
 
 
+class _DecodedHits:
+    """Search hits decoded from their stored JSON, kept by that JSON (as `_Decoded` keeps
+    nodes): an ask reads ~300 hit records (two texts, lexical and dense, 50 each, two dense
+    views), and decoding them (JSON, then pydantic) was ~55 us each, ~10% of a live ask;
+    the same chunks and messages come back ask after ask. A changed record is another key,
+    so a hit is never stale. Each caller gets its own copy, with its score."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._hits: OrderedDict[str, Hit] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, record: str, score: float) -> Hit:
+        with self._lock:
+            hit = self._hits.get(record)
+            if hit is not None:
+                self._hits.move_to_end(record)
+        if hit is None:
+            hit = hit_from_record(json.loads(record), 0.0)
+            with self._lock:
+                self._hits[record] = hit
+                if len(self._hits) > self.size:
+                    self._hits.popitem(last=False)
+        return hit.model_copy(update={"score": score})
+
+
 class EmbeddedStore:
     """GraphStore on one SQLite file. One writer at a time (a lock in this process, SQLite's
     busy timeout across processes); readers use a connection per thread and never wait for
@@ -240,6 +266,7 @@ class EmbeddedStore:
         self._doc_count: tuple[object, int] = (None, 0)
         self._doc_freq = DocFreqCache()
         self._decoded = _Decoded()
+        self._hits = _DecodedHits()
         self._closed = False
 
     @staticmethod
@@ -710,7 +737,7 @@ class EmbeddedStore:
         rows = self._query(sql, (match, depth, *params, k))
         if where and len(rows) < k and depth < self._documents():
             rows = self._query(sql, (match, self._documents(), *params, k))
-        return [hit_from_record(json.loads(record), -score) for record, score in rows]
+        return [self._hits.get(record, -score) for record, score in rows]
 
     def _read_doc_freq(self, terms: list[str]) -> dict[str, int]:
         rows = self._query(
@@ -735,7 +762,7 @@ class EmbeddedStore:
     ) -> list[Hit]:
         best = self._vector_index().top(vector, k, labels, filters, now_iso())
         records = self._records([node_id for node_id, _ in best])
-        return [hit_from_record(records[node_id], score) for node_id, score in best]
+        return [self._hits.get(records[node_id], score) for node_id, score in best]
 
     def vector_search_views(
         self,
@@ -746,15 +773,16 @@ class EmbeddedStore:
     ) -> list[list[Hit]]:
         found = self._vector_index().top_views(vector, k, views, filters, now_iso())
         records = self._records(list(dict.fromkeys(i for best in found for i, _ in best)))
-        return [[hit_from_record(records[i], score) for i, score in best] for best in found]
+        return [[self._hits.get(records[i], score) for i, score in best] for best in found]
 
-    def _records(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
+    def _records(self, ids: Sequence[str]) -> dict[str, str]:
+        """The stored JSON records of `ids`, undecoded (`_DecodedHits` decodes them)."""
+        out: dict[str, str] = {}
         for part in _chunks(list(ids)):
             rows = self._query(
                 f"SELECT id, record FROM nodes WHERE id IN ({_marks(len(part))})", part
             )
-            out.update((i, json.loads(r)) for i, r in rows)
+            out.update(rows)
         return out
 
     def _updated_vectors(

@@ -181,6 +181,24 @@ def test_a_word_searched_before_it_existed_is_found_once_written(store: GraphSto
     assert store.lexical_search("zyxquartz 碳纤维", k=3) == []
 
 
+def test_hits_show_what_is_stored_now_each_with_its_own_score(store: GraphStore) -> None:
+    """Whatever a store keeps of decoded hits, a rewritten chunk is found with its new text
+    and title, and the same node found by two searches carries each search's score."""
+    store.write(doc_batch("d1", "a.md", ["refund my order please", "loyalty points balance"]))
+    vector = EMB.encode(["refund my order please"])[0].tolist()
+    first = store.vector_search(vector, k=2)
+    lexical = store.lexical_search("refund order", k=2)
+    assert first[0].id == lexical[0].id == "d1#0" and first[0].score != lexical[0].score
+    again = store.vector_search(EMB.encode(["loyalty points balance"])[0].tolist(), k=2)
+    assert again[1].id == "d1#0" and again[1].score < first[0].score
+    assert first[0].score == pytest.approx(1.0, abs=1e-2)  # not changed by the later search
+    batch = doc_batch("d1", "b.md", ["refund my order today", "loyalty points balance"])
+    store.write(batch)
+    hit = store.vector_search(vector, k=1)[0]
+    assert (hit.id, hit.text, hit.uri) == ("d1#0", "refund my order today", "b.md")
+    assert store.lexical_search("today", k=1)[0].text == "refund my order today"
+
+
 def test_vector_search(store: GraphStore) -> None:
     store.write(doc_batch("d1", "a.md", ["refund my order please", "loyalty points balance"]))
     hits = store.vector_search(EMB.encode(["please refund order"])[0].tolist(), k=2)
