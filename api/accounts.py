@@ -92,6 +92,9 @@ class Accounts:
         self._cache: dict[str, tuple[Principal, str, float]] = {}  # key hash → (who, key id, until)
         self._lock = threading.Lock()
         self._generation = 0  # bumped by every forget: a lookup that raced one is not cached
+        # employee node id → their accounts' team, read once per `ttl_s` (every pushed
+        # message asks it; reading every account each time cost more than the push itself)
+        self._teams: tuple[dict[str, str], float] = ({}, 0.0)
 
     # -- accounts ---------------------------------------------------------------------------
 
@@ -115,6 +118,7 @@ class Accounts:
             provenance=Provenance(created_by=actor, method="manual"),
         )
         self.store.apply([CreateNode(node=account)], actor, "account.create", f"account {name!r}")
+        self._teams = ({}, 0.0)
         return self.get(account.id)
 
     def get(self, account_id: str) -> Account:
@@ -126,6 +130,19 @@ class Accounts:
     def all(self, team: str | None = None) -> list[Account]:
         query = NodeQuery(label=Label.ACCOUNT, team=team, limit=1000)
         return [n for n in iter_nodes(self.store, query) if isinstance(n, Account)]
+
+    def team_of(self, employee_id: str) -> str:
+        """The team of the first account that stands for this employee and has one ('' for
+        none), from a table of all accounts read at most once per `ttl_s` (an account made or
+        changed in this process is seen at once)."""
+        teams, until = self._teams
+        if until <= self.clock():
+            teams = {}
+            for account in self.all():
+                if account.employee_id and account.team:
+                    teams.setdefault(account.employee_id, account.team)
+            self._teams = (teams, self.clock() + self.ttl_s)
+        return teams.get(employee_id, "")
 
     def update(
         self, actor: str, account_id: str, fields: dict[str, Any], reason: str = ""
@@ -150,6 +167,7 @@ class Accounts:
         op = SetFields(id=account_id, fields=changed, expected_version=account.version)
         self.store.apply([op], actor, "account.update", reason or ", ".join(sorted(changed)))
         self._forget(lambda who, _key: who.account_id == account_id)
+        self._teams = ({}, 0.0)
         return self.get(account_id)
 
     def _employee(self, ref: str) -> str:

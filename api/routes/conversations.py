@@ -453,4 +453,4 @@ def _team_of(rt: Runtime, employee: str) -> str:
     person = rt.store.get_node(employee)
     if isinstance(person, Employee) and person.team:
         return person.team
-    return next((a.team for a in rt.accounts.all() if a.employee_id == employee and a.team), "")
+    return rt.accounts.team_of(employee)

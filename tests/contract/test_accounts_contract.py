@@ -135,3 +135,20 @@ def test_a_revoke_elsewhere_is_seen_within_the_cache_time(store: GraphStore) -> 
     assert here.resolve(key) is not None
     now[0] = 31.0
     assert here.resolve(key) is None
+
+
+def test_an_employee_s_team_comes_from_their_account(store: GraphStore) -> None:
+    """Every pushed message asks for the handler's team: read from a table of the accounts
+    that a change here renews at once and a change elsewhere within the cache time."""
+    store.upsert_nodes([Employee(id="emp-wang", name="王丽", external_id="wang.li")])
+    now = [0.0]
+    here, elsewhere = Accounts(store, ttl_s=30.0, clock=lambda: now[0]), Accounts(store)
+    assert here.team_of("emp-wang") == "" and here.team_of("") == ""
+    account = here.create(ADMIN, "王丽", "employee", "", "wang.li")
+    assert here.team_of("emp-wang") == ""  # an account without a team names none
+    here.update(ADMIN, account.id, {"team": "south"})
+    assert here.team_of("emp-wang") == "south"  # at once in this process
+    elsewhere.update(ADMIN, account.id, {"team": "east"})  # another replica
+    assert here.team_of("emp-wang") == "south"
+    now[0] = 31.0
+    assert here.team_of("emp-wang") == "east"
