@@ -308,7 +308,7 @@ class Ingestor:
                 continue
             group.append(prepared)
             texts += len(prepared.graph.embedded_nodes)
-            if texts >= self.settings.ingest_group_texts:
+            if texts >= self.settings.group_texts:
                 yield group
                 group, texts = [], 0
         if group:

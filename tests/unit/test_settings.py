@@ -96,3 +96,16 @@ def test_job_timings_are_settings_and_a_heartbeat_must_beat_staleness(
     monkeypatch.setenv("SPIRAL_JOB_HEARTBEAT_S", "20")
     with pytest.raises(ValueError, match=r"SPIRAL_JOB_HEARTBEAT_S .* must be less than"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_the_ingest_group_follows_the_store_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neo4j's client holds a group's rows twice over: half the group keeps a big ingest
+    under 1 GB there; the embedded store keeps the larger group (faster)."""
+    monkeypatch.delenv("SPIRAL_INGEST_GROUP_TEXTS", raising=False)
+    assert Settings(store="embedded").group_texts == 2048
+    assert Settings(store="neo4j").group_texts == 1024
+    monkeypatch.setenv("SPIRAL_INGEST_GROUP_TEXTS", "300")
+    assert Settings(store="neo4j").group_texts == Settings(store="embedded").group_texts == 300
+    monkeypatch.setenv("SPIRAL_INGEST_GROUP_TEXTS", "0")
+    with pytest.raises(ValidationError, match="ingest_group_texts"):
+        Settings()
