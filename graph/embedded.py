@@ -436,10 +436,13 @@ class EmbeddedStore:
         if not links:
             return 0
         self._check_endpoints(conn, {end for link in links for end in (link.src, link.dst)})
-        written = 0
+        rows = []
         for link in {link.key: link for link in links}.values():
-            written += _put_link(conn, link.key, link.to_record())
-        return written
+            record = link.to_record()
+            rows.append((*link.key, _json(record), record_digest(record)))
+        # One statement for all (a live append writes its conversation's ~1,000 links again,
+        # nearly all unchanged); rowcount sums what was inserted or changed.
+        return conn.executemany(_PUT_LINK, rows).rowcount
 
     def _check_endpoints(self, conn: sqlite3.Connection, ids: set[str]) -> None:
         wanted = sorted(ids)
@@ -1013,14 +1016,15 @@ def _put_fts(conn: sqlite3.Connection, node_id: str, text: str) -> None:
         conn.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)", (rowid, text))
 
 
+_PUT_LINK = (
+    "INSERT INTO links (src, type, dst, source_id, record, digest) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(src, type, dst, source_id) DO UPDATE SET "
+    "record=excluded.record, digest=excluded.digest WHERE digest != excluded.digest"
+)
+
+
 def _put_link(conn: sqlite3.Connection, key: LinkKey, record: dict[str, Any]) -> int:
-    cur = conn.execute(
-        "INSERT INTO links (src, type, dst, source_id, record, digest) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(src, type, dst, source_id) DO UPDATE SET "
-        "record=excluded.record, digest=excluded.digest WHERE digest != excluded.digest",
-        (*key, _json(record), record_digest(record)),
-    )
-    return cur.rowcount
+    return conn.execute(_PUT_LINK, (*key, _json(record), record_digest(record))).rowcount
 
 
 def _search_where(

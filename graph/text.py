@@ -62,15 +62,34 @@ def _jieba():  # type: ignore[no-untyped-def]
     return jieba
 
 
+# Short texts (chat messages) are segmented once each: a live conversation is ingested again
+# with every message, and segmenting all its earlier messages again was a fifth of an append
+# at 80 messages. jieba's dictionary never changes in a process: the same text, the same
+# tokens. Long texts (document chunks) are not kept: they do not come back, and would weigh.
+KEPT_TEXT_CHARS = 500
+KEPT_TEXTS = 5_000
+
+
 def search_tokens(text: str) -> list[str]:
     """Word tokens for search: jieba for CJK runs (search mode, so compounds also yield their
     parts), plain word split for the rest; punctuation dropped."""
+    if len(text) <= KEPT_TEXT_CHARS:
+        return list(_kept_tokens(text))
+    return list(_search_tokens(text))
+
+
+@lru_cache(maxsize=KEPT_TEXTS)
+def _kept_tokens(text: str) -> tuple[str, ...]:
+    return _search_tokens(text)
+
+
+def _search_tokens(text: str) -> tuple[str, ...]:
     tokens: list[str] = []
     for token in _jieba().cut_for_search(normalize(text)):
         token = token.strip()
         if token and _WORD.search(token):
             tokens.append(token)
-    return tokens
+    return tuple(tokens)
 
 
 def _grams(text: str, seen: set[str], characters: bool = True) -> list[str]:
@@ -157,4 +176,11 @@ def shingles(text: str) -> frozenset[str]:
 
 def segment_for_index(text: str, characters: bool = False) -> str:
     """The space-joined term string both stores put in their full-text index."""
+    if len(text) <= KEPT_TEXT_CHARS:
+        return _kept_segments(text, characters)
+    return " ".join(index_terms(text, characters))
+
+
+@lru_cache(maxsize=KEPT_TEXTS)
+def _kept_segments(text: str, characters: bool) -> str:
     return " ".join(index_terms(text, characters))

@@ -16,7 +16,9 @@ curated in the gazetteer or has a regular surface form. Three layers, most certa
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -549,6 +551,10 @@ def _en_keywords(view: _View, top_k: int) -> list[tuple[int, int, str, float]]:
 # --------------------------------------------------------------------------- extractor
 
 
+RECENT_TEXTS = 5_000  # texts whose mentions an Extractor keeps (see `Extractor.extract`)
+RECENT_TEXT_CHARS = 500  # ... when they are this short (chat messages: long ones do not recur)
+
+
 class Extractor:
     """Built once from the gazetteer, then called per text (no per-call pipeline set-up)."""
 
@@ -562,6 +568,8 @@ class Extractor:
         self.entries = list(entries)
         self.keywords = keywords
         self.top_k = top_k
+        self._recent: OrderedDict[tuple[str, str], tuple[Mention, ...]] = OrderedDict()
+        self._recent_lock = threading.Lock()
         forms: dict[str, int] = {}
         for index, entry in enumerate(self.entries):
             for form in entry.forms:
@@ -633,6 +641,24 @@ class Extractor:
         if not text.strip():
             return []
         language = language_of(text, language)
+        # A live conversation is ingested again with every message: its earlier messages'
+        # mentions are kept (by text; they are frozen, and the same text gives the same ones).
+        if len(text) > RECENT_TEXT_CHARS:
+            return self._extract(text, language)
+        key = (text, language)
+        with self._recent_lock:
+            kept = self._recent.get(key)
+            if kept is not None:
+                self._recent.move_to_end(key)
+                return list(kept)
+        found = self._extract(text, language)
+        with self._recent_lock:
+            self._recent[key] = tuple(found)
+            if len(self._recent) > RECENT_TEXTS:
+                self._recent.popitem(last=False)
+        return found
+
+    def _extract(self, text: str, language: str) -> list[Mention]:
         view = _View(text)
         names = self._gazetteer(text, view)
         found = names + [

@@ -295,3 +295,28 @@ def test_keywords_can_be_turned_off() -> None:
 
 def test_empty_text_gives_no_mentions(extractor: Extractor) -> None:
     assert extractor.extract("") == [] and extractor.extract("  \n") == []
+
+
+def test_a_text_seen_again_gives_the_same_mentions_in_a_list_of_its_own() -> None:
+    """A live conversation is ingested again with every message: a short text's mentions and
+    terms are kept, so each must come back equal and independent of what a caller did with
+    the last answer; a long text is worked out each time and gives the same."""
+    from graph.text import KEPT_TEXT_CHARS, search_tokens, segment_for_index
+
+    extractor = Extractor([GazetteerEntry(name="安心保", kind=EntityKind.PRODUCT)])
+    text = "安心保的保费是3999元，理赔多久能到账？"
+    first = extractor.extract(text)
+    first.clear()  # a caller changing its list changes nothing kept
+    again = extractor.extract(text)
+    assert again == Extractor([GazetteerEntry(name="安心保", kind=EntityKind.PRODUCT)]).extract(
+        text
+    )
+    assert any(m.name == "安心保" for m in again) and any(m.name == "CNY 3999" for m in again)
+    tokens = search_tokens(text)
+    tokens.append("extra")
+    assert "extra" not in search_tokens(text)
+    assert segment_for_index(text) == segment_for_index(text[:]) and "理赔" in search_tokens(text)
+    long = text * (KEPT_TEXT_CHARS // len(text) + 1)
+    assert len(long) > KEPT_TEXT_CHARS
+    assert extractor.extract(long) == extractor.extract(long)
+    assert search_tokens(long)[: len(search_tokens(text))] == search_tokens(text)
