@@ -63,6 +63,7 @@ import numpy as np
 from common import RESULTS, ROOT, latency_summary, machine_info, read_jddc, table, write_json
 from run import _CJK, _VOCAB_EN, _VOCAB_ZH, Corpus
 
+from api.runtime import one_blas_thread
 from graph.context import walk_contexts
 from graph.embeddings import get_embedder
 from graph.model import (
@@ -863,6 +864,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     load_before = os.getloadavg()
+    one_blas_thread()  # as `spiral serve` runs: numpy's products on one thread (api.runtime)
     settings = Settings()
     embedder = get_embedder(
         settings.embedding_model, settings.embedding_batch_size, settings.query_encoder

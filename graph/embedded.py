@@ -918,6 +918,13 @@ class EmbeddedStore:
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("DELETE FROM sqlite_sequence WHERE name = 'events'")
 
+    def tidy(self) -> None:
+        """FTS5's 'optimize': every write adds index segments that each search then reads
+        (a freshly built 100k store: 16,625 index rows, 4,766 after; a lexical search
+        24.6 -> 21.2 ms p50). ~2 s at 100k, under the writer's lock; readers go on (WAL)."""
+        with self._lock:
+            self._conn.execute("INSERT INTO fts(fts) VALUES('optimize')")
+
     def close(self) -> None:
         """Close the writer and every thread's reader connection."""
         with self._lock:

@@ -784,6 +784,9 @@ class Neo4jStore:
         self._run(cypher.DROP_VECTOR_INDEX, write_=True)
         self._dimensions = None
 
+    def tidy(self) -> None:
+        """Nothing to do: Neo4j's full-text and vector indexes merge their own segments."""
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True

@@ -309,6 +309,11 @@ class GraphStore(Protocol):
         """Delete everything (tests and `spiral demo --fresh`)."""
         ...
 
+    def tidy(self) -> None:
+        """After a large write (a bulk ingest): fold what the full-text index wrote in many
+        small pieces, so a search reads fewer of them. Changes no data; may take seconds."""
+        ...
+
     def close(self) -> None: ...
 
 

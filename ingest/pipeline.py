@@ -90,6 +90,9 @@ _log = logging.getLogger(__name__)
 PIPELINE_VERSION = "4"
 EMBED_SLICE = 256  # texts per encode call: the progress granularity of one long file
 RECENT_TEXTS = 20_000  # vectors of recently embedded texts kept (~30 MB at 384 dimensions)
+# An ingest that wrote this many chunks and messages tidies the store's search index after
+# (GraphStore.tidy): a freshly built index is in many small pieces, and searches slower.
+TIDY_AFTER_TEXTS = 2_000
 
 Loaded = LoadedDocument | LoadedTranscript | LoadedNote
 V = TypeVar("V")
@@ -263,6 +266,9 @@ class Ingestor:
         report.files += unreadable
         shown = _progress(self, files, progress)
         report.files += self.ingest_many(self._read(path, str(path), kind) for path in shown)
+        totals = report.totals()
+        if totals["chunks"] + totals["messages"] >= TIDY_AFTER_TEXTS:
+            self.store.tidy()
         report.seconds = time.perf_counter() - start
         return report
 

@@ -15,6 +15,7 @@ import pytest
 from graph.model import Conversation, Customer, Document, Entity, Label, LinkType, Message
 from graph.settings import Settings
 from graph.store import GraphStore, StoreUnavailable, WriteBatch, WriteResult
+from ingest import pipeline
 from ingest.build import source_id_for
 from ingest.pipeline import Ingestor
 from tests.conftest import HashEmbedder
@@ -305,6 +306,20 @@ def test_groups_are_written_in_order_while_the_next_is_embedded(
     assert _written(store) == [f"c{n:02d}.json" for n in range(12)]
     # 王丽 is one employee shared by every file: merged in each file's own write, in order.
     assert len(store.get_nodes(Label.EMPLOYEE, limit=10)) == 1
+
+
+def test_a_large_ingest_tidies_the_search_index_once_and_a_small_one_does_not(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "TIDY_AFTER_TEXTS", 20)  # 12 files of 2 messages: 24
+    tidied: list[int] = []
+    real = store.tidy
+    monkeypatch.setattr(store, "tidy", lambda: (tidied.append(1), real())[1])
+    ingest = _twelve_chats_in_groups_of_two(store, tmp_path)
+    ingest.ingest([tmp_path / "chats"])
+    assert tidied == [1]
+    ingest.ingest([tmp_path / "chats"])  # unchanged: nothing written, nothing to tidy
+    assert tidied == [1]
 
 
 def test_a_store_that_fails_mid_run_stops_it_and_leaves_whole_files(

@@ -199,6 +199,20 @@ def test_hits_show_what_is_stored_now_each_with_its_own_score(store: GraphStore)
     assert store.lexical_search("today", k=1)[0].text == "refund my order today"
 
 
+def test_tidying_the_search_index_changes_no_answer_and_no_data(store: GraphStore) -> None:
+    """After a bulk ingest the store folds its full-text index (GraphStore.tidy): the same
+    hits, scores and stats after, and nothing logged."""
+    for i in range(30):  # many small writes: many index pieces on the embedded store
+        texts = [f"理赔材料 {i} 需要身份证", f"refund {i} today"]
+        store.write(doc_batch(f"d{i}", f"{i}.md", texts))
+    asks = ["理赔材料", "refund today", "身份证"]
+    before = [store.lexical_search(q, k=10) for q in asks]
+    stats, events = store.stats(), store.events(since=0, limit=10_000)
+    store.tidy()
+    assert [store.lexical_search(q, k=10) for q in asks] == before
+    assert store.stats() == stats and store.events(since=0, limit=10_000) == events
+
+
 def test_vector_search(store: GraphStore) -> None:
     store.write(doc_batch("d1", "a.md", ["refund my order please", "loyalty points balance"]))
     hits = store.vector_search(EMB.encode(["please refund order"])[0].tolist(), k=2)
