@@ -197,6 +197,31 @@ def _dedupe(forms: Sequence[str], skip: str) -> list[str]:
     return out
 
 
+_KIND_CODES = {kind: code for code, kind in enumerate(EntityKind)}
+
+
+class _Accepted:
+    """New names of one kind kept as themselves so far, and their vectors as one matrix (grown
+    by doubling): each next name is compared with all of them in one product."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[GroupKey, _Group]] = []
+        self._rows = np.zeros((0, 0), dtype=np.float32)
+
+    def add(self, key: GroupKey, group: _Group, vector: np.ndarray) -> None:
+        n = len(self.found)
+        if n == len(self._rows):
+            grown = np.zeros((max(16, 2 * n), len(vector)), dtype=np.float32)
+            if n:
+                grown[:n] = self._rows[:n]
+            self._rows = grown
+        self._rows[n] = vector
+        self.found.append((key, group))
+
+    def matrix(self) -> np.ndarray:
+        return self._rows[: len(self.found)]
+
+
 class Resolver:
     """Resolves mentions against the gazetteer (and each other). Pure over its inputs: the
     same entries, embedder, threshold and mentions give the same Resolution."""
@@ -222,6 +247,8 @@ class Resolver:
                     self._loose.setdefault((entry.kind, loose_key(form)), index)
                     self._any_kind.setdefault(canonical_key(form), set()).add(index)
         self._form_vectors: tuple[np.ndarray, list[int]] | None = None
+        # per entry with forms: where its forms start in the form matrix, which entry, its kind
+        self._blocks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._name_vectors: dict[str, np.ndarray] = {}  # across calls: names recur per file
 
     # -- name matching ------------------------------------------------------------------
@@ -307,22 +334,47 @@ class Resolver:
         return [self._name_vectors[n] for n in names]
 
     def _candidates(
-        self, group: _Group, vector: np.ndarray, accepted: list[tuple[GroupKey, _Group, np.ndarray]]
+        self, group: _Group, vector: np.ndarray, accepted: dict[EntityKind, _Accepted]
     ) -> list[tuple[float, GroupKey, list[str]]]:
-        """(similarity, target, target's names) above the threshold, same kind only."""
+        """(similarity, target, target's names) above the threshold, same kind only. An entry
+        scores its best form; one product and one reduction for all entries (a Python loop
+        over every form, per new name, was most of resolving a long conversation)."""
         found: list[tuple[float, GroupKey, list[str]]] = []
-        matrix, owners = self._entry_vectors()
-        best: dict[int, float] = {}
-        scores = (matrix @ vector).tolist() if owners else []
-        for owner, score in zip(owners, scores, strict=True):
-            if self.entries[owner].kind == group.kind:
-                best[owner] = max(best.get(owner, -1.0), score)
-        for owner, score in best.items():
-            found.append((score, ("entry", str(owner), ""), list(self.entries[owner].forms)))
-        for key, other, other_vector in accepted:
-            if other.kind == group.kind:
-                found.append((float(other_vector @ vector), key, list(other.names)))
+        matrix, _ = self._entry_vectors()
+        starts, entries, kinds = self._entry_blocks()
+        if len(starts):
+            best = np.maximum.reduceat(matrix @ vector, starts)
+            near = (kinds == _KIND_CODES[group.kind]) & (best >= self.threshold)
+            for i in np.flatnonzero(near):
+                owner = int(entries[i])
+                found.append(
+                    (float(best[i]), ("entry", str(owner), ""), list(self.entries[owner].forms))
+                )
+        same = accepted.get(group.kind)
+        if same is not None:
+            scores = same.matrix() @ vector
+            for i in np.flatnonzero(scores >= self.threshold):
+                key, other = same.found[i]
+                found.append((float(scores[i]), key, list(other.names)))
         return sorted((c for c in found if c[0] >= self.threshold), key=lambda c: -c[0])
+
+    def _entry_blocks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each entry with forms, in order: its first row in the form matrix, its index,
+        its kind's code (the matrix holds each entry's forms one after another)."""
+        if self._blocks is None:
+            starts, entries, kinds, row = [], [], [], 0
+            for index, entry in enumerate(self.entries):
+                if entry.forms:
+                    starts.append(row)
+                    entries.append(index)
+                    kinds.append(_KIND_CODES[entry.kind])
+                    row += len(entry.forms)
+            self._blocks = (
+                np.array(starts, dtype=np.intp),
+                np.array(entries, dtype=np.intp),
+                np.array(kinds, dtype=np.int16),
+            )
+        return self._blocks
 
     def _group_for(self, groups: dict[GroupKey, _Group], key: GroupKey) -> _Group:
         """The group for a key; a gazetteer entry no mention named yet gets an empty one."""
@@ -339,7 +391,7 @@ class Resolver:
             return {}
         vectors = self._encode_names([g.name for _, g in new])
         redirect: dict[GroupKey, GroupKey] = {}
-        accepted: list[tuple[GroupKey, _Group, np.ndarray]] = []
+        accepted: dict[EntityKind, _Accepted] = {}
         for (key, group), vector in zip(new, vectors, strict=True):
             target = next(
                 (
@@ -350,7 +402,7 @@ class Resolver:
                 None,
             )
             if target is None:
-                accepted.append((key, group, vector))
+                accepted.setdefault(group.kind, _Accepted()).add(key, group, vector)
             else:
                 self._group_for(groups, target[1]).absorb(group, target[0])
                 redirect[key] = target[1]
