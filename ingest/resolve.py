@@ -16,6 +16,7 @@ import string
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr
@@ -50,6 +51,8 @@ _CJK_SPACE = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff])\s+|\s+(?=[\u3400-\u9
 _TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|\d+(?:\.\d+)?|[^\W\d_]+")
 
 
+# Names recur in every file and in every append of a live conversation: their keys are kept.
+@lru_cache(maxsize=20_000)
 def canonical_key(text: str) -> str:
     """graph.text.normalize (NFKC, case, spaces) without edge punctuation or spaces next to
     CJK: "金盾 医疗险。" and "金盾医疗险" share a key."""
@@ -76,6 +79,7 @@ def _tokens(text: str) -> list[str]:
     return [_stem(t) for t in _TOKEN.findall(canonical_key(text))]
 
 
+@lru_cache(maxsize=20_000)
 def loose_key(text: str) -> str:
     """Tokens only: spacing, hyphens and plurals ignored ("Golden-Shield plans" ==
     "golden shield plan")."""
