@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from graph.model import (
     node_from_record,
     record_digest,
 )
+from graph.recent import Recent
 from graph.store import (
     FILTER_FIELDS,
     Hit,
@@ -199,22 +199,14 @@ class _Decoded:
     never be served stale. The nodes are shared: only for readers that do not change them."""
 
     def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._nodes: OrderedDict[tuple[str, int, str], Node] = OrderedDict()
-        self._lock = threading.Lock()
+        self._nodes: Recent[tuple[str, int, str], Node] = Recent(size)
 
     def get(self, record: str, version: int, updated_at: str) -> Node:
         key = (record, version, updated_at)
-        with self._lock:
-            node = self._nodes.get(key)
-            if node is not None:
-                self._nodes.move_to_end(key)
-                return node
-        node = EmbeddedStore._node(record, None, version, updated_at)
-        with self._lock:
-            self._nodes[key] = node
-            if len(self._nodes) > self.size:
-                self._nodes.popitem(last=False)
+        node = self._nodes.get(key)
+        if node is None:
+            node = EmbeddedStore._node(record, None, version, updated_at)
+            self._nodes.put(key, node)
         return node
 
 
@@ -226,21 +218,13 @@ class _DecodedHits:
     so a hit is never stale. Each caller gets its own copy, with its score."""
 
     def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._hits: OrderedDict[str, Hit] = OrderedDict()
-        self._lock = threading.Lock()
+        self._hits: Recent[str, Hit] = Recent(size)
 
     def get(self, record: str, score: float) -> Hit:
-        with self._lock:
-            hit = self._hits.get(record)
-            if hit is not None:
-                self._hits.move_to_end(record)
+        hit = self._hits.get(record)
         if hit is None:
             hit = hit_from_record(json.loads(record), 0.0)
-            with self._lock:
-                self._hits[record] = hit
-                if len(self._hits) > self.size:
-                    self._hits.popitem(last=False)
+            self._hits.put(record, hit)
         return hit.model_copy(update={"score": score})
 
 

@@ -16,9 +16,7 @@ curated in the gazetteer or has a regular surface form. Three layers, most certa
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from spacy.pipeline import EntityRuler
 
 from graph.model import EntityKind
+from graph.recent import Recent
 from graph.text import is_cjk, normalize
 from ingest.gazetteer import GazetteerEntry
 from ingest.nlp import get_nlp, language_of
@@ -568,8 +567,7 @@ class Extractor:
         self.entries = list(entries)
         self.keywords = keywords
         self.top_k = top_k
-        self._recent: OrderedDict[tuple[str, str], tuple[Mention, ...]] = OrderedDict()
-        self._recent_lock = threading.Lock()
+        self._recent: Recent[tuple[str, str], tuple[Mention, ...]] = Recent(RECENT_TEXTS)
         forms: dict[str, int] = {}
         for index, entry in enumerate(self.entries):
             for form in entry.forms:
@@ -646,16 +644,11 @@ class Extractor:
         if len(text) > RECENT_TEXT_CHARS:
             return self._extract(text, language)
         key = (text, language)
-        with self._recent_lock:
-            kept = self._recent.get(key)
-            if kept is not None:
-                self._recent.move_to_end(key)
-                return list(kept)
+        kept = self._recent.get(key)
+        if kept is not None:
+            return list(kept)
         found = self._extract(text, language)
-        with self._recent_lock:
-            self._recent[key] = tuple(found)
-            if len(self._recent) > RECENT_TEXTS:
-                self._recent.popitem(last=False)
+        self._recent.put(key, tuple(found))
         return found
 
     def _extract(self, text: str, language: str) -> list[Mention]:

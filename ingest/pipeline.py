@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -28,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from graph.embeddings import Embedder, ModelError
 from graph.ids import content_hash
 from graph.model import Chunk, Customer, Employee, Entity, Label, Message, Node, Sentence, make_id
+from graph.recent import Recent
 from graph.settings import Settings
 from graph.store import (
     GraphStore,
@@ -95,7 +94,6 @@ RECENT_TEXTS = 20_000  # vectors of recently embedded texts kept (~30 MB at 384 
 TIDY_AFTER_TEXTS = 2_000
 
 Loaded = LoadedDocument | LoadedTranscript | LoadedNote
-V = TypeVar("V")
 
 Observed = Callable[[str], Node | None]
 """A node as stored, or as an earlier file of the same group will have written it."""
@@ -153,29 +151,6 @@ class _Prepared:
         return [m for found in self.mentions.values() for m in found]
 
 
-class _Recent(Generic[V]):
-    """The `size` most recently used values by key (an LRU), for a process's hot texts."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[str, V] = OrderedDict()
-        self._lock = threading.Lock()  # live appends of several conversations run at once
-
-    def get(self, key: str) -> V | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: str, value: V) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-
 @dataclass
 class _Built:
     """One file's batch, merged and ready to write, and how many entities it names."""
@@ -228,7 +203,7 @@ class Ingestor:
         self.extractor = Extractor(entries, keywords=settings.keyword_topics)
         # Vectors of texts embedded lately: a live conversation is re-ingested whole at each
         # message (api/live.py), and its earlier messages need not be encoded again.
-        self._vectors: _Recent[np.ndarray] = _Recent(RECENT_TEXTS)  # float32: 1.5 KB each
+        self._vectors: Recent[str, np.ndarray] = Recent(RECENT_TEXTS)  # float32: 1.5 KB each
         names = NameVectorCache(settings.data_dir / "cache" / "names.sqlite")
         self.resolver = Resolver(entries, embedder=embedder, cache=names)
         # What else decides the output: a change of any of these re-processes every file.
