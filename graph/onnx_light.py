@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from graph.onnx_query import PROBES, EncoderShapes, write_once
+from graph.onnx_query import PROBES, EncoderShapes, session_options, write_once
 
 __all__ = ["LightEncoder", "LightModel", "load_probes", "probes_path", "save_probes"]
 
@@ -122,10 +122,7 @@ class LightEncoder(EncoderShapes):
     def __init__(self, model: LightModel, path: Path, threads: int = 1) -> None:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+        options = session_options(threads)
         self.model, self.path, self.threads = model, path, threads
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._names = [i.name for i in self._session.get_inputs()]

@@ -43,6 +43,7 @@ __all__ = [
     "cache_path",
     "default_cache_dir",
     "quantize",
+    "session_options",
     "write_once",
 ]
 
@@ -55,6 +56,22 @@ INT8_MIN_COSINE = 0.99  # the int8 model's least cosine to torch's vector on the
 PROBES = ("退货的运费谁出？", "How long does a refund take to reach my card?")
 _CPU = ["CPUExecutionProvider"]
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def session_options(threads: int) -> Any:
+    """onnxruntime options for one of our sessions: `threads` for the op, and no memory
+    pattern. Why not: the pattern is planned and kept per input shape, and every batch and
+    query has a shape of its own (texts x tokens), so a long ingest or a server grew by it
+    (400 batches of mixed shapes: 574 MB resident with it, 486 MB without; no slower).
+    The arena stays: without it batches ran ~10 % slower."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    options.enable_mem_pattern = False
+    return options
 
 
 def default_cache_dir() -> Path:
@@ -128,10 +145,7 @@ class OnnxEncoder(EncoderShapes):
         self._model = model
         self._names = [n for n in _INPUTS if n in model.preprocess(["x"])]
         self.threads = threads
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+        options = session_options(threads)
         if path.is_file():
             try:
                 self._session = ort.InferenceSession(str(path), options, providers=_CPU)

@@ -242,3 +242,20 @@ def test_spacy_is_imported_without_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.model
+def test_no_session_keeps_a_memory_plan_per_shape(tmp_path: Path) -> None:
+    """onnxruntime's memory pattern is planned and kept per input shape; every batch and query
+    has its own, so a long ingest or a server would grow with it."""
+    cache = tmp_path / "spiral"
+    first = SentenceEmbedder(DEFAULT_MODEL, backend="onnx", cache_dir=cache)
+    first.encode(["退货的运费谁出？"])
+    first.encode(["How long does a refund take?"] * 40)  # a batch: the all-cores session
+    light = SentenceEmbedder(DEFAULT_MODEL, backend="onnx", cache_dir=cache)
+    assert light._light is not None  # the export is on disk now: the torch-free path
+    light.encode(["理赔多久能到账"] * 40)
+    sessions = [s._session for s in first._sessions.values()]
+    sessions += [s._session for s in light._light.values()]
+    assert len(sessions) >= 3
+    assert all(not s.get_session_options().enable_mem_pattern for s in sessions)
