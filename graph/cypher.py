@@ -32,7 +32,9 @@ __all__ = [
     "LEXICAL_SEARCH",
     "MISSING_IDS",
     "NEIGHBOURS_IN",
+    "NEIGHBOURS_IN_OF",
     "NEIGHBOURS_OUT",
+    "NEIGHBOURS_OUT_OF",
     "NO_LIMIT",
     "PROJECTION_LINKS",
     "PROJECTION_NODES",
@@ -197,6 +199,10 @@ NODE_STATE = (
     "MATCH (n:Node {id: $id}) OPTIONAL MATCH (d:Decision {id: $id}) "
     "RETURN properties(n) AS props, d.decided AS decided, d.observed AS observed"
 )
+NODE_STATES = (
+    "UNWIND $ids AS id MATCH (n:Node {id: id}) OPTIONAL MATCH (d:Decision {id: id}) "
+    "RETURN id, properties(n) AS props, d.decided AS decided, d.observed AS observed"
+)
 DECISIONS = (
     REPLAN_SKIP + "UNWIND $ids AS id MATCH (d:Decision {id: id}) "
     "RETURN d.id AS id, d.decided AS decided, d.observed AS observed"
@@ -319,6 +325,19 @@ NO_LIMIT = 2**62  # LIMIT takes no null: "all" is a number no node reaches
 
 NEIGHBOURS_OUT = _neighbours("(a:Node {id: $id})-[r]->(b:Node)", "b")
 NEIGHBOURS_IN = _neighbours("(a:Node)-[r]->(b:Node {id: $id})", "a")
+
+
+def _neighbours_of(pattern: str, far: str) -> str:
+    """`_neighbours` for each id of $ids (no limit), each row naming the id it is for."""
+    return (
+        f"UNWIND $ids AS at MATCH {pattern} WHERE $types IS NULL OR type(r) IN $types "
+        "RETURN at, a.id AS src, type(r) AS type, b.id AS dst, properties(r) AS link, "
+        f"{far} {_NEIGHBOUR_PROPS} AS node ORDER BY at, type, {far}.id, r.source_id"
+    )
+
+
+NEIGHBOURS_OUT_OF = _neighbours_of("(a:Node {id: at})-[r]->(b:Node)", "b")
+NEIGHBOURS_IN_OF = _neighbours_of("(a:Node)-[r]->(b:Node {id: at})", "a")
 
 # What suggestions need about each search hit (graph.context), for all hits in one round trip;
 # the same walk as graph.context.walk_contexts, step for step. The hit comes back as get_node

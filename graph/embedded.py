@@ -621,6 +621,10 @@ class EmbeddedStore:
         state = _Tx(self, self._reader()).node_state(node_id)
         return state.observed_node() if state else None
 
+    def get_observed_many(self, node_ids: Sequence[str]) -> dict[str, Node]:
+        found = {i: self.get_observed(i) for i in dict.fromkeys(node_ids)}
+        return {i: node for i, node in found.items() if node is not None}
+
     def get_nodes(self, label: Label, limit: int = 1000) -> list[Node]:
         rows = self._query(
             f"SELECT {_NODE_COLUMNS} FROM nodes WHERE label = ? ORDER BY id LIMIT ?",
@@ -691,6 +695,15 @@ class EmbeddedStore:
                 node = self._node(node_json, None, version, updated_at)
                 result.append(Neighbour(link=link, node=node, direction=side))
         return result
+
+    def neighbours_of(
+        self,
+        node_ids: Sequence[str],
+        link_types: Sequence[LinkType] | None = None,
+        direction: Literal["out", "in", "both"] = "both",
+    ) -> dict[str, list[Neighbour]]:
+        # A local query per node costs what a join would: no round trips to save.
+        return {i: self.neighbours(i, link_types, direction) for i in dict.fromkeys(node_ids)}
 
     def source_hash(self, source_id: str) -> str | None:
         rows = self._query(

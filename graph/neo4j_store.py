@@ -578,6 +578,13 @@ class Neo4jStore:
             state = session.execute_read(lambda tx: _Tx(self, tx).node_state(node_id))
         return state.observed_node() if state else None
 
+    def get_observed_many(self, node_ids: Sequence[str]) -> dict[str, Node]:
+        wanted = list(dict.fromkeys(node_ids))
+        if not wanted:
+            return {}
+        rows = self._run(cypher.NODE_STATES, ids=wanted)
+        return {row["id"]: _state(row).observed_node() for row in rows}
+
     def query_nodes(self, query: NodeQuery) -> NodePage:
         equalities = query.equalities()
         params: dict[str, Any] = {"label": query.label.value, "limit": query.limit + 1}
@@ -643,6 +650,29 @@ class Neo4jStore:
                 link = Link.from_record(row["src"], row["type"], row["dst"], row["link"])
                 result.append(Neighbour(link=link, node=_node(row["node"]), direction=side))
         return result
+
+    def neighbours_of(
+        self,
+        node_ids: Sequence[str],
+        link_types: Sequence[LinkType] | None = None,
+        direction: Literal["out", "in", "both"] = "both",
+    ) -> dict[str, list[Neighbour]]:
+        wanted = list(dict.fromkeys(node_ids))
+        out: dict[str, list[Neighbour]] = {i: [] for i in wanted}
+        if not wanted:
+            return out
+        types = [LinkType(t).value for t in link_types] if link_types else None
+        sides: list[tuple[Literal["out", "in"], str]] = []
+        if direction in ("out", "both"):
+            sides.append(("out", cypher.NEIGHBOURS_OUT_OF))
+        if direction in ("in", "both"):
+            sides.append(("in", cypher.NEIGHBOURS_IN_OF))
+        for side, query in sides:  # each side ordered as `neighbours` orders it
+            for row in self._run(query, ids=wanted, types=types):
+                link = Link.from_record(row["src"], row["type"], row["dst"], row["link"])
+                neighbour = Neighbour(link=link, node=_node(row["node"]), direction=side)
+                out[row["at"]].append(neighbour)
+        return out
 
     def source_hash(self, source_id: str) -> str | None:
         rows = self._run(cypher.SOURCE_HASH, id=source_id)
@@ -818,6 +848,22 @@ def _event(data: dict[str, Any]) -> StoredEvent:
     return StoredEvent.from_stored(*(data.get(name) for name in names))
 
 
+def _state(row: Any) -> NodeState:
+    """A node's state from a NODE_STATE(S) row: its properties and its decision."""
+    props = dict(row["props"])
+    embedding = props.get("embedding")
+    return NodeState(
+        label=Label(props["label"]),
+        record={k: v for k, v in props.items() if k not in _STATE_PROPS},
+        decided=json.loads(row["decided"]) if row["decided"] else {},
+        observed=json.loads(row["observed"]) if row["observed"] else {},
+        embedding=list(embedding) if embedding else None,
+        version=props.get("version") or 0,
+        updated_at=props.get("updated_at") or "",
+        digest=props.get("_digest") or "",
+    )
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -830,20 +876,7 @@ class _Tx:
 
     def node_state(self, node_id: str) -> NodeState | None:
         row = self.tx.run(cypher.NODE_STATE, id=node_id).single()
-        if row is None:
-            return None
-        props = dict(row["props"])
-        embedding = props.get("embedding")
-        return NodeState(
-            label=Label(props["label"]),
-            record={k: v for k, v in props.items() if k not in _STATE_PROPS},
-            decided=json.loads(row["decided"]) if row["decided"] else {},
-            observed=json.loads(row["observed"]) if row["observed"] else {},
-            embedding=list(embedding) if embedding else None,
-            version=props.get("version") or 0,
-            updated_at=props.get("updated_at") or "",
-            digest=props.get("_digest") or "",
-        )
+        return None if row is None else _state(row)
 
     def put_node_state(self, node_id: str, state: NodeState | None) -> None:
         if state is None:

@@ -217,6 +217,11 @@ class GraphStore(Protocol):
         decision is never written back as if it had been observed."""
         ...
 
+    def get_observed_many(self, node_ids: Sequence[str]) -> dict[str, Node]:
+        """`get_observed` of each node, in one call (one round trip on Neo4j); ids that do
+        not exist are left out."""
+        ...
+
     def get_nodes(self, label: Label, limit: int = 1000) -> list[Node]: ...
 
     def hit_contexts(self, ids: Sequence[str]) -> dict[str, HitContext]:
@@ -233,6 +238,17 @@ class GraphStore(Protocol):
     ) -> list[Neighbour]:
         """Linked nodes, out-links then in-links, each side in (link type, node id) order;
         with `limit`, at most that many per side (a hub's thousands are never all read)."""
+        ...
+
+    def neighbours_of(
+        self,
+        node_ids: Sequence[str],
+        link_types: Sequence[LinkType] | None = None,
+        direction: Literal["out", "in", "both"] = "both",
+    ) -> dict[str, list[Neighbour]]:
+        """`neighbours` of each node (no limit: for a few nodes of modest degree, e.g. a
+        conversation's messages), in one call: one round trip on Neo4j, not one per node.
+        Every id is a key; one that does not exist has no neighbours."""
         ...
 
     def delete_source(self, source_id: str, actor: str = "ingest") -> WriteResult:

@@ -448,8 +448,20 @@ class Ingestor:
             source_id=p.graph.source_id, nodes=[*p.graph.nodes], links=[*p.graph.links]
         )
 
+        # What the store holds of the shared nodes this file names, read at once (on Neo4j
+        # one round trip instead of one per customer, employee and entity).
+        shared = [c.id for c in p.customers]
+        shared += [n.id for n in p.graph.nodes if isinstance(n, Employee)]
+        shared += [e.id for e in resolution.entities]
+        stored = self.store.get_observed_many([i for i in shared if i not in seen])
+        named = set(shared)
+
         def observed(node_id: str) -> Node | None:
-            return seen[node_id] if node_id in seen else self.store.get_observed(node_id)
+            if node_id in seen:
+                return seen[node_id]
+            if node_id in stored:
+                return stored[node_id]
+            return None if node_id in named else self.store.get_observed(node_id)
 
         for customer in self._merge_customers(p.uri, p.customers, observed):
             graph.add(customer)

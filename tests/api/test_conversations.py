@@ -93,6 +93,39 @@ def test_messages_are_appended_in_order_with_links_and_deidentified(tmp_path: Pa
         assert len(writes) == 3 and writes[-1].after["uri"] == f"live/{CONV}"
 
 
+def test_each_employee_keeps_their_node_as_the_conversation_grows(tmp_path: Path) -> None:
+    """An append ingests the whole conversation again, each employee message with its
+    speaker's id read back from the graph: two colleagues of one name stay two people."""
+    said = [
+        ("customer", "Where is my parcel?", ""),
+        ("employee", "Let me check the tracking for you.", "emp-7"),
+        ("employee", "I'm taking over from my colleague: it left the depot today.", "emp-9"),
+        ("customer", "Thanks", ""),
+    ]
+    with hashed_client(tmp_path) as client:
+        speakers: dict[str, list[str]] = {}
+        for i, (role, text, speaker_id) in enumerate(said):
+            extra = {"speaker": "Alice Wang", "speaker_id": speaker_id} if speaker_id else {}
+            sent = client.post(
+                f"/conversations/{CONV}/messages",
+                json=_message(role, text, f"m{i}", f"2026-03-09T10:0{i}:00+08:00", **extra)
+                | (_people() if i == 0 else {}),
+            )
+            assert sent.status_code == 200, sent.text
+            _, messages = _stored(client, CONV)
+            for m in messages:
+                if m.role == "employee":
+                    speakers.setdefault(m.id, []).append(
+                        *_links(client, m.id, LinkType.SAID_BY) or [""]
+                    )
+        first, second = (ids for ids in speakers.values())
+        assert len(set(first)) == len(set(second)) == 1  # unchanged by every later append
+        assert first[0] != second[0] and "" not in (first[0], second[0])
+        store = client.app.state.runtime.store  # type: ignore[attr-defined]
+        people = [store.get_node(first[0]), store.get_node(second[0])]
+        assert [p.external_id for p in people] == ["emp-7", "emp-9"]  # type: ignore[union-attr]
+
+
 def test_the_same_message_id_again_is_not_appended_twice(tmp_path: Path) -> None:
     with hashed_client(tmp_path) as client:
         body = _message("customer", "Is the jacket in stock?", "dup-1", "", **_people())

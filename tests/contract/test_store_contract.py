@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from graph.changes import SetFields
 from graph.model import (
     Chunk,
     Customer,
@@ -106,6 +107,29 @@ def test_neighbours_of_a_hub_are_read_up_to_a_limit_per_side_in_order(store: Gra
         "n10",
         "n11",
     ]
+
+
+def test_neighbours_of_many_nodes_are_each_one_s_neighbours(store: GraphStore) -> None:
+    store.upsert_nodes([entity(f"n{i}", f"N{i}") for i in range(6)])
+    store.upsert_links(
+        [
+            Link(src="n0", dst="n2", type=LinkType.COMPLEMENTS, weight=0.5),
+            Link(src="n0", dst="n1", type=LinkType.COMPLEMENTS),
+            Link(src="n0", dst="n3", type=LinkType.CONTRADICTS),
+            Link(src="n4", dst="n0", type=LinkType.COMPLEMENTS),
+            Link(src="n1", dst="n2", type=LinkType.CONTRADICTS, props={"field": "price"}),
+        ]
+    )
+    ids = ["n1", "n0", "n5", "gone", "n0"]
+    for types in (None, [LinkType.COMPLEMENTS]):
+        for direction in ("out", "in", "both"):
+            many = store.neighbours_of(ids, types, direction)  # type: ignore[arg-type]
+            assert list(many) == ["n1", "n0", "n5", "gone"]
+            for node_id, found in many.items():  # the same neighbours, in the same order
+                one = store.neighbours(node_id, types, direction)  # type: ignore[arg-type]
+                assert [n.model_dump() for n in found] == [n.model_dump() for n in one]
+    assert len(store.neighbours_of(["n0"])["n0"]) == 4
+    assert store.neighbours_of([]) == {}
 
 
 def test_link_to_missing_node_rolls_back_whole_batch(store: GraphStore) -> None:
@@ -326,3 +350,16 @@ def _age_the_index(store: GraphStore) -> None:
         return
     store._run("MERGE (m:SpiralMeta {name: 'index_terms'}) SET m.value = 1", write_=True)
     store._run("MATCH (n:Node {id: 'c1'}) SET n.search_text = 'nothing'", write_=True)
+
+
+def test_observed_nodes_are_read_many_at_once_as_one_at_a_time(store: GraphStore) -> None:
+    store.upsert_nodes([entity("a", "A"), entity("b", "B")])
+    store.apply([SetFields(id="a", fields={"name": "A (decided)"})], "km", "edit")
+    assert store.get_node("a").name == "A (decided)"  # type: ignore[union-attr]
+    many = store.get_observed_many(["b", "a", "gone", "a"])
+    assert set(many) == {"a", "b"}
+    for node_id, node in many.items():  # without people's decisions, as get_observed reads
+        one = store.get_observed(node_id)
+        assert one is not None and node.model_dump() == one.model_dump()
+    assert many["a"].name == "A"  # type: ignore[attr-defined]
+    assert store.get_observed_many([]) == {}
