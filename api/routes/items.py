@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from api.auth import CurrentUser, Principal, require
 from api.deps import RuntimeDep, in_domain
+from api.runtime import Runtime
 from api.schemas import errors, problems
 from api.schemas_seci import ItemDetailPublic, ItemPublic
-from api.scope import item_visible, visible_item
+from api.scope import item_visible, sees_everything, visible_item
 from graph.model import KnowledgeItem, Label
-from graph.store import GraphStore, NodeQuery
+from graph.search import hybrid_search
+from graph.store import GraphStore, NodeQuery, SearchFilter
 from seci.items_view import item_detail, item_record
 
 __all__ = ["ItemsPage", "router"]
@@ -31,6 +33,8 @@ router = APIRouter(
     responses=problems(401, 403),
 )
 ItemId = Annotated[str, Path(min_length=1, max_length=500)]
+MAX_Q = 500  # characters of search words
+SEARCH_CANDIDATES = 50  # hits per side before fusion, as search takes them
 
 
 class ItemsPage(BaseModel):
@@ -46,11 +50,22 @@ async def list_items(
     kind: Literal["talk_track", "faq", "fact"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=MAX_Q)] = None,
 ) -> ItemsPage:
     """Items by id, with outcome counts and sources. A page can hold fewer than `limit` items
-    when some are another team's: follow `next_cursor` until it is null."""
+    when some are another team's: follow `next_cursor` until it is null. With `q`: the
+    `limit` items that best match those words (lexical and dense, as search ranks), best
+    first, in one page (`cursor` is not taken with it)."""
     if user.role == "employee":
         status = "approved"
+    if q is not None:
+        if cursor is not None:
+            raise HTTPException(422, "q and cursor do not go together: a search is one page")
+        scoped = None if sees_everything(user) else [user.team]
+        filters = SearchFilter(
+            status=[status] if status else None, kind=[kind] if kind else None, team=scoped
+        )
+        return await run_in_threadpool(lambda: _found(rt, user, q, filters, limit))
     query = NodeQuery(
         label=Label.KNOWLEDGE_ITEM, status=status, kind=kind, limit=limit, cursor=cursor
     )
@@ -67,6 +82,29 @@ async def get_item(item_id: ItemId, rt: RuntimeDep, user: CurrentUser) -> ItemDe
         return ItemDetailPublic.model_validate({**detail, "team": item.team})
 
     return await run_in_threadpool(read)
+
+
+def _found(
+    rt: Runtime, user: Principal, words: str, filters: SearchFilter, limit: int
+) -> ItemsPage:
+    """The items that best match `words`; filters apply inside the search, so another
+    team's items never take a slot."""
+    hits = hybrid_search(
+        rt.store,
+        rt.embedder,
+        words,
+        k=limit,
+        labels=[Label.KNOWLEDGE_ITEM],
+        candidates=max(limit, SEARCH_CANDIDATES),
+        filters=filters,
+    )
+    nodes = [rt.store.get_node(hit.id) for hit in hits]
+    items = [
+        ItemPublic.model_validate({**item_record(rt.store, n), "team": n.team})
+        for n in nodes
+        if isinstance(n, KnowledgeItem) and item_visible(user, n)
+    ]
+    return ItemsPage(items=items)
 
 
 def _page(store: GraphStore, user: Principal, query: NodeQuery) -> ItemsPage:

@@ -90,6 +90,31 @@ def test_a_team_sees_its_items_and_everyones_and_employees_only_approved(
     assert len(page["items"]) == 1 and page["next_cursor"]
 
 
+def test_items_are_found_by_their_words_within_what_each_account_may_see(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    def found(key: str, **params: object) -> list[str]:
+        response = get(client, key, "/items", **params)
+        assert response.status_code == 200, response.text
+        assert response.json()["next_cursor"] is None  # a search is one page
+        return [i["id"] for i in response.json()["items"]]
+
+    north = found(keys["km_north"], q="价格包含两年保修")
+    assert set(north) <= {"item-shared", "item-north", "item-north-draft"}
+    assert {"item-north", "item-north-draft"} <= set(north)
+    assert north[0] in ("item-north", "item-north-draft")  # before the unrelated shared one
+    assert "item-south" not in found(keys["km_north"], q="南区门店周末营业")
+    assert found(keys["km_south"], q="南区门店周末营业")[0] == "item-south"
+    assert "item-north-draft" not in found(keys["wang"], q="价格包含两年保修")  # approved only
+    assert found(keys["km_north"], q="价格包含两年保修", status="draft") == ["item-north-draft"]
+    assert found(keys["km_north"], q="价格包含两年保修", limit=1) == north[:1]
+    assert "item-south" in found(ADMIN_KEY, q="南区门店周末营业")
+    for bad in ({"q": ""}, {"q": "价格", "cursor": "abc"}, {"q": "x" * 501}):
+        refused = get(client, keys["km_north"], "/items", **bad)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+
+
 def test_curators_decide_on_their_teams_items_as_themselves_and_undo(
     client: TestClient, keys: dict[str, str]
 ) -> None:
