@@ -210,6 +210,10 @@ def test_the_knowledge_manager_merges_two_items_and_undoes_it(
         history.locator(f'li[data-seq="{undo["seq"]}"]').wait_for()
         actions = history.locator("li").evaluate_all("lis => lis.map(li => li.dataset.action)")
         assert actions[:2] == ["undo", "item.merge"], actions  # newest first
+        # the merge is undone: its own entry offers no undo any more
+        assert (
+            history.get_by_role("button", name=f"Undo #{merge_event['seq']} (merged)").count() == 0
+        )
     assert console.api("GET", f"/items/{quote(other)}")["status"] == "draft"
     # both are back as they were, so the merge is proposed again
     card.wait_for()

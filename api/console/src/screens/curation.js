@@ -311,6 +311,9 @@ function History({ detail, act, open = false }) {
   const me = useContext(Me);
   const who = (actor) => (me && actor === me.account_id ? t("you") : actor);
   const events = [...(detail.history || [])].reverse(); // newest first
+  // Only the newest change to an item can be undone (the server refuses an older one: the
+  // item changed since), so an undone or overtaken decision offers no undo.
+  const newest = events.length ? events[0].seq : null;
   return html`<details class="history" open=${open}>
     <summary>${t("history", { n: events.length })}</summary>
     <ol class="history" reversed>
@@ -319,7 +322,7 @@ function History({ detail, act, open = false }) {
         return html`<li key=${e.seq} data-action=${e.action} data-seq=${e.seq}>
           <span>#${e.seq} · ${when(e.at)} · ${who(e.actor)} · <strong>${action}</strong></span>
           ${e.reason && html`<span class="muted"> — ${e.reason}</span>`}
-          ${UNDOABLE.test(e.action) &&
+          ${e.seq === newest && UNDOABLE.test(e.action) &&
           html` <button class="secondary outline small" aria-label=${t("undoLabel", { seq: e.seq, action })}
             onClick=${() => act("undo", () => post(`/curation/events/${e.seq}/undo`, {}))}>
             ${t("undoEvent", { seq: e.seq })}</button>`}
