@@ -314,7 +314,8 @@ _NEIGHBOUR_PROPS = "{.*, embedding: null, search_text: null, _digest: null}"
 
 def _neighbours(pattern: str, far: str) -> str:
     return (
-        f"MATCH {pattern} WHERE $types IS NULL OR type(r) IN $types "
+        f"MATCH {pattern} WHERE ($types IS NULL OR type(r) IN $types) "
+        f"AND ($labels IS NULL OR {far}.label IN $labels) "
         "RETURN a.id AS src, type(r) AS type, b.id AS dst, properties(r) AS link, "
         f"{far} {_NEIGHBOUR_PROPS} AS node ORDER BY type, {far}.id, r.source_id LIMIT $limit"
     )

@@ -675,6 +675,7 @@ class EmbeddedStore:
         link_types: Sequence[LinkType] | None = None,
         direction: Literal["out", "in", "both"] = "both",
         limit: int | None = None,
+        labels: Sequence[Label] | None = None,
     ) -> list[Neighbour]:
         result: list[Neighbour] = []
         for side, here, there in (("out", "src", "dst"), ("in", "dst", "src")):
@@ -684,11 +685,13 @@ class EmbeddedStore:
             # a node with thousands of links of other types costs nothing extra.
             types = [LinkType(t).value for t in link_types] if link_types else []
             typed = f" AND l.type IN ({_marks(len(types))})" if types else ""
+            kinds = [Label(label).value for label in labels] if labels is not None else []
+            kept = f" AND n.label IN ({_marks(len(kinds))})" if labels is not None else ""
             rows = self._query(
                 f"SELECT l.src, l.type, l.dst, l.record, n.record, n.version, n.updated_at "
-                f"FROM links l JOIN nodes n ON n.id = l.{there} WHERE l.{here} = ?{typed} "
-                "ORDER BY l.type, n.id LIMIT ?",
-                (node_id, *types, -1 if limit is None else limit),
+                f"FROM links l JOIN nodes n ON n.id = l.{there} WHERE l.{here} = ?{typed}"
+                f"{kept} ORDER BY l.type, n.id LIMIT ?",
+                (node_id, *types, *kinds, -1 if limit is None else limit),
             )
             for src, type_, dst, link_json, node_json, version, updated_at in rows:
                 link = Link.from_record(src, type_, dst, json.loads(link_json))

@@ -636,8 +636,10 @@ class Neo4jStore:
         link_types: Sequence[LinkType] | None = None,
         direction: Literal["out", "in", "both"] = "both",
         limit: int | None = None,
+        labels: Sequence[Label] | None = None,
     ) -> list[Neighbour]:
         types = [LinkType(t).value for t in link_types] if link_types else None
+        kinds = [Label(label).value for label in labels] if labels is not None else None
         most = cypher.NO_LIMIT if limit is None else limit
         sides: list[tuple[Literal["out", "in"], str]] = []
         if direction in ("out", "both"):
@@ -646,7 +648,7 @@ class Neo4jStore:
             sides.append(("in", cypher.NEIGHBOURS_IN))
         result = []
         for side, query in sides:
-            for row in self._run(query, id=node_id, types=types, limit=most):
+            for row in self._run(query, id=node_id, types=types, labels=kinds, limit=most):
                 link = Link.from_record(row["src"], row["type"], row["dst"], row["link"])
                 result.append(Neighbour(link=link, node=_node(row["node"]), direction=side))
         return result

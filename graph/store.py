@@ -235,9 +235,11 @@ class GraphStore(Protocol):
         link_types: Sequence[LinkType] | None = None,
         direction: Literal["out", "in", "both"] = "both",
         limit: int | None = None,
+        labels: Sequence[Label] | None = None,
     ) -> list[Neighbour]:
         """Linked nodes, out-links then in-links, each side in (link type, node id) order;
-        with `limit`, at most that many per side (a hub's thousands are never all read)."""
+        with `limit`, at most that many per side (a hub's thousands are never all read); with
+        `labels`, only nodes of those labels (filtered before the limit)."""
         ...
 
     def neighbours_of(

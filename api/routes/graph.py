@@ -44,6 +44,18 @@ SAFE_FIELDS = ("kind", "status", "uri", "channel", "outcome", "role", "team", "l
 _NAME_CHARS = 80
 # Who may use the API is not knowledge: never shown, never walked through.
 HIDDEN_LABELS = frozenset({Label.ACCOUNT, Label.API_KEY})
+# What a neighbourhood shows first, and what there can be thousands of (shown after it).
+BULK_LABELS = (
+    Label.MESSAGE,
+    Label.CHUNK,
+    Label.SENTENCE,
+    Label.CONVERSATION,
+    Label.CUSTOMER,
+    Label.CARD,
+)
+KNOWLEDGE_LABELS = tuple(
+    label for label in Label if label not in BULK_LABELS and label not in HIDDEN_LABELS
+)
 
 
 class GraphNode(BaseModel):
@@ -96,9 +108,12 @@ def neighbourhood(
     types: list[LinkType] | None = None,
     visible: Callable[[Node], bool] = lambda node: True,
 ) -> Neighbourhood | None:
-    """Breadth first from `node_id`; a node's neighbours in (link type, id) order, so the
-    answer is the same on every backend. None when there is no such node (or it is not
-    `visible`); nodes that are not are left out and not walked through."""
+    """Breadth first from `node_id`; a node's neighbours knowledge first (items, entities,
+    documents, people, paths), then the bulk (messages, chunks, conversations...), each in
+    (link type, id) order, so the answer is the same on every backend and a product
+    mentioned in a thousand messages still shows the items about it. None when there is no
+    such node (or it is not `visible`); nodes that are not are left out and not walked
+    through."""
     center = store.get_node(node_id)
     if center is None or center.label in HIDDEN_LABELS or not visible(center):
         return None
@@ -108,7 +123,7 @@ def neighbourhood(
     for _ in range(depth):
         reached: list[str] = []
         for here in frontier:
-            for n in _sorted(store.neighbours(here, types or None, limit=limit + 1)):
+            for n in _knowledge_first(store, here, types or None, limit + 1):
                 if n.node.label in HIDDEN_LABELS or not visible(n.node):
                     continue
                 if n.node.id not in shown:
@@ -153,6 +168,17 @@ def visible_to(rt: Runtime, user: Principal) -> Callable[[Node], bool]:
         return True
 
     return visible
+
+
+def _knowledge_first(
+    store: GraphStore, node_id: str, types: list[LinkType] | None, most: int
+) -> list[Neighbour]:
+    """Up to `most` neighbours of each kind (each side), knowledge before bulk."""
+    return [
+        n
+        for labels in (KNOWLEDGE_LABELS, BULK_LABELS)
+        for n in _sorted(store.neighbours(node_id, types, limit=most, labels=labels))
+    ]
 
 
 def _sorted(found: list[Neighbour]) -> list[Neighbour]:

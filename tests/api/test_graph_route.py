@@ -11,7 +11,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.problems import BASE, PROBLEM_JSON
-from graph.model import Label
+from graph.model import (
+    Entity,
+    EntityKind,
+    ItemStatus,
+    KnowledgeItem,
+    Label,
+    Link,
+    LinkType,
+    Message,
+)
 from tests.api.conftest import hashed_client
 
 CHAT = {
@@ -161,3 +170,20 @@ def test_each_role_sees_only_what_the_rest_of_the_api_shows_it(
     assert seen(north, "item:graph-south") == 404
     everything = {n["id"] for n in get(client, conversation)["nodes"]}  # the admin
     assert set(items) <= everything
+
+
+def test_a_busy_entity_shows_its_items_before_its_thousand_mentions(client: TestClient) -> None:
+    store = client.app.state.runtime.store  # type: ignore[attr-defined]
+    messages = [Message(id=f"conversation:busy#m{i:02d}", text=f"问{i}") for i in range(8)]
+    item = KnowledgeItem(
+        id="knowledgeitem:busy", title="保修说明", text="两年保修", status=ItemStatus.APPROVED
+    )
+    hub = Entity(id="entity:busy", name="保修", kind=EntityKind.POLICY)
+    store.upsert_nodes([hub, *messages, item])
+    store.upsert_links(
+        [Link(src=n.id, dst=hub.id, type=LinkType.MENTIONS) for n in [*messages, item]]
+    )
+    body = get(client, hub.id, limit=3)
+    assert [n["id"] for n in body["nodes"]] == [hub.id, item.id, messages[0].id, messages[1].id]
+    assert body["truncated"] is True
+    assert get(client, hub.id, limit=20)["truncated"] is False

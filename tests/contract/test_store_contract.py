@@ -11,9 +11,11 @@ from graph.model import (
     Document,
     Entity,
     EntityKind,
+    KnowledgeItem,
     Label,
     Link,
     LinkType,
+    Message,
     Provenance,
 )
 from graph.search import hybrid_search
@@ -107,6 +109,28 @@ def test_neighbours_of_a_hub_are_read_up_to_a_limit_per_side_in_order(store: Gra
         "n10",
         "n11",
     ]
+
+
+def test_neighbours_of_some_labels_are_filtered_before_the_limit(store: GraphStore) -> None:
+    messages = [Message(id=f"conversation:x#m{i:02d}", text=f"m{i}") for i in range(6)]
+    item = KnowledgeItem(id="knowledgeitem:z", title="Z", text="about the hub")
+    store.upsert_nodes([entity("hub", "H"), *messages, item, entity("other", "O")])
+    store.upsert_links(
+        [Link(src=m.id, dst="hub", type=LinkType.MENTIONS) for m in messages]
+        + [
+            Link(src=item.id, dst="hub", type=LinkType.MENTIONS),
+            Link(src="hub", dst="other", type=LinkType.CO_OCCURS),
+        ]
+    )
+    first = store.neighbours("hub", limit=2)  # (type, id) order: the messages come first
+    assert [n.node.id for n in first] == ["other", messages[0].id, messages[1].id]
+    items = store.neighbours("hub", limit=2, labels=[Label.KNOWLEDGE_ITEM])
+    assert [(n.node.id, n.direction) for n in items] == [(item.id, "in")]
+    both = store.neighbours("hub", labels=[Label.KNOWLEDGE_ITEM, Label.ENTITY])
+    assert [n.node.id for n in both] == ["other", item.id]
+    bulk = store.neighbours("hub", direction="in", limit=3, labels=[Label.MESSAGE])
+    assert [n.node.id for n in bulk] == [m.id for m in messages[:3]]
+    assert store.neighbours("hub", labels=[]) == []
 
 
 def test_neighbours_of_many_nodes_are_each_one_s_neighbours(store: GraphStore) -> None:
