@@ -22,6 +22,7 @@ from api.scope import item_visible, sees_everything, visible_item
 from graph.model import KnowledgeItem, Label
 from graph.search import hybrid_search
 from graph.store import GraphStore, NodeQuery, SearchFilter
+from seci.assist import AskOptions
 from seci.items_view import item_detail, item_record
 
 __all__ = ["ItemsPage", "router"]
@@ -87,13 +88,17 @@ async def get_item(item_id: ItemId, rt: RuntimeDep, user: CurrentUser) -> ItemDe
 def _found(
     rt: Runtime, user: Principal, words: str, filters: SearchFilter, limit: int
 ) -> ItemsPage:
-    """The items that best match `words`; filters apply inside the search, so another
-    team's items never take a slot."""
+    """The items that best match `words`, fused as an ask fuses them (the dense side weighs
+    less for Chinese words: the default model is English-only); filters apply inside the
+    search, so another team's items never take a slot."""
+    options = AskOptions.from_settings(rt.settings)
     hits = hybrid_search(
         rt.store,
         rt.embedder,
         words,
         k=limit,
+        fusion=options.fusion,
+        dense_weight=options.weight(words),
         labels=[Label.KNOWLEDGE_ITEM],
         candidates=max(limit, SEARCH_CANDIDATES),
         filters=filters,
