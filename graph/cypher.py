@@ -312,12 +312,18 @@ GET_NODES: dict[Label, str] = {
 _NEIGHBOUR_PROPS = "{.*, embedding: null, search_text: null, _digest: null}"
 
 
-def _neighbours(pattern: str, far: str) -> str:
+def _neighbours(pattern: str, far: str, each: bool = False) -> str:
+    """A node's links (and far ends) of $types to nodes of $labels, in (type, far id, source)
+    order, at most $limit; `each`: for every id of $ids (`at` in the pattern), no limit, each
+    row naming the id it is for."""
+    at = "at, " if each else ""
     return (
+        f"{'UNWIND $ids AS at ' if each else ''}"
         f"MATCH {pattern} WHERE ($types IS NULL OR type(r) IN $types) "
         f"AND ($labels IS NULL OR {far}.label IN $labels) "
-        "RETURN a.id AS src, type(r) AS type, b.id AS dst, properties(r) AS link, "
-        f"{far} {_NEIGHBOUR_PROPS} AS node ORDER BY type, {far}.id, r.source_id LIMIT $limit"
+        f"RETURN {at}a.id AS src, type(r) AS type, b.id AS dst, properties(r) AS link, "
+        f"{far} {_NEIGHBOUR_PROPS} AS node ORDER BY {at}type, {far}.id, r.source_id"
+        f"{'' if each else ' LIMIT $limit'}"
     )
 
 
@@ -326,19 +332,8 @@ NO_LIMIT = 2**62  # LIMIT takes no null: "all" is a number no node reaches
 
 NEIGHBOURS_OUT = _neighbours("(a:Node {id: $id})-[r]->(b:Node)", "b")
 NEIGHBOURS_IN = _neighbours("(a:Node)-[r]->(b:Node {id: $id})", "a")
-
-
-def _neighbours_of(pattern: str, far: str) -> str:
-    """`_neighbours` for each id of $ids (no limit), each row naming the id it is for."""
-    return (
-        f"UNWIND $ids AS at MATCH {pattern} WHERE $types IS NULL OR type(r) IN $types "
-        "RETURN at, a.id AS src, type(r) AS type, b.id AS dst, properties(r) AS link, "
-        f"{far} {_NEIGHBOUR_PROPS} AS node ORDER BY at, type, {far}.id, r.source_id"
-    )
-
-
-NEIGHBOURS_OUT_OF = _neighbours_of("(a:Node {id: at})-[r]->(b:Node)", "b")
-NEIGHBOURS_IN_OF = _neighbours_of("(a:Node)-[r]->(b:Node {id: at})", "a")
+NEIGHBOURS_OUT_OF = _neighbours("(a:Node {id: at})-[r]->(b:Node)", "b", each=True)
+NEIGHBOURS_IN_OF = _neighbours("(a:Node)-[r]->(b:Node {id: at})", "a", each=True)
 
 # What suggestions need about each search hit (graph.context), for all hits in one round trip;
 # the same walk as graph.context.walk_contexts, step for step. The hit comes back as get_node

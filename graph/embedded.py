@@ -678,15 +678,15 @@ class EmbeddedStore:
         labels: Sequence[Label] | None = None,
     ) -> list[Neighbour]:
         result: list[Neighbour] = []
+        # The types are filtered in SQL (index links(dst, type) / the key's src, type): a
+        # node with thousands of links of other types costs nothing extra.
+        types = [LinkType(t).value for t in link_types] if link_types else []
+        typed = f" AND l.type IN ({_marks(len(types))})" if types else ""
+        kinds = [Label(label).value for label in labels] if labels is not None else []
+        kept = f" AND n.label IN ({_marks(len(kinds))})" if labels is not None else ""
         for side, here, there in (("out", "src", "dst"), ("in", "dst", "src")):
             if direction not in (side, "both"):
                 continue
-            # The types are filtered in SQL (index links(dst, type) / the key's src, type):
-            # a node with thousands of links of other types costs nothing extra.
-            types = [LinkType(t).value for t in link_types] if link_types else []
-            typed = f" AND l.type IN ({_marks(len(types))})" if types else ""
-            kinds = [Label(label).value for label in labels] if labels is not None else []
-            kept = f" AND n.label IN ({_marks(len(kinds))})" if labels is not None else ""
             rows = self._query(
                 f"SELECT l.src, l.type, l.dst, l.record, n.record, n.version, n.updated_at "
                 f"FROM links l JOIN nodes n ON n.id = l.{there} WHERE l.{here} = ?{typed}"

@@ -641,17 +641,12 @@ class Neo4jStore:
         types = [LinkType(t).value for t in link_types] if link_types else None
         kinds = [Label(label).value for label in labels] if labels is not None else None
         most = cypher.NO_LIMIT if limit is None else limit
-        sides: list[tuple[Literal["out", "in"], str]] = []
-        if direction in ("out", "both"):
-            sides.append(("out", cypher.NEIGHBOURS_OUT))
-        if direction in ("in", "both"):
-            sides.append(("in", cypher.NEIGHBOURS_IN))
-        result = []
-        for side, query in sides:
-            for row in self._run(query, id=node_id, types=types, labels=kinds, limit=most):
-                link = Link.from_record(row["src"], row["type"], row["dst"], row["link"])
-                result.append(Neighbour(link=link, node=_node(row["node"]), direction=side))
-        return result
+        queries = (cypher.NEIGHBOURS_OUT, cypher.NEIGHBOURS_IN)
+        return [
+            _neighbour(row, side)
+            for side, query in _sides(direction, *queries)
+            for row in self._run(query, id=node_id, types=types, labels=kinds, limit=most)
+        ]
 
     def neighbours_of(
         self,
@@ -664,16 +659,10 @@ class Neo4jStore:
         if not wanted:
             return out
         types = [LinkType(t).value for t in link_types] if link_types else None
-        sides: list[tuple[Literal["out", "in"], str]] = []
-        if direction in ("out", "both"):
-            sides.append(("out", cypher.NEIGHBOURS_OUT_OF))
-        if direction in ("in", "both"):
-            sides.append(("in", cypher.NEIGHBOURS_IN_OF))
-        for side, query in sides:  # each side ordered as `neighbours` orders it
-            for row in self._run(query, ids=wanted, types=types):
-                link = Link.from_record(row["src"], row["type"], row["dst"], row["link"])
-                neighbour = Neighbour(link=link, node=_node(row["node"]), direction=side)
-                out[row["at"]].append(neighbour)
+        queries = (cypher.NEIGHBOURS_OUT_OF, cypher.NEIGHBOURS_IN_OF)
+        for side, query in _sides(direction, *queries):  # each side as `neighbours` orders it
+            for row in self._run(query, ids=wanted, types=types, labels=None):
+                out[row["at"]].append(_neighbour(row, side))
         return out
 
     def source_hash(self, source_id: str) -> str | None:
@@ -848,6 +837,24 @@ def _filter_params(filters: SearchFilter | None) -> dict[str, Any]:
 def _event(data: dict[str, Any]) -> StoredEvent:
     names = ("seq", "at", "actor", "action", "ids", "before", "after", "reason", "states")
     return StoredEvent.from_stored(*(data.get(name) for name in names))
+
+
+def _sides(
+    direction: Literal["out", "in", "both"], out_query: str, in_query: str
+) -> list[tuple[Literal["out", "in"], str]]:
+    """The queries a direction takes, out-links first."""
+    sides: list[tuple[Literal["out", "in"], str]] = []
+    if direction in ("out", "both"):
+        sides.append(("out", out_query))
+    if direction in ("in", "both"):
+        sides.append(("in", in_query))
+    return sides
+
+
+def _neighbour(row: Any, side: Literal["out", "in"]) -> Neighbour:
+    """A neighbour from a NEIGHBOURS_* row."""
+    link = Link.from_record(row["src"], row["type"], row["dst"], row["link"])
+    return Neighbour(link=link, node=_node(row["node"]), direction=side)
 
 
 def _state(row: Any) -> NodeState:

@@ -7,6 +7,7 @@ does not exist, so ids of other teams do not leak.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
@@ -19,7 +20,7 @@ from api.runtime import Runtime
 from api.schemas import errors, problems
 from api.schemas_seci import ItemDetailPublic, ItemPublic
 from api.scope import item_visible, sees_everything, visible_item
-from graph.model import KnowledgeItem, Label
+from graph.model import KnowledgeItem, Label, Node
 from graph.search import hybrid_search
 from graph.store import GraphStore, NodeQuery, SearchFilter
 from seci.assist import AskOptions
@@ -104,19 +105,18 @@ def _found(
         filters=filters,
     )
     nodes = [rt.store.get_node(hit.id) for hit in hits]
-    items = [
-        ItemPublic.model_validate({**item_record(rt.store, n), "team": n.team})
-        for n in nodes
-        if isinstance(n, KnowledgeItem) and item_visible(user, n)
-    ]
-    return ItemsPage(items=items)
+    return ItemsPage(items=_visible(rt.store, user, nodes))
 
 
 def _page(store: GraphStore, user: Principal, query: NodeQuery) -> ItemsPage:
     page = store.query_nodes(query)
-    items = [
+    return ItemsPage(items=_visible(store, user, page.nodes), next_cursor=page.next_cursor)
+
+
+def _visible(store: GraphStore, user: Principal, nodes: Iterable[Node | None]) -> list[ItemPublic]:
+    """The knowledge items among `nodes` that the account may see, in their order."""
+    return [
         ItemPublic.model_validate({**item_record(store, n), "team": n.team})
-        for n in page.nodes
+        for n in nodes
         if isinstance(n, KnowledgeItem) and item_visible(user, n)
     ]
-    return ItemsPage(items=items, next_cursor=page.next_cursor)
