@@ -57,6 +57,7 @@ class Runtime:
             settings.embedding_batch_size,
             settings.query_encoder,
             settings.embedding_backend,
+            settings.context_encoder,
         )
         self._ingestor: Ingestor | None = None
         # Accounts and keys in the store, with this process's cache of resolved keys (no I/O).

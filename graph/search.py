@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
-from graph.embeddings import Embedder
+from graph.embeddings import Embedder, encode_context
 from graph.model import Label
 from graph.store import GraphStore, Hit, SearchFilter
 
@@ -166,6 +166,7 @@ def search_sides(
     lexical_texts: Sequence[str] | None = None,
     sides: tuple[bool, bool] = (True, True),
     passages: bool = False,
+    contexts: int = 0,
 ) -> list[Sides]:
     """Lexical and dense hits for each text, sentences collapsed into their chunks. All texts
     are embedded in one model call; the lexical searches run in worker threads meanwhile
@@ -178,7 +179,10 @@ def search_sides(
     vector, so in `dense` a chunk is in effect ranked by one line; its own vector says how
     well the passage as a whole fits (every way it puts the matter), and a chunk one line of
     which happens to be worded like the question is not the chunk about it. `fuse` weighs
-    both. Without sentences among the dense hits there is nothing to weigh: no passages."""
+    both. Without sentences among the dense hits there is nothing to weigh: no passages.
+
+    `contexts`: the last so many texts carry a conversation's context; the embedder encodes
+    them with its `encode_context` (the int8 model: graph.embeddings)."""
     wanted = lexical_texts or texts
     jobs = [
         _pool().submit(store.lexical_search, text, depth, labels, filters) if sides[0] else None
@@ -188,7 +192,12 @@ def search_sides(
     whole: list[list[Hit]] = [[] for _ in texts]
     if sides[1]:
         grains = passages and {Label.SENTENCE, Label.CHUNK} <= set(labels or Label)
-        for i, vector in enumerate(embedder.encode(list(texts))):
+        plain = len(texts) - contexts
+        vectors = [
+            *(embedder.encode(list(texts[:plain])) if plain else []),
+            *(encode_context(embedder, list(texts[plain:])) if contexts else []),
+        ]
+        for i, vector in enumerate(vectors):
             if grains:  # one scan for both
                 found, chunks = store.vector_search_views(
                     vector.tolist(), depth, [labels, [Label.CHUNK]], filters

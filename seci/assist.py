@@ -296,7 +296,15 @@ def suggest(
     lexical_texts += [f"{recent}\n{words}"] if recent else []
     size = max(top_k * POOL, 20)
     found = search_sides(
-        store, embedder, texts, CANDIDATES, SEARCHED, LIVE, lexical_texts, passages=options.passages
+        store,
+        embedder,
+        texts,
+        CANDIDATES,
+        SEARCHED,
+        LIVE,
+        lexical_texts,
+        passages=options.passages,
+        contexts=len(texts) - 1,
     )
     results = [(lexical, dense) for lexical, dense, _ in found]
     rankings = [

@@ -94,3 +94,36 @@ def test_an_ask_encodes_the_short_context_and_searches_words_with_the_whole(
     encoded = request.recent(CONTEXT_CJK_COST)
     assert seen["dense"] == ["能换大一码吗？", f"{encoded}\n能换大一码吗？"]
     assert seen["lexical"][1] == f"{request.recent()}\n能换大一码吗？"
+
+
+class _Recording:
+    """The hash embedder, noting which texts went to `encode` and which to `encode_context`."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.dim = inner, inner.dim
+        self.words: list[str] = []
+        self.contexts: list[str] = []
+
+    def encode(self, texts):  # type: ignore[no-untyped-def]
+        self.words += texts
+        return self.inner.encode(texts)
+
+    def encode_context(self, texts):  # type: ignore[no-untyped-def]
+        self.contexts += texts
+        return self.inner.encode(texts)
+
+
+def test_the_context_goes_to_the_context_encoder_and_the_words_do_not(
+    tmp_path: Path, hash_embedder: Embedder
+) -> None:
+    """The conversation so far is encoded by `encode_context` (int8 on the real model), the
+    words asked by `encode` (float, as the stored vectors); without a context, no context."""
+    store = EmbeddedStore.open(tmp_path / "spiral.sqlite")
+    embedder = _Recording(hash_embedder)
+    request = _ask("能换大一码吗？", ("customer", "我上周买的羽绒服有点紧"))
+    assist.suggest(store, embedder, request)
+    assert embedder.words == ["能换大一码吗？"]
+    assert embedder.contexts == ["我上周买的羽绒服有点紧\n能换大一码吗？"]
+    assist.suggest(store, embedder, "多久到账？")
+    assert embedder.words == ["能换大一码吗？", "多久到账？"]
+    assert len(embedder.contexts) == 1

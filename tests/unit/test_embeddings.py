@@ -160,6 +160,51 @@ def test_a_bad_int8_model_falls_back_to_torch(
     assert np.allclose(vectors, embedder._encode(texts), atol=1e-5)
 
 
+@pytest.mark.model
+def test_contexts_are_encoded_on_int8_and_the_words_stay_float(tmp_path: Path) -> None:
+    """A conversation's context (`encode_context`) runs on the int8 copy, made once from the
+    float export; the words keep the float model, whose vectors the store holds."""
+    texts = ["我上周买的羽绒服有点紧，能换大一码吗？", "My parcel came back to you last week."]
+    embedder = SentenceEmbedder(DEFAULT_MODEL, cache_dir=tmp_path, backend="onnx")
+    embedder.context_encoder = "int8"
+    words, context = embedder.encode(texts), embedder.encode_context(texts)
+    assert embedder.context_encoder == "int8" and embedder._context is not None
+    assert np.abs(context - words).max() > 1e-3  # not the float model
+    assert (context * words).sum(axis=1).min() >= 0.98
+    assert np.allclose(np.linalg.norm(context, axis=1), 1.0, atol=1e-5)
+    assert embedder._int8_file.is_file()
+    assert np.array_equal(embedder.encode(texts), words)  # the words' vectors are unchanged
+    same = SentenceEmbedder(DEFAULT_MODEL, cache_dir=tmp_path, backend="onnx")
+    assert same.context_encoder == "same"  # the class's default; the setting's is int8
+    assert np.abs(same.encode_context(texts) - words).max() < 1e-5
+    int8 = SentenceEmbedder(DEFAULT_MODEL, cache_dir=tmp_path, backend="onnx-int8")
+    int8.context_encoder = "int8"  # every text is int8 already: one model serves both
+    assert np.allclose(int8.encode_context(texts), int8.encode(texts), atol=1e-6)
+
+
+@pytest.mark.model
+def test_an_int8_context_model_off_torch_leaves_contexts_on_the_words_model(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import graph.embeddings as embeddings
+
+    monkeypatch.setattr(embeddings, "INT8_MIN_COSINE", 1.01)  # no int8 model can pass
+    embedder = SentenceEmbedder(DEFAULT_MODEL, cache_dir=tmp_path, backend="onnx")
+    embedder.context_encoder = "int8"
+    texts = ["退货的运费谁出？"]
+    context = embedder.encode_context(texts)
+    assert embedder.context_encoder == "same" and "too far from torch" in caplog.text
+    assert np.abs(context - embedder.encode(texts)).max() < 1e-5
+
+
+def test_the_context_encoder_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graph.settings import Settings
+
+    assert Settings().context_encoder == "int8"
+    monkeypatch.setenv("SPIRAL_CONTEXT_ENCODER", "same")
+    assert Settings().context_encoder == "same"
+
+
 LIGHT_CHECK = """
 import sys
 import numpy as np
@@ -169,6 +214,10 @@ embedder = SentenceEmbedder(DEFAULT_MODEL, backend=sys.argv[1])
 texts = ["退货的运费谁出？", "How long does a refund take?"] * 6
 np.save(sys.argv[2], np.vstack([embedder.encode(texts[:2]), embedder.encode(texts)]))
 assert embedder._light is not None, "not on the light path"
+embedder.context_encoder = "int8"
+context = embedder.encode_context(texts[:2])
+assert sys.argv[1] == "onnx-int8" or embedder._context is not None, "no int8 context model"
+assert (context * embedder.encode(texts[:2])).sum(axis=1).min() >= 0.98
 loaded = [m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules]
 assert not loaded, f"imported {loaded}"
 """
