@@ -44,7 +44,10 @@ __all__ = [
     "SOURCE_CONTENTS",
     "SOURCE_HASH",
     "UPSERT_LINKS",
+    "UPSERT_LINKS_EACH",
     "UPSERT_NODES",
+    "UPSERT_NODES_AGAIN",
+    "UPSERT_NODES_EACH",
     "VECTOR_INDEX",
     "VECTOR_SEARCH",
 ]
@@ -139,32 +142,44 @@ DELETE_ALL_NODES = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10
 REPLAN_SKIP = "CYPHER replan=skip "
 
 
-def _upsert_nodes(label: Label) -> str:
+def _upsert_nodes(label: Label, each: bool = False, again: bool = False) -> str:
     """Write a row only when its digest differs, so unchanged nodes count as not written.
 
     The embedding arrives as a list (`row.vector`) or, when the driver packs in pure
     Python, as one string of space-separated exact hex floats (`row.vector_text`), which
     Cypher's toFloat reads back bit for bit; neither: the property is removed.
+
+    `each`: the rows carry `at` (which of several batches a row is from) and the statement
+    returns the `at` of every row written, so each batch's count is known. `again`: rows of
+    nodes written already in this transaction, each written as it is, its version moved on
+    by `row.bump` (how many batches changed it after the first).
     """
     others = ":".join(other.value for other in Label if other is not label)
+    if again:
+        find, step = "MATCH (n:Node {id: row.id}) WITH n, row, n.version AS old ", "row.bump"
+    else:
+        find = (
+            "MERGE (n:Node {id: row.id}) "
+            "WITH n, row, n.version AS old WHERE coalesce(n._digest <> row.props._digest, true) "
+        )
+        step = "1"
     return (
-        f"{REPLAN_SKIP}UNWIND $rows AS row "
-        "MERGE (n:Node {id: row.id}) "
-        "WITH n, row, n.version AS old WHERE coalesce(n._digest <> row.props._digest, true) "
+        f"{REPLAN_SKIP}UNWIND $rows AS row {find}"
         f"REMOVE n:{others} "  # an id that changed kind keeps one label
-        f"SET n = row.props, n:{label.value}, n.version = coalesce(old, 0) + 1, "
+        f"SET n = row.props, n:{label.value}, n.version = coalesce(old, 0) + {step}, "
         "n.updated_at = $now, "
         "n.embedding = coalesce(row.vector, [x IN split(row.vector_text, ' ') | toFloat(x)]) "
         "FOREACH (_ IN CASE WHEN row.searchable THEN [1] ELSE [] END | SET n:Searchable) "
         "FOREACH (_ IN CASE WHEN row.searchable THEN [] ELSE [1] END | REMOVE n:Searchable) "
-        "RETURN count(n) AS written"
+        + ("RETURN collect(row.at) AS written" if each else "RETURN count(n) AS written")
     )
 
 
-def _upsert_links(link_type: LinkType) -> str:
+def _upsert_links(link_type: LinkType, each: bool = False) -> str:
     """One relationship per (src, type, dst, source_id): MERGE on the source_id property.
 
-    `matched` below the number of rows sent means an endpoint is missing.
+    `matched` below the number of rows sent means an endpoint is missing. `each`: as for
+    nodes, `written` is the `at` of every row written.
     """
     return (
         f"{REPLAN_SKIP}UNWIND $rows AS row "
@@ -173,7 +188,12 @@ def _upsert_links(link_type: LinkType) -> str:
         f"MERGE (a)-[r:{link_type.value} {{source_id: row.source_id}}]->(b) "
         "WITH r, row, coalesce(r._digest <> row.props._digest, true) AS changed "
         "FOREACH (_ IN CASE WHEN changed THEN [1] ELSE [] END | SET r = row.props) "
-        "RETURN count(*) AS matched, count(CASE WHEN changed THEN 1 END) AS written"
+        "RETURN count(*) AS matched, "
+        + (
+            "collect(CASE WHEN changed THEN row.at END) AS written"
+            if each
+            else "count(CASE WHEN changed THEN 1 END) AS written"
+        )
     )
 
 
@@ -190,6 +210,8 @@ def _put_node(label: Label) -> str:
 
 
 UPSERT_NODES: dict[Label, str] = {label: _upsert_nodes(label) for label in Label}
+UPSERT_NODES_EACH: dict[Label, str] = {label: _upsert_nodes(label, True) for label in Label}
+UPSERT_NODES_AGAIN: dict[Label, str] = {label: _upsert_nodes(label, True, True) for label in Label}
 PUT_NODE: dict[Label, str] = {label: _put_node(label) for label in Label}
 DELETE_NODE = (
     "OPTIONAL MATCH (n:Node {id: $id}) DETACH DELETE n "
@@ -239,6 +261,19 @@ APPEND_EVENT = (
     "FOREACH (i IN $ids | CREATE (:EventRef {id: i, seq: s.value})) "
     "RETURN e.seq AS seq"
 )
+# Several events in one statement: the counter moves once by their number (locking it, as
+# above), and they take the numbers below it in order.
+APPEND_EVENTS = (
+    REPLAN_SKIP + "MERGE (s:EventSeq {name: 'events'}) ON CREATE SET s.value = 0 "
+    "SET s.value = s.value + size($events) "
+    "WITH s.value - size($events) AS base "
+    "UNWIND range(0, size($events) - 1) AS i "
+    "WITH base + i + 1 AS seq, $events[i] AS ev "
+    "CREATE (e:Event {seq: seq, at: ev.at, actor: ev.actor, action: ev.action, ids: ev.ids, "
+    "before: ev.before, after: ev.after, reason: ev.reason, states: ev.states}) "
+    "FOREACH (i IN ev.ids | CREATE (:EventRef {id: i, seq: seq})) "
+    "RETURN seq ORDER BY seq"
+)
 _EVENT = "e {.seq, .at, .actor, .action, .ids, .before, .after, .reason, .states} AS event"
 EVENT_BY_SEQ = f"MATCH (e:Event {{seq: $seq}}) RETURN {_EVENT}"
 EVENTS = (
@@ -252,6 +287,7 @@ EVENTS_FOR_ID = (
     f"RETURN {_EVENT} ORDER BY e.seq LIMIT $limit"
 )
 UPSERT_LINKS: dict[LinkType, str] = {t: _upsert_links(t) for t in LinkType}
+UPSERT_LINKS_EACH: dict[LinkType, str] = {t: _upsert_links(t, True) for t in LinkType}
 
 MISSING_IDS = (
     f"{REPLAN_SKIP}UNWIND $ids AS id "

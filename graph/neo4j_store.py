@@ -33,6 +33,7 @@ and the event counter serialises commits by design.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import math
 import threading
@@ -113,6 +114,7 @@ _RUST_PACKER = importlib.util.find_spec("neo4j._rust") is not None
 T = TypeVar("T")
 _Rows = dict[Label, "Future[list[dict[str, Any]]]"]
 _LinkRows = dict[LinkType, list[dict[str, Any]]]
+_Prepared = tuple[WriteBatch, _Rows, "Future[_LinkRows]"]
 
 # Builds parameter rows (pure Python) while the writing thread waits on the server.
 _PREP = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spiral-neo4j-prep")
@@ -165,6 +167,97 @@ def _overlay(row: dict[str, Any], decided: dict[str, Any]) -> dict[str, Any]:
         props["search_text"] = terms
     searchable = bool(node.search_text().strip())
     return {**row, "props": props, "searchable": searchable, "observed": observed}
+
+
+def _overlaid(
+    rows: list[dict[str, Any]], decided: dict[str, dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows with the decisions about them laid over, and the observed values they hide
+    (rows for cypher.SET_OBSERVED)."""
+    if not decided:
+        return rows, []
+    rows = [_overlay(row, decided[row["id"]]) if row["id"] in decided else row for row in rows]
+    shadows = [
+        {"id": row["id"], "observed": json.dumps(row["observed"], ensure_ascii=False)}
+        for row in rows
+        if "observed" in row
+    ]
+    return rows, shadows
+
+
+def _rounds(
+    rows: list[dict[str, Any]], written: list[int]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Node rows of several batches as two statements' rows, for one statement must not
+    hold an id twice (its MERGEs all run before its digest checks: both rows would count as
+    written). First, each id's first row, which the server compares with the store. Then,
+    for an id that later batches write again, its last row, with `bump`, the number of those
+    rows that changed it: each differs from the row before it, and counts for its batch in
+    `written` here, as the server would have counted it in order."""
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_id.setdefault(row["id"], []).append(row)
+    first: list[dict[str, Any]] = []
+    again: list[dict[str, Any]] = []
+    for same in by_id.values():
+        first.append(same[0])
+        bump = 0
+        for before, row in itertools.pairwise(same):
+            if row["props"]["_digest"] != before["props"]["_digest"]:
+                written[row["at"]] += 1
+                bump += 1
+        if bump:
+            again.append({**same[-1], "bump": bump})
+    return first, again
+
+
+def _independent(batches: Sequence[WriteBatch]) -> bool:
+    """Whether writing the batches at once is writing them in order: no batch writes a node
+    or a link of a source that another replaces (in order, the later one's replacing would
+    see it), no id is written under two labels (in order, the last label wins), no link
+    needs a node that only a later batch writes (in order, it would fail), and no link is in
+    two batches (one statement must not hold it twice: see `_rounds`)."""
+    owner: dict[str, int] = {}
+    for i, batch in enumerate(batches):
+        for source in batch.replace_sources:
+            if owner.setdefault(source, i) != i:
+                return False
+    labels: dict[str, Label] = {}
+    first: dict[str, int] = {}
+    keys: set[LinkKey] = set()
+    for i, batch in enumerate(batches):
+        for node in batch.nodes:
+            first.setdefault(node.id, i)
+            if labels.setdefault(node.id, node.label) is not node.label:
+                return False
+    for i, batch in enumerate(batches):
+        for node in batch.nodes:
+            if owner.get(node.id, i) != i or owner.get(getattr(node, "source_id", ""), i) != i:
+                return False
+        mine = {link.key for link in batch.links}
+        if keys & mine:
+            return False
+        keys |= mine
+        for link in batch.links:
+            if owner.get(link.source_id, i) != i:
+                return False
+            if first.get(link.src, i) > i or first.get(link.dst, i) > i:
+                return False
+    return True
+
+
+def _event_params(draft: EventDraft) -> dict[str, Any]:
+    """An event's properties as cypher.APPEND_EVENT(S) take them."""
+    return {
+        "at": draft.at,
+        "actor": draft.actor,
+        "action": draft.action,
+        "ids": draft.ids,
+        "before": _dumps(draft.before),
+        "after": _dumps(draft.after),
+        "reason": draft.reason,
+        "states": _dumps(draft.states) if draft.states is not None else None,
+    }
 
 
 def _node_rows(nodes: Sequence[Node]) -> dict[Label, list[dict[str, Any]]]:
@@ -395,13 +488,87 @@ class Neo4jStore:
         ]
         try:
             self._ensure_vector_index([n for b in batches for n in b.nodes])
-            return self._write_tx(
-                lambda tx: [self._write_batch(tx, b, r, lr, actor) for b, r, lr in prepared]
-            )
+            return self._write_tx(lambda tx: self._write_group(tx, prepared, actor))
         finally:
             for _, rows, link_rows in prepared:
                 for pending in (*rows.values(), link_rows):
                     pending.cancel()
+
+    def _write_group(
+        self, tx: ManagedTransaction, prepared: Sequence[_Prepared], actor: str
+    ) -> list[WriteResult]:
+        """The batches in order, each as `write` would; when they only add (new sources, as
+        an import of many files is), in one set of statements for all of them: a statement
+        per label and link type, and one for the events, not a dozen per batch (the server's
+        CPU per file was most of a chat import's write; each batch keeps its own counts and
+        event)."""
+        batches = [b for b, _, _ in prepared]
+        if len(prepared) > 1 and _independent(batches):
+            sources = [s for b in batches for s in b.replace_sources]
+            found = tx.run(cypher.SOURCE_CONTENTS, sources=sources).single(strict=True)
+            if not found["owned"] and not found["links"]:
+                return self._write_new(tx, prepared, actor)
+        return [self._write_batch(tx, b, r, lr, actor) for b, r, lr in prepared]
+
+    def _write_new(
+        self, tx: ManagedTransaction, prepared: Sequence[_Prepared], actor: str
+    ) -> list[WriteResult]:
+        """`_write_group` for batches that delete nothing: every row tagged with its batch
+        (`at`), the statements return which rows they wrote."""
+        nodes_written = [0] * len(prepared)
+        links_written = [0] * len(prepared)
+        node_rows: dict[Label, list[dict[str, Any]]] = defaultdict(list)
+        link_rows: dict[LinkType, list[dict[str, Any]]] = defaultdict(list)
+        for at, (_, rows, pending_links) in enumerate(prepared):
+            for label, pending in rows.items():
+                node_rows[label] += [{**row, "at": at} for row in pending.result()]
+            for link_type, part in pending_links.result().items():
+                link_rows[link_type] += [{**row, "at": at} for row in part]
+        ids = list(dict.fromkeys(row["id"] for rows in node_rows.values() for row in rows))
+        decided = self._decisions(tx, ids)
+        now = now_iso()
+        shadows: list[dict[str, Any]] = []
+        for label, label_rows in node_rows.items():
+            label_rows, observed = _overlaid(label_rows, decided)
+            shadows += observed
+            first, again = _rounds(label_rows, nodes_written)
+            for part in _chunks(first):
+                found = tx.run(cypher.UPSERT_NODES_EACH[label], rows=part, now=now)
+                for at in found.single(strict=True)["written"]:
+                    nodes_written[at] += 1
+            for part in _chunks(again):
+                tx.run(cypher.UPSERT_NODES_AGAIN[label], rows=part, now=now).consume()
+        shadows = list({row["id"]: row for row in shadows}.values())  # the last of an id
+        for part in _chunks(shadows):
+            tx.run(cypher.SET_OBSERVED, rows=list(part)).consume()
+        for link_type, type_rows in link_rows.items():
+            for part in _chunks(type_rows):
+                row = tx.run(cypher.UPSERT_LINKS_EACH[link_type], rows=part).single(strict=True)
+                if row["matched"] < len(part):
+                    _raise_missing(tx, [link for b, _, _ in prepared for link in b.links])
+                for at in row["written"]:
+                    links_written[at] += 1
+        results = [
+            WriteResult(nodes_written=n, links_written=k)
+            for n, k in zip(nodes_written, links_written, strict=True)
+        ]
+        events = [
+            batch_event(batch, result, actor)
+            for (batch, _, _), result in zip(prepared, results, strict=True)
+            if result != WriteResult()
+        ]
+        for part in _chunks(events):
+            tx.run(cypher.APPEND_EVENTS, events=[_event_params(e) for e in part]).consume()
+        return results
+
+    @staticmethod
+    def _decisions(tx: ManagedTransaction, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What people decided about these nodes (read in this transaction)."""
+        decided: dict[str, dict[str, Any]] = {}
+        for part in _chunks(ids):
+            for found in tx.run(cypher.DECISIONS, ids=list(part)):
+                decided[found["id"]] = json.loads(found["decided"])
+        return decided
 
     def _write_batch(
         self,
@@ -465,25 +632,14 @@ class Neo4jStore:
         """Upsert by digest; decisions about these nodes (read in this transaction) are laid
         over what was observed, and the observed values they hide are kept beside them."""
         ids = list(dict.fromkeys(n.id for n in nodes))
-        decided: dict[str, dict[str, Any]] = {}
-        for part in _chunks(ids):
-            for found in tx.run(cypher.DECISIONS, ids=list(part)):
-                decided[found["id"]] = json.loads(found["decided"])
+        decided = Neo4jStore._decisions(tx, ids)
         shadows: list[dict[str, Any]] = []
         now = now_iso()
         written = 0
         for label, pending in rows.items():
-            label_rows = pending.result()  # raises what preparing it raised (a bad vector)
-            if decided:
-                label_rows = [
-                    _overlay(row, decided[row["id"]]) if row["id"] in decided else row
-                    for row in label_rows
-                ]
-                shadows += [
-                    {"id": row["id"], "observed": json.dumps(row["observed"], ensure_ascii=False)}
-                    for row in label_rows
-                    if "observed" in row
-                ]
+            # raises what preparing it raised (a bad vector)
+            label_rows, observed = _overlaid(pending.result(), decided)
+            shadows += observed
             for part in _chunks(label_rows):
                 query = cypher.UPSERT_NODES[label]
                 written += tx.run(query, rows=part, now=now).single(strict=True)[0]
@@ -941,17 +1097,7 @@ class _Tx:
             raise ValueError(f"links point at nodes that do not exist: {src}, {dst}")
 
     def append_event(self, draft: EventDraft) -> Event:
-        seq = self.tx.run(
-            cypher.APPEND_EVENT,
-            at=draft.at,
-            actor=draft.actor,
-            action=draft.action,
-            ids=draft.ids,
-            before=_dumps(draft.before),
-            after=_dumps(draft.after),
-            reason=draft.reason,
-            states=_dumps(draft.states) if draft.states is not None else None,
-        ).single(strict=True)["seq"]
+        seq = self.tx.run(cypher.APPEND_EVENT, **_event_params(draft)).single(strict=True)["seq"]
         return Event(seq=seq, **draft.model_dump(exclude={"states"}))
 
     def stored_event(self, seq: int) -> StoredEvent | None:

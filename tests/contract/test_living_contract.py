@@ -35,7 +35,7 @@ from graph.model import (
     LinkType,
 )
 from graph.search import hybrid_search
-from graph.store import GraphStore, NodeQuery, SearchFilter, WriteBatch
+from graph.store import GraphStore, NodeQuery, SearchFilter, WriteBatch, WriteResult
 from tests.conftest import HashEmbedder
 
 EMB = HashEmbedder()
@@ -276,6 +276,76 @@ def test_change_feed_returns_exactly_the_events_after_a_cursor(store: GraphStore
     assert store.events(since=cursor, actions=["retired"]) == made[1:]
     assert store.events(since=cursor, node_id="i1") == [made[0], made[2]]
     assert store.events(since=made[-1].seq) == []
+
+
+def _new_source(name: str, entity: Entity, far: str = "") -> WriteBatch:
+    """A source owning one item that mentions `entity` (and `far`, a node it does not write)."""
+    batch = source_batch({f"i{name}": f"退款 {name} 三到五个工作日"}, doc_id=f"src:{name}")
+    mentioned = [entity.id, *([far] if far else [])]
+    batch.links += [
+        Link(src=f"i{name}", dst=dst, type=LinkType.MENTIONS, source_id=f"src:{name}")
+        for dst in mentioned
+    ]
+    batch.nodes.append(entity)
+    return batch
+
+
+def test_a_group_of_new_sources_is_written_as_one_at_a_time_would_be(store: GraphStore) -> None:
+    """`write_many` over new sources (an import's group; on Neo4j one set of statements for
+    all of them) gives each source its own counts and event, in order, as writing them one at
+    a time does: a shared entity counts for the first source that changes it, a decision about
+    it stays on top."""
+    store.upsert_nodes([Entity(id="e1", name="退款", kind=EntityKind.TOPIC)])
+    store.apply([SetFields(id="e1", fields={"name": "退款到账"})], actor="km:lee", action="rename")
+    cursor = store.events()[-1].seq
+    before = store.get_node("e1")
+    assert before is not None
+    seen = Entity(id="e1", name="退款", aliases=["refund"])
+    more = Entity(id="e1", name="退款", aliases=["refund", "退钱"])
+    group = [_new_source("a", seen), _new_source("b", seen), _new_source("c", more)]
+    results = store.write_many(group)
+    assert results == [
+        WriteResult(nodes_written=3, links_written=2),  # the source, its item, the entity
+        WriteResult(nodes_written=2, links_written=2),  # the entity as the first left it
+        WriteResult(nodes_written=3, links_written=2),
+    ]
+    events = store.events(since=cursor)
+    assert [(e.action, e.ids) for e in events] == [
+        ("source.write", ["src:a"]),
+        ("source.write", ["src:b"]),
+        ("source.write", ["src:c"]),
+    ]
+    assert [e.after["nodes_written"] for e in events] == [3, 2, 3]
+    assert [e.seq for e in events] == list(range(cursor + 1, cursor + 4))
+    entity = store.get_node("e1")
+    assert isinstance(entity, Entity)
+    assert entity.name == "退款到账" and entity.aliases == ["refund", "退钱"]
+    assert entity.version == before.version + 2  # written by the first and the third
+    assert {n.node.id for n in store.neighbours("e1", [LinkType.MENTIONS], "in")} == {
+        "ia",
+        "ib",
+        "ic",
+    }
+    assert [h.id for h in store.lexical_search("三到五个工作日 b", k=1)] == ["ib"]
+    # Again, in order: the first source sets the entity's aliases back, the third once more.
+    assert store.write_many(group) == [
+        WriteResult(nodes_written=1),
+        WriteResult(),
+        WriteResult(nodes_written=1),
+    ]
+    assert [e.ids for e in store.events(since=events[-1].seq)] == [["src:a"], ["src:c"]]
+    assert store.get_node("e1").version == before.version + 4  # type: ignore[union-attr]
+    assert store.write_many(group[2:]) == [WriteResult()]  # as it left it
+
+
+def test_a_group_whose_link_needs_a_later_source_fails_as_in_order(store: GraphStore) -> None:
+    """A link to a node that only a later batch of the group writes fails, as it would
+    written in order (not saved by writing the group's nodes first)."""
+    entity = Entity(id="e1", name="退款")
+    later = _new_source("e", entity)
+    with pytest.raises(ValueError, match="do not exist"):
+        store.write_many([_new_source("d", entity, far="ie"), later])
+    assert store.get_node("ie") is None
 
 
 # -- queries and search filters --------------------------------------------------------------
