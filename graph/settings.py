@@ -92,9 +92,10 @@ class Settings(BaseSettings):
     # Texts of many small files embedded together (full model batches), and on Neo4j their
     # files committed together (a commit costs more than a small file's rows); small enough
     # that a group's graphs stay well under 100 MB and a killed run loses one group's work.
-    # Unset: 2048 on the embedded store, 1024 on Neo4j, whose client holds a group's rows
-    # twice over (994 JDDC sessions peaked at 1,017 MB with 2048, 936 with 1024, no slower;
-    # the embedded store reached 91 % of the embedding ceiling with 2048, 76 % with 1024).
+    # Unset: 2048 on the embedded store, 512 on Neo4j, whose client holds a group's rows
+    # twice over and writes them in one set of statements (994 JDDC sessions peaked at
+    # 1,193-1,219 MB with 1024, 981-993 with 512, 975 with 384, all 96-101 s; the embedded
+    # store reached 91 % of the embedding ceiling with 2048, 76 % with 1024).
     ingest_group_texts: int | None = Field(default=None, ge=1)
     # The embedded store lets one writer in at a time; another waits this long, then gives up
     # with a clear error (nothing half-written). Readers never wait.
@@ -153,7 +154,7 @@ class Settings(BaseSettings):
         """`ingest_group_texts`, or its default for the store."""
         if self.ingest_group_texts is not None:
             return self.ingest_group_texts
-        return 1024 if self.store == "neo4j" else 2048
+        return 512 if self.store == "neo4j" else 2048
 
     @property
     def sqlite_path(self) -> Path:

@@ -103,7 +103,7 @@ def test_the_ingest_group_follows_the_store_unless_set(monkeypatch: pytest.Monke
     under 1 GB there; the embedded store keeps the larger group (faster)."""
     monkeypatch.delenv("SPIRAL_INGEST_GROUP_TEXTS", raising=False)
     assert Settings(store="embedded").group_texts == 2048
-    assert Settings(store="neo4j").group_texts == 1024
+    assert Settings(store="neo4j").group_texts == 512
     monkeypatch.setenv("SPIRAL_INGEST_GROUP_TEXTS", "300")
     assert Settings(store="neo4j").group_texts == Settings(store="embedded").group_texts == 300
     monkeypatch.setenv("SPIRAL_INGEST_GROUP_TEXTS", "0")
