@@ -112,7 +112,7 @@ def open_store(name: str) -> Iterator[GraphStore]:
 
 def ingest_run(name: str, loaded: Sequence[Loaded]) -> dict[str, Any]:
     with open_store(name) as store:
-        ingestor = Ingestor(store, get_embedder(), Settings(deid_key="bench"))
+        ingestor = Ingestor(store, get_embedder(), Settings(store=name, deid_key="bench"))
         start = time.perf_counter()
         reports = [ingestor.ingest_loaded(item) for item in loaded]
         seconds = time.perf_counter() - start
@@ -427,7 +427,9 @@ def corpus_run(folder: str, store_name: str) -> dict[str, Any]:
     the folder, model start-up included, on an empty store and an empty name cache."""
     with tempfile.TemporaryDirectory() as tmp, open_store(store_name) as store:
         start = time.perf_counter()
-        ingestor = Ingestor(store, get_embedder(), Settings(deid_key="bench", data_dir=Path(tmp)))
+        # The store named, so that its defaults apply (the group size differs).
+        settings = Settings(store=store_name, deid_key="bench", data_dir=Path(tmp))
+        ingestor = Ingestor(store, get_embedder(), settings)
         report = ingestor.ingest([Path(folder)])
         seconds = time.perf_counter() - start
         logged = last_seq(store)

@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     # that a group's graphs stay well under 100 MB and a killed run loses one group's work.
     # Unset: 2048 on the embedded store, 512 on Neo4j, whose client holds a group's rows
     # twice over and writes them in one set of statements (994 JDDC sessions peaked at
-    # 1,193-1,219 MB with 1024, 981-993 with 512, 975 with 384, all 96-101 s; the embedded
+    # 1,193-1,219 MB with 2048, 981-993 with 512, 975 with 384, all 91-101 s; the embedded
     # store reached 91 % of the embedding ceiling with 2048, 76 % with 1024).
     ingest_group_texts: int | None = Field(default=None, ge=1)
     # The embedded store lets one writer in at a time; another waits this long, then gives up
