@@ -103,6 +103,10 @@ __all__ = ["Neo4jStore"]
 _CHUNK = 5000  # rows per UNWIND query
 _CANDIDATE_FACTOR = 3  # candidates per hit asked for, when filtering
 _MAX_CANDIDATES = 10_000  # the widest a filtered vector search looks
+# A view short of hits among the union's: its own query asks for margin x what its share of
+# the union says k of its hits need, at most _VIEW_CANDIDATES at first.
+_VIEW_MARGIN = 1.5
+_VIEW_CANDIDATES = 2400
 _OVERFETCH = 4  # a filtered lexical search over several labels reads k * this first
 _MAX_TERMS = 500  # stay well under Lucene's 1024-clause limit
 _HELPER_PROPS = ("search_text", "_digest")
@@ -878,6 +882,18 @@ class Neo4jStore:
         labels: Sequence[Label] | None = None,
         filters: SearchFilter | None = None,
     ) -> list[Hit]:
+        return self._vector_search(vector, k, labels, filters)
+
+    def _vector_search(
+        self,
+        vector: Sequence[float],
+        k: int,
+        labels: Sequence[Label] | None,
+        filters: SearchFilter | None,
+        candidates: int = 0,
+    ) -> list[Hit]:
+        """`vector_search`, the index asked for `candidates` first when more than the
+        default are known to be needed."""
         dimensions = self._dimensions
         if dimensions is None or len(vector) != dimensions:
             dimensions = self._vector_dimensions()
@@ -893,7 +909,7 @@ class Neo4jStore:
         # The index ranks `candidates` and the filter applies after. At 100k vectors an ask's
         # top 50 from 150 candidates is 99.8 % the top 50 from 500, at 13 against 21 ms p50
         # (benchmarks/assist_latency.py); when too few pass, the loop below widens.
-        candidates = max(k * _CANDIDATE_FACTOR, 100) if filtered else k
+        candidates = max(candidates, k * _CANDIDATE_FACTOR, 100) if filtered else k
         params = {"vector": [float(x) for x in vector], "labels": wanted, "k": k}
         params.update(_filter_params(filters))
         try:
@@ -924,7 +940,10 @@ class Neo4jStore:
     ) -> list[list[Hit]]:
         """One index query for the union of the views, split here: each view's best k are
         among the union's best k * len(views) once that many of them are the view's; a view
-        with fewer gets a query of its own."""
+        with fewer gets a query of its own, asking the index for as many candidates as the
+        view's share of the union says it needs (chunks are often a few of a Chinese
+        question's nearest nodes: from the default candidates, half such queries found too
+        few and had to widen, three round trips instead of one)."""
         if len(views) < 2 or k <= 0:
             return [self.vector_search(vector, k, labels, filters) for labels in views]
         union = None if any(not v for v in views) else sorted({x for v in views for x in v})
@@ -933,7 +952,9 @@ class Neo4jStore:
         for labels in views:
             mine = [h for h in found if not labels or h.label in labels]
             if len(mine) < k and len(found) == k * len(views):
-                mine = self.vector_search(vector, k, labels, filters)
+                share = max(len(mine), 1) / len(found)
+                wanted = min(math.ceil(k * _VIEW_MARGIN / share), _VIEW_CANDIDATES)
+                mine = self._vector_search(vector, k, labels, filters, wanted)
             out.append(mine[:k])
         return out
 
