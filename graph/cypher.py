@@ -43,6 +43,7 @@ __all__ = [
     "SHOW_VECTOR_INDEX",
     "SOURCE_CONTENTS",
     "SOURCE_HASH",
+    "SOURCE_HASHES",
     "UPSERT_LINKS",
     "UPSERT_LINKS_EACH",
     "UPSERT_NODES",
@@ -415,6 +416,10 @@ HIT_CONTEXTS = (
 
 _SOURCE_LABEL = " OR ".join(f"n:{label.value}" for label in sorted(SOURCE_LABELS))
 SOURCE_HASH = f"MATCH (n:Node {{id: $id}}) WHERE {_SOURCE_LABEL} RETURN n.content_hash AS hash"
+SOURCE_HASHES = (
+    f"UNWIND $ids AS id MATCH (n:Node {{id: id}}) WHERE {_SOURCE_LABEL} "
+    "RETURN id, n.content_hash AS hash"
+)
 
 _HIT = "node {.id, .label, .text, .name, .uri, .title, .source_id, .chunk_id} AS record, score"
 _LABEL_FILTER = (

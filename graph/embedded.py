@@ -715,6 +715,21 @@ class EmbeddedStore:
         )
         return json.loads(rows[0][0]).get("content_hash") if rows else None
 
+    def source_hashes(self, source_ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        labels = tuple(label.value for label in SOURCE_LABELS)
+        for part in _chunks(list(dict.fromkeys(source_ids))):
+            rows = self._query(
+                f"SELECT id, record FROM nodes WHERE id IN ({_marks(len(part))}) "
+                f"AND label IN ({_marks(len(labels))})",
+                (*part, *labels),
+            )
+            for node_id, record in rows:
+                digest = json.loads(record).get("content_hash")
+                if digest:
+                    found[node_id] = digest
+        return found
+
     def lexical_search(
         self,
         query: str,

@@ -829,6 +829,14 @@ class Neo4jStore:
         rows = self._run(cypher.SOURCE_HASH, id=source_id)
         return rows[0]["hash"] if rows else None
 
+    def source_hashes(self, source_ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for part in _chunks(list(dict.fromkeys(source_ids))):
+            for row in self._run(cypher.SOURCE_HASHES, plain_=True, ids=list(part)):
+                if row["hash"]:
+                    found[row["id"]] = row["hash"]
+        return found
+
     def lexical_search(
         self,
         query: str,

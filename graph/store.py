@@ -262,6 +262,11 @@ class GraphStore(Protocol):
         """The content hash stored for a source, to skip unchanged input."""
         ...
 
+    def source_hashes(self, source_ids: Sequence[str]) -> dict[str, str]:
+        """`source_hash` of several sources at once (those stored with one), for an import
+        of many files: on Neo4j one round trip, not one per file."""
+        ...
+
     def lexical_search(
         self,
         query: str,

@@ -7,6 +7,7 @@ content hash, before the model is even loaded).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -92,6 +93,8 @@ RECENT_TEXTS = 20_000  # vectors of recently embedded texts kept (~30 MB at 384 
 # An ingest that wrote this many chunks and messages tidies the store's search index after
 # (GraphStore.tidy): a freshly built index is in many small pieces, and searches slower.
 TIDY_AFTER_TEXTS = 2_000
+# Files whose stored content hashes are read in one query when many are ingested.
+HASHES_AHEAD = 64
 
 Loaded = LoadedDocument | LoadedTranscript | LoadedNote
 
@@ -282,8 +285,11 @@ class Ingestor:
         """Prepared files in groups of about `ingest_group_texts` texts; failures one by one."""
         group: list[_Prepared] = []
         texts = 0
-        for source in sources:
-            prepared = source if isinstance(source, FileReport) else self._try_prepare(source)
+        for source, stored in self._with_stored(sources):
+            if isinstance(source, FileReport):
+                prepared: _Prepared | FileReport = source
+            else:
+                prepared = self._try_prepare(source, stored=stored)
             if isinstance(prepared, FileReport):
                 yield prepared
                 continue
@@ -294,6 +300,19 @@ class Ingestor:
                 group, texts = [], 0
         if group:
             yield group
+
+    def _with_stored(
+        self, sources: Iterable[Loaded | FileReport]
+    ) -> Iterator[tuple[Loaded | FileReport, dict[str, str]]]:
+        """Each source with the content hashes stored for it and the others read with it,
+        HASHES_AHEAD sources at a time: on Neo4j checking each file for changes was a round
+        trip of its own, 13 s of waiting in a 100 s ingest of 994 chat files."""
+        ahead = iter(sources)
+        while chunk := list(itertools.islice(ahead, HASHES_AHEAD)):
+            ids = [source_id_for(self._uri(s.uri)) for s in chunk if not isinstance(s, FileReport)]
+            stored = self.store.source_hashes(ids) if ids else {}
+            for source in chunk:
+                yield source, stored
 
     def ingest_file(
         self,
@@ -332,21 +351,29 @@ class Ingestor:
     # -- one group of files: prepare each, then extract, embed and write them together -----
 
     def _try_prepare(
-        self, loaded: Loaded, progress: OnProgress | None = None
+        self,
+        loaded: Loaded,
+        progress: OnProgress | None = None,
+        stored: dict[str, str] | None = None,
     ) -> _Prepared | FileReport:
         with _per_file(safe_uri(loaded.uri)) as outcome:
-            return self._prepare(loaded, progress)
+            return self._prepare(loaded, progress, stored)
         assert outcome.report is not None
         return outcome.report
 
-    def _prepare(self, loaded: Loaded, progress: OnProgress | None) -> _Prepared | FileReport:
-        """De-identified and segmented, its mentions found; unchanged: its report."""
+    def _prepare(
+        self, loaded: Loaded, progress: OnProgress | None, stored: dict[str, str] | None
+    ) -> _Prepared | FileReport:
+        """De-identified and segmented, its mentions found; unchanged: its report. `stored`:
+        the content hashes of sources read ahead (`_with_stored`), else the store is asked."""
         raw_uri = loaded.uri
         loaded = self._deidentify_metadata(loaded)
         uri = loaded.uri
         digest = content_hash(loaded.raw_hash, self.config_hash)
         row_errors = loaded.row_errors if isinstance(loaded, LoadedTranscript) else []
-        if self.store.source_hash(source_id_for(uri)) == digest:
+        source_id = source_id_for(uri)
+        known = stored.get(source_id) if stored is not None else self.store.source_hash(source_id)
+        if known == digest:
             return FileReport(uri=uri, status="unchanged", row_errors=row_errors)
         if progress:
             progress("extract", 0, 0)
