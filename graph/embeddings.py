@@ -324,9 +324,7 @@ class SentenceEmbedder:
         encoder = self._context_int8()
         if encoder is None or len(texts) > QUERY_BATCH:
             return self.encode(texts)
-        return np.stack(
-            [self._context_recent.get(t, lambda t: encoder.encode([t])[0]) for t in texts]
-        )
+        return self._each(encoder, texts, self._context_recent)
 
     def _context_int8(self) -> EncoderShapes | None:
         """The one-thread int8 encoder for contexts, made (and the int8 file quantized from
@@ -376,9 +374,13 @@ class SentenceEmbedder:
         self._recent = RecentVectors(self._recent.size)
         self._context_recent = RecentVectors(self._context_recent.size)
 
-    def _each(self, encoder: EncoderShapes, texts: Sequence[str]) -> np.ndarray:
-        """A few texts, one per run, each through the recent vectors (`RecentVectors`)."""
-        return np.stack([self._recent.get(t, lambda t: encoder.encode([t])[0]) for t in texts])
+    def _each(
+        self, encoder: EncoderShapes, texts: Sequence[str], recent: RecentVectors | None = None
+    ) -> np.ndarray:
+        """A few texts, one per run, each through the recent vectors (`RecentVectors`; the
+        words' own unless `recent` is another encoder's)."""
+        kept = self._recent if recent is None else recent
+        return np.stack([kept.get(t, lambda t: encoder.encode([t])[0]) for t in texts])
 
     def _few_onnx(self) -> OnnxEncoder | None:
         """What encodes a few texts on one thread: the int8 model when it is the backend, else
