@@ -14,8 +14,12 @@ from graph.store import FILTER_FIELDS
 __all__ = [
     "AWAIT_FULLTEXT",
     "AWAIT_INDEXES",
+    "CHUNK_VECTOR_INDEX",
+    "CHUNK_VECTOR_SEARCH",
+    "COUNT_CHUNKS",
     "COUNT_LINKS",
     "COUNT_NODES",
+    "CREATE_CHUNK_VECTOR_INDEX",
     "CREATE_VECTOR_INDEX",
     "DELETE_ALL_LINKS",
     "DELETE_ALL_NODES",
@@ -23,7 +27,7 @@ __all__ = [
     "DELETE_ORPHANS",
     "DETACH_DELETE_NODES",
     "DROP_FULLTEXT_INDEX",
-    "DROP_VECTOR_INDEX",
+    "DROP_VECTOR_INDEXES",
     "FULLTEXT_CONSISTENCY",
     "FULLTEXT_INDEX",
     "GET_NODE",
@@ -40,7 +44,7 @@ __all__ = [
     "PROJECTION_NODES",
     "SCHEMA",
     "SHOW_SCHEMA_NAMES",
-    "SHOW_VECTOR_INDEX",
+    "SHOW_VECTOR_INDEXES",
     "SOURCE_CONTENTS",
     "SOURCE_HASH",
     "SOURCE_HASHES",
@@ -55,6 +59,10 @@ __all__ = [
 
 FULLTEXT_INDEX = "spiral_search_text"
 VECTOR_INDEX = "spiral_embedding"
+# Chunks again, in an index of their own: an ask ranks passages by their own vectors, and
+# chunks are often a few of a question's nearest nodes, so from the shared index that view
+# needed up to 2,400 candidates (benchmarks/assist_latency.py).
+CHUNK_VECTOR_INDEX = "spiral_chunk_embedding"
 
 # -- schema -------------------------------------------------------------------------------
 
@@ -120,16 +128,26 @@ DROP_FULLTEXT_INDEX = f"DROP INDEX {FULLTEXT_INDEX} IF EXISTS"
 AWAIT_FULLTEXT = "CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()"
 AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 
-SHOW_VECTOR_INDEX = (
-    "SHOW VECTOR INDEXES YIELD name, options WHERE name = $name "
-    "RETURN options.indexConfig.`vector.dimensions` AS dimensions"
+SHOW_VECTOR_INDEXES = (
+    f"SHOW VECTOR INDEXES YIELD name, state, options WHERE name IN ['{VECTOR_INDEX}', "
+    f"'{CHUNK_VECTOR_INDEX}'] RETURN name, state, "
+    "options.indexConfig.`vector.dimensions` AS dimensions"
 )
-CREATE_VECTOR_INDEX = (
-    f"CREATE VECTOR INDEX {VECTOR_INDEX} IF NOT EXISTS FOR (n:Searchable) ON (n.embedding) "
+_VECTOR_OPTIONS = (
     "OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, "
     "`vector.similarity_function`: 'cosine'}}"
 )
-DROP_VECTOR_INDEX = f"DROP INDEX {VECTOR_INDEX} IF EXISTS"
+CREATE_VECTOR_INDEX = (
+    f"CREATE VECTOR INDEX {VECTOR_INDEX} IF NOT EXISTS FOR (n:Searchable) ON (n.embedding) "
+    + _VECTOR_OPTIONS
+)
+CREATE_CHUNK_VECTOR_INDEX = (
+    f"CREATE VECTOR INDEX {CHUNK_VECTOR_INDEX} IF NOT EXISTS FOR (n:Chunk) ON (n.embedding) "
+    + _VECTOR_OPTIONS
+)
+DROP_VECTOR_INDEXES = [
+    f"DROP INDEX {name} IF EXISTS" for name in (VECTOR_INDEX, CHUNK_VECTOR_INDEX)
+]
 # Links first, then nodes, 10,000 at a time: detaching nodes 10,000 at a time also deleted all
 # their links in the same transaction (an entity named 14,000 times: over the memory limit).
 DELETE_ALL_LINKS = "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS"
@@ -434,11 +452,13 @@ LEXICAL_SEARCH = (
     f"CALL db.index.fulltext.queryNodes('{FULLTEXT_INDEX}', $query, $options) "
     f"YIELD node, score {_LABEL_FILTER}RETURN {_HIT} ORDER BY score DESC LIMIT $k"
 )
-VECTOR_SEARCH = (
-    f"CALL db.index.vector.queryNodes('{VECTOR_INDEX}', $candidates, $vector) "
+VECTOR_SEARCH, CHUNK_VECTOR_SEARCH = (
+    f"CALL db.index.vector.queryNodes('{index}', $candidates, $vector) "
     f"YIELD node, score {_LABEL_FILTER}RETURN {_HIT} ORDER BY score DESC LIMIT $k"
+    for index in (VECTOR_INDEX, CHUNK_VECTOR_INDEX)
 )
 COUNT_SEARCHABLE = "MATCH (n:Searchable) RETURN count(n) AS count"
+COUNT_CHUNKS = "MATCH (n:Chunk) RETURN count(n) AS count"
 
 
 def query_nodes(

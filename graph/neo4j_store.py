@@ -37,6 +37,7 @@ import itertools
 import json
 import math
 import threading
+import time
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -46,10 +47,12 @@ from typing import Any, Literal, TypeVar
 
 import networkx as nx
 from neo4j import (
+    READ_ACCESS,
     Driver,
     GraphDatabase,
     ManagedTransaction,
     NotificationDisabledClassification,
+    Record,
     RoutingControl,
 )
 from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError
@@ -108,6 +111,8 @@ _MAX_CANDIDATES = 10_000  # the widest a filtered vector search looks
 _VIEW_MARGIN = 1.5
 _VIEW_CANDIDATES = 2400
 _OVERFETCH = 4  # a filtered lexical search over several labels reads k * this first
+_READ_TRIES = 3  # a read is tried again after a retryable error (a dropped connection)
+_READ_BACKOFF = 0.05  # seconds before the second try, doubled before each next
 _MAX_TERMS = 500  # stay well under Lucene's 1024-clause limit
 _HELPER_PROPS = ("search_text", "_digest")
 _STATE_PROPS = (*_HELPER_PROPS, "embedding", "version", "updated_at")
@@ -122,6 +127,9 @@ _Prepared = tuple[WriteBatch, _Rows, "Future[_LinkRows]"]
 
 # Builds parameter rows (pure Python) while the writing thread waits on the server.
 _PREP = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spiral-neo4j-prep")
+# Runs a read's independent part (chunks' vector view) on the server's other core while the
+# caller runs the rest: the views took 17 -> 13 ms p50 at 100k.
+_BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="spiral-neo4j-read")
 
 
 def _chunks(rows: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -326,6 +334,12 @@ class _Deletion:
 class Neo4jStore:
     """GraphStore on a Neo4j 5 server (labels `:Node:<Label>`, plus `:Searchable`)."""
 
+    # The server's lexical query, and reading its answer, took the cores the query's model
+    # needs (the model ran 11 ms in an ask against 5 alone); beside the vector search, the
+    # longer of the two here, both queries run on the server while the client waits: ask p50
+    # 54 -> 43 ms at 100k (benchmarks/assist_latency.py).
+    lexical_beside_model = False
+
     def __init__(self, driver: Driver, database: str = "neo4j", uri: str = "") -> None:
         self.uri = uri
         self._driver = driver
@@ -333,6 +347,8 @@ class Neo4jStore:
         self._closed = False
         # Size of the vector index as last seen; saves searches a round trip.
         self._dimensions: int | None = None
+        # Whether chunks' own vector index (cypher.CHUNK_VECTOR_INDEX) is online beside it.
+        self._chunk_index = False
         # Write transactions committed here, and how many of them the full-text index (which
         # is eventually consistent) was last seen to hold: a search waits for the rest, so
         # it finds what this process just wrote. Starts behind: another process may have.
@@ -379,18 +395,42 @@ class Neo4jStore:
     def _run(
         self, query: str, /, write_: bool = False, plain_: bool = False, **params: Any
     ) -> list[dict[str, Any]]:
-        """One auto-retried transaction with one query; records as plain dicts. `plain_`: the
-        query returns only maps, lists and scalars (no Node or Relationship values), so the
-        driver's recursive conversion (`Record.data`, ~8 ms of an ask) is skipped."""
-        records, _, _ = self._driver.execute_query(
-            query,
-            params,
-            database_=self._database,
-            routing_=RoutingControl.WRITE if write_ else RoutingControl.READ,
-        )
+        """One query in a transaction of its own; records as plain dicts. `plain_`: the query
+        returns only maps, lists and scalars (no Node or Relationship values), so the driver's
+        recursive conversion (`Record.data`, ~8 ms of an ask) is skipped.
+
+        No bookmarks: on one server a committed write is visible to every later transaction,
+        and passing the driver's bookmarks cost ~1 ms a query. A read runs as an auto-commit
+        query: one round trip instead of BEGIN, RUN and COMMIT's two (1.0 against 1.8 ms for
+        `RETURN 1`; an ask makes three or four), tried again on a retryable error as the
+        driver's managed transactions are."""
+        if write_:
+            records, _, _ = self._driver.execute_query(
+                query,
+                params,
+                database_=self._database,
+                routing_=RoutingControl.WRITE,
+                bookmark_manager_=None,
+            )
+        else:
+            records = self._read(query, params)
         if plain_:
             return [dict(zip(record.keys(), record, strict=True)) for record in records]
         return [record.data() for record in records]
+
+    def _read(self, query: str, params: dict[str, Any]) -> list[Record]:
+        attempt = 0
+        while True:
+            try:
+                with self._driver.session(
+                    database=self._database, default_access_mode=READ_ACCESS
+                ) as session:
+                    return list(session.run(query, params))
+            except (DriverError, Neo4jError) as error:
+                attempt += 1
+                if attempt == _READ_TRIES or not error.is_retryable():
+                    raise
+            time.sleep(_READ_BACKOFF * 2 ** (attempt - 1))
 
     def _write_tx(self, work: Callable[[ManagedTransaction], T]) -> T:
         """Run `work(tx)` in one managed write transaction (rolled back if it raises)."""
@@ -421,8 +461,14 @@ class Neo4jStore:
         missing = [stmt for name, stmt in cypher.SCHEMA.items() if name not in existing]
         for statement in missing:
             self._run(statement, write_=True)
+        if cypher.VECTOR_INDEX in existing and cypher.CHUNK_VECTOR_INDEX not in existing:
+            # Made before chunks had a vector index of their own: filled once, here.
+            dimensions = self._vector_dimensions()
+            self._run(cypher.CREATE_CHUNK_VECTOR_INDEX, write_=True, dimensions=dimensions)
+            missing.append(cypher.CREATE_CHUNK_VECTOR_INDEX)
         if missing:
             self._run(cypher.AWAIT_INDEXES)
+            self._vector_dimensions()
 
     def _fulltext_is_eventual(self) -> bool:
         rows = self._run(cypher.FULLTEXT_CONSISTENCY, name=cypher.FULLTEXT_INDEX)
@@ -449,8 +495,17 @@ class Neo4jStore:
         self._run(cypher.SET_INDEX_TERMS_VERSION, write_=True, value=INDEX_TERMS_VERSION)
 
     def _vector_dimensions(self) -> int | None:
-        rows = self._run(cypher.SHOW_VECTOR_INDEX, name=cypher.VECTOR_INDEX)
-        self._dimensions = int(rows[0]["dimensions"]) if rows else None
+        """The vector index's size (None: no index yet); notes whether chunks' index is
+        online beside it, of the same size."""
+        rows = {row["name"]: row for row in self._run(cypher.SHOW_VECTOR_INDEXES)}
+        main, chunks = rows.get(cypher.VECTOR_INDEX), rows.get(cypher.CHUNK_VECTOR_INDEX)
+        self._dimensions = int(main["dimensions"]) if main else None
+        self._chunk_index = bool(
+            main
+            and chunks
+            and chunks["state"] == "ONLINE"
+            and chunks["dimensions"] == main["dimensions"]
+        )
         return self._dimensions
 
     def _ensure_vector_index(self, nodes: Sequence[Node]) -> None:
@@ -468,6 +523,7 @@ class Neo4jStore:
         existing = self._vector_dimensions()
         if existing is None:
             self._run(cypher.CREATE_VECTOR_INDEX, write_=True, dimensions=dim)
+            self._run(cypher.CREATE_CHUNK_VECTOR_INDEX, write_=True, dimensions=dim)
             self._run(cypher.AWAIT_INDEXES)
             existing = self._vector_dimensions()
         if existing != dim:
@@ -912,25 +968,36 @@ class Neo4jStore:
                 f"query vector has {len(vector)} dimensions, the store holds {dimensions}: "
                 "was the embedding model changed?"
             )
-        wanted = _label_values(labels)
+        # Chunks alone are read from their own index, where no label is filtered out.
+        own = self._chunk_index and labels is not None and set(labels) == {Label.CHUNK}
+        wanted = None if own else _label_values(labels)
         filtered = bool(wanted) or (filters is not None and filters.active)
         # The index ranks `candidates` and the filter applies after. At 100k vectors an ask's
         # top 50 from 150 candidates is 99.8 % the top 50 from 500, at 13 against 21 ms p50
-        # (benchmarks/assist_latency.py); when too few pass, the loop below widens.
-        candidates = max(candidates, k * _CANDIDATE_FACTOR, 100) if filtered else k
+        # (benchmarks/assist_latency.py); when too few pass, the loop below widens. Chunks
+        # carry no status, so an ask's filter passes them all: k candidates are enough.
+        if filtered and not own:
+            candidates = max(candidates, k * _CANDIDATE_FACTOR, 100)
+        else:
+            candidates = max(candidates, k)
+        query, count = (
+            (cypher.CHUNK_VECTOR_SEARCH, cypher.COUNT_CHUNKS)
+            if own
+            else (cypher.VECTOR_SEARCH, cypher.COUNT_SEARCHABLE)
+        )
         params = {"vector": [float(x) for x in vector], "labels": wanted, "k": k}
         params.update(_filter_params(filters))
         try:
-            rows = self._run(cypher.VECTOR_SEARCH, plain_=True, candidates=candidates, **params)
+            rows = self._run(query, plain_=True, candidates=candidates, **params)
             # The index filters after it ranks: widen until k pass or the index is exhausted.
             total: int | None = None
             while filtered and len(rows) < k and candidates < _MAX_CANDIDATES:
                 if total is None:
-                    total = self._run(cypher.COUNT_SEARCHABLE)[0]["count"]
+                    total = self._run(count)[0]["count"]
                 if candidates >= total:
                     break
                 candidates = min(candidates * 8, _MAX_CANDIDATES)
-                rows = self._run(cypher.VECTOR_SEARCH, plain_=True, candidates=candidates, **params)
+                rows = self._run(query, plain_=True, candidates=candidates, **params)
         except ClientError:
             if self._vector_dimensions() is None:  # dropped by another client's clear()
                 return []
@@ -946,13 +1013,26 @@ class Neo4jStore:
         views: Sequence[Sequence[Label] | None],
         filters: SearchFilter | None = None,
     ) -> list[list[Hit]]:
-        """One index query for the union of the views, split here: each view's best k are
-        among the union's best k * len(views) once that many of them are the view's; a view
-        with fewer gets a query of its own, asking the index for as many candidates as the
-        view's share of the union says it needs (chunks are often a few of a Chinese
-        question's nearest nodes: from the default candidates, half such queries found too
-        few and had to widen, three round trips instead of one)."""
-        if len(views) < 2 or k <= 0:
+        """Chunks' view from chunks' own index, when it is online; the other views from one
+        index query for their union, split here: each view's best k are among the union's
+        best k * len(views) once that many of them are the view's; a view with fewer gets a
+        query of its own, asking the index for as many candidates as the view's share of the
+        union says it needs."""
+        if k <= 0:
+            return [[] for _ in views]
+        if self._dimensions is None:
+            self._vector_dimensions()
+        chunks = [self._chunk_index and v is not None and set(v) == {Label.CHUNK} for v in views]
+        if any(chunks):
+            beside = _BESIDE.submit(self._vector_search, vector, k, [Label.CHUNK], filters)
+            rest = iter(
+                self.vector_search_views(
+                    vector, k, [v for v, c in zip(views, chunks, strict=True) if not c], filters
+                )
+            )
+            own = beside.result()
+            return [list(own) if c else next(rest) for c in chunks]
+        if len(views) < 2:
             return [self.vector_search(vector, k, labels, filters) for labels in views]
         union = None if any(not v for v in views) else sorted({x for v in views for x in v})
         found = self.vector_search(vector, k * len(views), union, filters)
@@ -987,8 +1067,10 @@ class Neo4jStore:
             session.run(cypher.DELETE_ALL_LINKS).consume()
             session.run(cypher.DELETE_ALL_NODES).consume()
         self._committed()
-        self._run(cypher.DROP_VECTOR_INDEX, write_=True)
+        for statement in cypher.DROP_VECTOR_INDEXES:
+            self._run(statement, write_=True)
         self._dimensions = None
+        self._chunk_index = False
 
     def tidy(self) -> None:
         """Nothing to do: Neo4j's full-text and vector indexes merge their own segments."""

@@ -10,7 +10,7 @@ chosen by benchmarks/fusion_eval.py on real customer-service queries (see README
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
@@ -169,8 +169,9 @@ def search_sides(
     contexts: int = 0,
 ) -> list[Sides]:
     """Lexical and dense hits for each text, sentences collapsed into their chunks. All texts
-    are embedded in one model call; the lexical searches run in worker threads meanwhile
-    (both release the GIL), so their latency hides behind the model's. `lexical_texts`
+    are embedded in one model call; the lexical searches run in worker threads, so their
+    latency hides behind the model's or the vector search's (`store.lexical_beside_model`
+    says which). `lexical_texts`
     replaces what the lexical side looks for (e.g. with synonyms added); `sides` turns the
     lexical or the dense side off.
 
@@ -184,10 +185,8 @@ def search_sides(
     `contexts`: the last so many texts carry a conversation's context; the embedder encodes
     them with its `encode_context` (the int8 model: graph.embeddings)."""
     wanted = lexical_texts or texts
-    jobs = [
-        _pool().submit(store.lexical_search, text, depth, labels, filters) if sides[0] else None
-        for text in wanted
-    ]
+    early = sides[0] and (store.lexical_beside_model or not sides[1])
+    jobs = [_lexical(store, text, depth, labels, filters) for text in wanted] if early else []
     dense: list[list[Hit]] = [[] for _ in texts]
     whole: list[list[Hit]] = [[] for _ in texts]
     if sides[1]:
@@ -197,6 +196,8 @@ def search_sides(
             *(embedder.encode(list(texts[:plain])) if plain else []),
             *(encode_context(embedder, list(texts[plain:])) if contexts else []),
         ]
+        if sides[0] and not early:
+            jobs = [_lexical(store, text, depth, labels, filters) for text in wanted]
         for i, vector in enumerate(vectors):
             if grains:  # one scan for both
                 found, chunks = store.vector_search_views(
@@ -207,8 +208,18 @@ def search_sides(
             else:
                 found = store.vector_search(vector.tolist(), depth, labels, filters)
             dense[i] = collapse(found)
-    lexical = [collapse(job.result()) if job else [] for job in jobs]
+    lexical = [collapse(job.result()) for job in jobs] or [[] for _ in texts]
     return [Sides(*found) for found in zip(lexical, dense, whole, strict=True)]
+
+
+def _lexical(
+    store: GraphStore,
+    text: str,
+    depth: int,
+    labels: Sequence[Label] | None,
+    filters: SearchFilter | None,
+) -> Future[list[Hit]]:
+    return _pool().submit(store.lexical_search, text, depth, labels, filters)
 
 
 MATCH_SHARE = 0.5  # `matching`: a lexical hit at least this share of the best one's BM25

@@ -193,6 +193,10 @@ class GraphStore(Protocol):
     """A knowledge graph store. Writes are idempotent: writing the same nodes and links again
     changes nothing and reports zero written."""
 
+    # Whether a hybrid search runs the lexical search while the query is embedded (True) or
+    # beside the vector search once the vector is known (graph.search.search_sides).
+    lexical_beside_model: bool
+
     def write(self, batch: WriteBatch, actor: str = "ingest") -> WriteResult:
         """Apply one batch atomically (delete `replace_sources`, then upsert nodes, links),
         and log one summary event for it in the same transaction. Decided fields of the nodes

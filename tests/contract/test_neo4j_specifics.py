@@ -118,3 +118,155 @@ def test_the_full_text_index_is_eventually_consistent_and_searches_wait_for_own_
     finally:
         store.clear()
         store.close()
+
+
+def _vector_indexes(driver) -> dict[str, tuple[str, int]]:  # type: ignore[no-untyped-def]
+    from graph import cypher
+
+    rows, _, _ = driver.execute_query(cypher.SHOW_VECTOR_INDEXES)
+    return {r["name"]: (r["state"], r["dimensions"]) for r in rows}
+
+
+def _chunks_and_near_entities():  # type: ignore[no-untyped-def]
+    """A document of 30 chunks, and 200 entities worded as the question is: the shared
+    index's nearest nodes are all entities, and chunks' true nearest are known."""
+    from graph.model import Entity, EntityKind
+    from tests.contract.test_store_contract import EMB, doc_batch
+
+    texts = [f"refund policy clause {i} " + "days " * (i % 7) for i in range(30)]
+    entities = [
+        Entity(id=f"e{i}", name=f"refund days {i}", kind=EntityKind.PRODUCT) for i in range(200)
+    ]
+    for node, vec in zip(entities, EMB.encode([e.name for e in entities]), strict=True):
+        node.embedding = vec.tolist()
+    vector = EMB.encode(["refund days"])[0]
+    chunk_vectors = EMB.encode(texts)
+    order = sorted(range(len(texts)), key=lambda i: -float(chunk_vectors[i] @ vector))
+    return doc_batch("d1", "policy.md", texts), entities, vector.tolist(), order
+
+
+def _watched(store) -> list[str]:  # type: ignore[no-untyped-def]
+    """Statements the store runs from now on, in order."""
+    run, seen = store._run, []
+
+    def watched(query, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(query)
+        return run(query, *args, **kwargs)
+
+    store._run = watched
+    return seen
+
+
+def test_chunks_are_searched_in_a_vector_index_of_their_own(neo4j_uri: str) -> None:
+    """Chunks' view comes from cypher.CHUNK_VECTOR_INDEX, online beside the shared index
+    and of its size: one query, where the shared index's nearest nodes are all something
+    else, and the chunks it finds are the truly nearest. `clear` drops both indexes."""
+    from graph import cypher
+    from graph.model import Label
+    from graph.neo4j_store import Neo4jStore
+    from graph.store import SearchFilter
+
+    batch, entities, vector, order = _chunks_and_near_entities()
+    store = Neo4jStore.connect(neo4j_uri)
+    try:
+        store.clear()
+        store.write(batch)
+        store.upsert_nodes(entities)
+        with GraphDatabase.driver(neo4j_uri, auth=None) as driver:
+            dims = len(vector)
+            assert _vector_indexes(driver) == {
+                cypher.VECTOR_INDEX: ("ONLINE", dims),
+                cypher.CHUNK_VECTOR_INDEX: ("ONLINE", dims),
+            }
+            seen = _watched(store)
+            live = SearchFilter(status=["draft", "approved"])
+            views = store.vector_search_views(vector, 5, [[Label.ENTITY], [Label.CHUNK]], live)
+            assert sorted(seen) == sorted([cypher.VECTOR_SEARCH, cypher.CHUNK_VECTOR_SEARCH])
+            assert {h.label for h in views[0]} == {Label.ENTITY}
+            assert [h.id for h in views[1]] == [f"d1#{i}" for i in order[:5]]
+            assert store.vector_search(vector, 5, [Label.CHUNK]) == views[1]
+            store.clear()
+            assert _vector_indexes(driver) == {}
+    finally:
+        store.clear()
+        store.close()
+
+
+def test_a_store_made_before_chunks_had_an_index_gets_it_at_connect(neo4j_uri: str) -> None:
+    """Without chunks' index the chunk view is found in the shared one, as before; the next
+    connect builds the index, and the same chunks come from it."""
+    from graph import cypher
+    from graph.model import Label
+    from graph.neo4j_store import Neo4jStore
+
+    batch, entities, vector, order = _chunks_and_near_entities()
+    old = Neo4jStore.connect(neo4j_uri)
+    try:
+        old.clear()
+        old.write(batch)
+        old.upsert_nodes(entities)
+        with GraphDatabase.driver(neo4j_uri, auth=None) as driver:
+            driver.execute_query(cypher.DROP_VECTOR_INDEXES[1])
+            assert set(_vector_indexes(driver)) == {cypher.VECTOR_INDEX}
+            old._vector_dimensions()  # as a process that started before the drop would see
+            seen = _watched(old)
+            before = old.vector_search(vector, 5, [Label.CHUNK])
+            assert cypher.CHUNK_VECTOR_SEARCH not in seen and cypher.VECTOR_SEARCH in seen
+            assert [h.id for h in before] == [f"d1#{i}" for i in order[:5]]
+            new = Neo4jStore.connect(neo4j_uri)
+            try:
+                assert _vector_indexes(driver)[cypher.CHUNK_VECTOR_INDEX][0] == "ONLINE"
+                seen = _watched(new)
+                assert new.vector_search(vector, 5, [Label.CHUNK]) == before
+                assert seen[-1] == cypher.CHUNK_VECTOR_SEARCH
+            finally:
+                new.close()
+    finally:
+        old.clear()
+        old.close()
+
+
+class _Flaky:
+    """The driver, its next sessions failing with the given errors first."""
+
+    def __init__(self, driver, errors) -> None:  # type: ignore[no-untyped-def]
+        self._driver, self.errors, self.sessions = driver, list(errors), 0
+
+    def session(self, **kwargs):  # type: ignore[no-untyped-def]
+        self.sessions += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return self._driver.session(**kwargs)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._driver, name)
+
+
+def test_a_read_is_tried_again_after_a_retryable_error_only(neo4j_uri: str) -> None:
+    """Reads run as auto-commit queries (one round trip) without the driver's managed
+    retries, so the store retries what the driver says is retryable: a dropped connection
+    is tried again (three tries at most); a bad query fails at once."""
+    from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired
+
+    from graph.neo4j_store import Neo4jStore
+
+    store = Neo4jStore.connect(neo4j_uri)
+    real = store._driver
+    try:
+        flaky = _Flaky(real, [SessionExpired("gone"), ServiceUnavailable("restarting")])
+        store._driver = flaky
+        assert store._run("RETURN 1 AS one") == [{"one": 1}]
+        assert flaky.sessions == 3
+        flaky = _Flaky(real, [SessionExpired("gone")] * 3)
+        store._driver = flaky
+        with pytest.raises(SessionExpired):
+            store._run("RETURN 1 AS one")
+        assert flaky.sessions == 3
+        flaky = _Flaky(real, [])
+        store._driver = flaky
+        with pytest.raises(ClientError):
+            store._run("RETURN nonsense(")
+        assert flaky.sessions == 1
+    finally:
+        store._driver = real
+        store.close()

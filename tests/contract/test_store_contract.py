@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from graph.changes import SetFields
@@ -18,7 +20,7 @@ from graph.model import (
     Message,
     Provenance,
 )
-from graph.search import hybrid_search
+from graph.search import hybrid_search, search_sides
 from graph.store import GraphStore, WriteBatch
 from tests.conftest import HashEmbedder
 
@@ -294,6 +296,49 @@ def test_vector_search_views_rank_as_one_search_per_label_set(store: GraphStore)
         assert _above_ties(hits) == _above_ties(alone)  # equal scores come in any order
     assert {h.label for h in found[1]} == {Label.ENTITY} and len(found[1]) == 4
     assert store.vector_search_views(vector, 4, []) == []
+
+
+class _SlowModel:
+    """The hash embedder, taking a while as a real model does, its call's span noted."""
+
+    def __init__(self) -> None:
+        self.dim = EMB.dim
+        self.span: tuple[float, float] = (0.0, 0.0)
+
+    def encode(self, texts):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        time.sleep(0.3)
+        self.span = (start, time.perf_counter())
+        return EMB.encode(texts)
+
+
+def test_the_lexical_search_runs_beside_the_model_or_the_vector_search_as_the_store_says(
+    store: GraphStore,
+) -> None:
+    """search_sides starts the lexical search while the query is embedded on a store whose
+    lexical search is the longer (embedded), after it on one where the model and the
+    server's query would share the cores (Neo4j); either way the hits are the same."""
+    store.write(doc_batch("d1", "a.md", ["refund takes three days", "shipping is free"]))
+    model = _SlowModel()
+    started: list[float] = []
+    search = store.lexical_search
+
+    def watched(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(time.perf_counter())
+        return search(*args, **kwargs)
+
+    store.lexical_search = watched  # type: ignore[method-assign]
+    found = search_sides(store, model, ["refund days"], 5)
+    assert len(started) == 1
+    end_of_model = model.span[1]
+    assert (started[0] < end_of_model) is store.lexical_beside_model
+    assert [h.id for h in found[0].lexical][:1] == ["d1#0"]
+    assert [h.id for h in found[0].dense][:1] == ["d1#0"]
+    store.lexical_search = search  # type: ignore[method-assign]
+    assert search_sides(store, EMB, ["refund days"], 5) == found
+    assert search_sides(store, model, ["refund days"], 5, sides=(True, False))[0].lexical == (
+        found[0].lexical
+    )
 
 
 def _above_ties(hits: list) -> set[str]:  # type: ignore[type-arg]
