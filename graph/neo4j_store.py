@@ -798,7 +798,11 @@ class Neo4jStore:
         wanted = list(dict.fromkeys(node_ids))
         if not wanted:
             return {}
-        rows = self._run(cypher.NODE_STATES, ids=wanted)
+        rows = [
+            row
+            for part in _chunks(wanted)
+            for row in self._run(cypher.NODE_STATES, plain_=True, ids=list(part))
+        ]
         return {row["id"]: _state(row).observed_node() for row in rows}
 
     def query_nodes(self, query: NodeQuery) -> NodePage:
