@@ -973,7 +973,7 @@ class Neo4jStore:
                 "was the embedding model changed?"
             )
         # Chunks alone are read from their own index, where no label is filtered out.
-        own = self._chunk_index and labels is not None and set(labels) == {Label.CHUNK}
+        own = self._chunks_only(labels)
         wanted = None if own else _label_values(labels)
         filtered = bool(wanted) or (filters is not None and filters.active)
         # The index ranks `candidates` and the filter applies after. At 100k vectors an ask's
@@ -1010,6 +1010,10 @@ class Neo4jStore:
         # store, so a threshold on a vector hit's score means the same on both.
         return [hit_from_record(row["record"], 2.0 * row["score"] - 1.0) for row in rows]
 
+    def _chunks_only(self, labels: Sequence[Label] | None) -> bool:
+        """Whether a search of `labels` is answered by chunks' own index."""
+        return self._chunk_index and labels is not None and set(labels) == {Label.CHUNK}
+
     def vector_search_views(
         self,
         vector: Sequence[float],
@@ -1026,7 +1030,7 @@ class Neo4jStore:
             return [[] for _ in views]
         if self._dimensions is None:
             self._vector_dimensions()
-        chunks = [self._chunk_index and v is not None and set(v) == {Label.CHUNK} for v in views]
+        chunks = [self._chunks_only(v) for v in views]
         if any(chunks):
             beside = _BESIDE.submit(self._vector_search, vector, k, [Label.CHUNK], filters)
             rest = iter(

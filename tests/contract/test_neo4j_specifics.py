@@ -127,10 +127,12 @@ def _vector_indexes(driver) -> dict[str, tuple[str, int]]:  # type: ignore[no-un
     return {r["name"]: (r["state"], r["dimensions"]) for r in rows}
 
 
-def _chunks_and_near_entities():  # type: ignore[no-untyped-def]
-    """A document of 30 chunks, and 200 entities worded as the question is: the shared
-    index's nearest nodes are all entities, and chunks' true nearest are known."""
+def _store_with_chunks_and_near_entities(uri: str):  # type: ignore[no-untyped-def]
+    """A store holding a document of 30 chunks, and 200 entities worded as the question is:
+    the shared index's nearest nodes are all entities. With the question's vector and the
+    chunks' true order of nearness to it."""
     from graph.model import Entity, EntityKind
+    from graph.neo4j_store import Neo4jStore
     from tests.contract.test_store_contract import EMB, doc_batch
 
     texts = [f"refund policy clause {i} " + "days " * (i % 7) for i in range(30)]
@@ -142,7 +144,11 @@ def _chunks_and_near_entities():  # type: ignore[no-untyped-def]
     vector = EMB.encode(["refund days"])[0]
     chunk_vectors = EMB.encode(texts)
     order = sorted(range(len(texts)), key=lambda i: -float(chunk_vectors[i] @ vector))
-    return doc_batch("d1", "policy.md", texts), entities, vector.tolist(), order
+    store = Neo4jStore.connect(uri)
+    store.clear()
+    store.write(doc_batch("d1", "policy.md", texts))
+    store.upsert_nodes(entities)
+    return store, vector.tolist(), order
 
 
 def _watched(store) -> list[str]:  # type: ignore[no-untyped-def]
@@ -163,15 +169,10 @@ def test_chunks_are_searched_in_a_vector_index_of_their_own(neo4j_uri: str) -> N
     else, and the chunks it finds are the truly nearest. `clear` drops both indexes."""
     from graph import cypher
     from graph.model import Label
-    from graph.neo4j_store import Neo4jStore
     from graph.store import SearchFilter
 
-    batch, entities, vector, order = _chunks_and_near_entities()
-    store = Neo4jStore.connect(neo4j_uri)
+    store, vector, order = _store_with_chunks_and_near_entities(neo4j_uri)
     try:
-        store.clear()
-        store.write(batch)
-        store.upsert_nodes(entities)
         with GraphDatabase.driver(neo4j_uri, auth=None) as driver:
             dims = len(vector)
             assert _vector_indexes(driver) == {
@@ -199,12 +200,8 @@ def test_a_store_made_before_chunks_had_an_index_gets_it_at_connect(neo4j_uri: s
     from graph.model import Label
     from graph.neo4j_store import Neo4jStore
 
-    batch, entities, vector, order = _chunks_and_near_entities()
-    old = Neo4jStore.connect(neo4j_uri)
+    old, vector, order = _store_with_chunks_and_near_entities(neo4j_uri)
     try:
-        old.clear()
-        old.write(batch)
-        old.upsert_nodes(entities)
         with GraphDatabase.driver(neo4j_uri, auth=None) as driver:
             driver.execute_query(cypher.DROP_VECTOR_INDEXES[1])
             assert set(_vector_indexes(driver)) == {cypher.VECTOR_INDEX}
