@@ -428,8 +428,10 @@ HIT_CONTEXTS = (
     "UNWIND CASE WHEN m0 IS NULL THEN [n] ELSE [n, m0] END AS source "
     f"MATCH (i:{Label.KNOWLEDGE_ITEM.value})-[:{LinkType.DERIVED_FROM.value}]->(source) "
     f"WITH DISTINCT i ORDER BY i.id RETURN collect(i {_NEIGHBOUR_PROPS}) AS items }} "
-    f"RETURN n.id AS id, n {_NEIGHBOUR_PROPS} AS node, c {_NEIGHBOUR_PROPS} AS conversation, "
-    f"[m IN [{_TURN}] WHERE m IS NOT NULL | m {_NEIGHBOUR_PROPS}] AS turn, items, entities"
+    f"RETURN collect({{id: n.id, node: n {_NEIGHBOUR_PROPS}, "
+    f"conversation: c {_NEIGHBOUR_PROPS}, "
+    f"turn: [m IN [{_TURN}] WHERE m IS NOT NULL | m {_NEIGHBOUR_PROPS}], "
+    "items: items, entities: entities}) AS rows"
 )
 
 _SOURCE_LABEL = " OR ".join(f"n:{label.value}" for label in sorted(SOURCE_LABELS))
@@ -439,7 +441,12 @@ SOURCE_HASHES = (
     "RETURN id, n.content_hash AS hash"
 )
 
-_HIT = "node {.id, .label, .text, .name, .uri, .title, .source_id, .chunk_id} AS record, score"
+# Searches and `HIT_CONTEXTS` return their rows collected into one record: a Bolt record per
+# row cost ~2 ms of an ask's 50 hits on the server and in the driver (benchmarks/README.md).
+_HITS = (
+    "WITH node, score ORDER BY score DESC LIMIT $k RETURN collect({record: "
+    "node {.id, .label, .text, .name, .uri, .title, .source_id, .chunk_id}, score: score}) AS rows"
+)
 _LABEL_FILTER = (
     "WHERE ($labels IS NULL OR any(l IN labels(node) WHERE l IN $labels)) "
     + "".join(
@@ -450,11 +457,11 @@ _LABEL_FILTER = (
 )
 LEXICAL_SEARCH = (
     f"CALL db.index.fulltext.queryNodes('{FULLTEXT_INDEX}', $query, $options) "
-    f"YIELD node, score {_LABEL_FILTER}RETURN {_HIT} ORDER BY score DESC LIMIT $k"
+    f"YIELD node, score {_LABEL_FILTER}{_HITS}"
 )
 VECTOR_SEARCH, CHUNK_VECTOR_SEARCH = (
     f"CALL db.index.vector.queryNodes('{index}', $candidates, $vector) "
-    f"YIELD node, score {_LABEL_FILTER}RETURN {_HIT} ORDER BY score DESC LIMIT $k"
+    f"YIELD node, score {_LABEL_FILTER}{_HITS}"
     for index in (VECTOR_INDEX, CHUNK_VECTOR_INDEX)
 )
 COUNT_SEARCHABLE = "MATCH (n:Searchable) RETURN count(n) AS count"

@@ -475,12 +475,13 @@ def _json_fields(cls: type[Node]) -> frozenset[str]:
 def node_from_record(record: dict[str, Any]) -> Node:
     """Rebuild a typed node from the flat record a store returns."""
     cls = NODE_TYPES[Label(record["label"])]
+    fields = cls.model_fields  # a class property: read once, not once per key
     data: dict[str, Any] = {}
     prov: dict[str, Any] = {}
     for name, value in record.items():
         if name.startswith("prov_"):
             prov[name[5:]] = value
-        elif name in cls.model_fields:
+        elif name in fields:
             data[name] = value
     for name in _json_fields(cls):
         if isinstance(data.get(name), str):

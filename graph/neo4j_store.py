@@ -106,6 +106,7 @@ __all__ = ["Neo4jStore"]
 _CHUNK = 5000  # rows per UNWIND query
 _CANDIDATE_FACTOR = 3  # candidates per hit asked for, when filtering
 _MAX_CANDIDATES = 10_000  # the widest a filtered vector search looks
+_MIN_CANDIDATES = 100
 # A view short of hits among the union's: its own query asks for margin x what its share of
 # the union says k of its hits need, at most _VIEW_CANDIDATES at first.
 _VIEW_MARGIN = 1.5
@@ -417,6 +418,11 @@ class Neo4jStore:
         if plain_:
             return [dict(zip(record.keys(), record, strict=True)) for record in records]
         return [record.data() for record in records]
+
+    def _collected(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
+        """The rows of a query that returns them collected into one record (`rows`)."""
+        records = self._run(query, plain_=True, **params)
+        return list(records[0]["rows"]) if records else []
 
     def _read(self, query: str, params: dict[str, Any]) -> list[Record]:
         attempt = 0
@@ -766,7 +772,7 @@ class Neo4jStore:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return {}
-        rows = {row["id"]: row for row in self._run(cypher.HIT_CONTEXTS, plain_=True, ids=wanted)}
+        rows = {row["id"]: row for row in self._collected(cypher.HIT_CONTEXTS, ids=wanted)}
         out: dict[str, HitContext] = {}
         for node_id in wanted:
             row = rows.get(node_id)
@@ -922,9 +928,8 @@ class Neo4jStore:
             options = {"limit": k * _OVERFETCH}
         else:
             options = {}
-        rows = self._run(
+        rows = self._collected(
             cypher.LEXICAL_SEARCH,
-            plain_=True,
             query=lucene,
             options=options,
             labels=wanted,
@@ -932,9 +937,8 @@ class Neo4jStore:
             **params,
         )
         if filtered and options and len(rows) < k:
-            rows = self._run(
+            rows = self._collected(
                 cypher.LEXICAL_SEARCH,
-                plain_=True,
                 query=lucene,
                 options={},
                 labels=wanted,
@@ -981,7 +985,7 @@ class Neo4jStore:
         # (benchmarks/assist_latency.py); when too few pass, the loop below widens. Chunks
         # carry no status, so an ask's filter passes them all: k candidates are enough.
         if filtered and not own:
-            candidates = max(candidates, k * _CANDIDATE_FACTOR, 100)
+            candidates = max(candidates, int(k * _CANDIDATE_FACTOR), _MIN_CANDIDATES)
         else:
             candidates = max(candidates, k)
         query, count = (
@@ -992,7 +996,7 @@ class Neo4jStore:
         params = {"vector": [float(x) for x in vector], "labels": wanted, "k": k}
         params.update(_filter_params(filters))
         try:
-            rows = self._run(query, plain_=True, candidates=candidates, **params)
+            rows = self._collected(query, candidates=candidates, **params)
             # The index filters after it ranks: widen until k pass or the index is exhausted.
             total: int | None = None
             while filtered and len(rows) < k and candidates < _MAX_CANDIDATES:
@@ -1001,7 +1005,7 @@ class Neo4jStore:
                 if candidates >= total:
                     break
                 candidates = min(candidates * 8, _MAX_CANDIDATES)
-                rows = self._run(query, plain_=True, candidates=candidates, **params)
+                rows = self._collected(query, candidates=candidates, **params)
         except ClientError:
             if self._vector_dimensions() is None:  # dropped by another client's clear()
                 return []

@@ -39,9 +39,15 @@ def _java() -> str:
 
 
 def build_launcher() -> str:
-    """Build the launcher once (mvn) and return its classpath."""
+    """Build the launcher (mvn) when it was not built or its sources changed since, and
+    return its classpath."""
     cp_file = LAUNCHER / "target" / "classpath.txt"
-    if not cp_file.exists() or not (LAUNCHER / "target" / "classes").exists():
+    sources = [LAUNCHER / "pom.xml", *(LAUNCHER / "src").rglob("*.java")]
+    stale = not cp_file.exists() or not (LAUNCHER / "target" / "classes").exists()
+    if not stale:
+        built = cp_file.stat().st_mtime
+        stale = any(path.stat().st_mtime > built for path in sources)
+    if stale:
         subprocess.run(
             [
                 "mvn",

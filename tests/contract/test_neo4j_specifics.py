@@ -267,3 +267,44 @@ def test_a_read_is_tried_again_after_a_retryable_error_only(neo4j_uri: str) -> N
     finally:
         store._driver = real
         store.close()
+
+
+def test_searches_and_hit_contexts_answer_in_one_record_in_score_order(neo4j_uri: str) -> None:
+    """A Bolt record per hit cost the server and the driver ~2 ms an ask, so the searches
+    and `hit_contexts` return their rows collected into one record: the same hits, best
+    first, as many as asked for."""
+    from graph import cypher
+    from graph.model import Label
+
+    store, vector, order = _store_with_chunks_and_near_entities(neo4j_uri)
+    read, records = store._read, {}
+
+    def counted(query, params):  # type: ignore[no-untyped-def]
+        found = read(query, params)
+        if query != cypher.AWAIT_FULLTEXT:
+            records[query] = len(found)
+        return found
+
+    store._read = counted
+    try:
+        chunks = store.vector_search(vector, 5, [Label.CHUNK])
+        assert [h.id for h in chunks] == [f"d1#{i}" for i in order[:5]]
+        entities = store.vector_search(vector, 9, [Label.ENTITY])
+        assert len(entities) == 9 and {h.label for h in entities} == {Label.ENTITY}
+        assert [h.score for h in entities] == sorted((h.score for h in entities), reverse=True)
+        words = store.lexical_search("refund policy clause days", k=6)
+        assert len(words) == 6
+        assert [h.score for h in words] == sorted((h.score for h in words), reverse=True)
+        contexts = store.hit_contexts([h.id for h in chunks])
+        assert list(contexts) == [h.id for h in chunks]
+        assert records == {
+            cypher.CHUNK_VECTOR_SEARCH: 1,
+            cypher.VECTOR_SEARCH: 1,
+            cypher.LEXICAL_SEARCH: 1,
+            cypher.HIT_CONTEXTS: 1,
+        }
+        assert store.lexical_search("nothing-like-this-anywhere", k=3) == []
+    finally:
+        store._read = read
+        store.clear()
+        store.close()
