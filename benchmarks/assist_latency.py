@@ -70,7 +70,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import RESULTS, ROOT, latency_summary, machine_info, read_jddc, table, write_json
+from common import (
+    RESULTS,
+    ROOT,
+    latency_summary,
+    machine_info,
+    read_jddc,
+    server_cpu_ms,
+    table,
+    write_json,
+)
 from run import _CJK, _VOCAB_EN, _VOCAB_ZH, Corpus
 
 from api.runtime import one_blas_thread
@@ -588,23 +597,6 @@ def open_neo4j(args: argparse.Namespace) -> Iterator[GraphStore]:
 SERVER: dict[str, int | None] = {"pid": None}  # the local Neo4j launcher, while it runs
 
 
-def compiler_cpu_ms() -> float | None:
-    """CPU time the local server's JIT compiler threads have used so far (Linux /proc)."""
-    pid = SERVER["pid"]
-    if pid is None:
-        return None
-    ticks = 0
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            if "Compiler" not in (task / "comm").read_text():
-                continue
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # a thread that ended
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks * 1000.0 / os.sysconf("SC_CLK_TCK")
-
-
 STORES: dict[str, Callable[[argparse.Namespace], Any]] = {
     "embedded": open_embedded,
     "neo4j": open_neo4j,
@@ -700,7 +692,7 @@ def measure(
         ask(timed_store, timed_embedder, q)  # type: ignore[arg-type]
         cold.append(time.perf_counter() - t)
     warm_s = time.perf_counter() - t0
-    compiler_before = compiler_cpu_ms()
+    compiler_before = server_cpu_ms(SERVER["pid"], compiler_only=True)
     gc.freeze()  # as `spiral serve` does once warm (api.runtime): collections skip the model
     timed_store.calls.clear()
     timed_embedder.calls.clear()
@@ -725,7 +717,7 @@ def measure(
         for name, value in sums.items():
             parts.setdefault(name, []).append(value)
         encodes += [texts for texts, _ in timed_embedder.calls]
-    compiler_after = compiler_cpu_ms()
+    compiler_after = server_cpu_ms(SERVER["pid"], compiler_only=True)
     # Each piece alone: the recorded calls replayed one at a time.
     alone: dict[str, list[float]] = {}
     for texts in encodes:

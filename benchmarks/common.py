@@ -88,6 +88,23 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def server_cpu_ms(pid: int | None, compiler_only: bool = False) -> float | None:
+    """CPU time a local server process has used so far, in ms, from Linux's /proc; with
+    `compiler_only` that of the JVM's JIT compiler threads alone. None without the process."""
+    if pid is None:
+        return None
+    ticks = 0
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            if compiler_only and "Compiler" not in (task / "comm").read_text():
+                continue
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a thread that ended, or no /proc
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks * 1000.0 / os.sysconf("SC_CLK_TCK") if ticks else None
+
+
 def machine_info() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
