@@ -15,9 +15,9 @@ from threadpoolctl import threadpool_limits
 from api.accounts import Accounts
 from graph.embeddings import LazyEmbedder, ModelError
 from graph.factory import open_store
-from graph.model import Customer
+from graph.model import Customer, Label
 from graph.settings import Settings
-from graph.store import GraphStore, StoreBusy, StoreUnavailable
+from graph.store import GraphStore, NodeQuery, StoreBusy, StoreUnavailable
 from ingest.gazetteer import GazetteerError
 from ingest.pipeline import Ingestor, customer_node_id
 from seci.assist import AskOptions, AskRequest, AskResult, Turn, suggest
@@ -29,6 +29,7 @@ log = logging.getLogger("spiral.api")
 
 # What warming up asks and extracts from: Chinese and English, as customers write.
 WARM_TEXTS = ("您好，我想问一下退款多久能到账？", "Hello, how long does a refund take to arrive?")
+WARM_TEXT_CHARS = 60  # a stored text asked while the store warms up, cut as a question is
 
 # Failures a user can fix (a setting, a missing install): shown as one line, no traceback.
 KNOWN_ERRORS: tuple[type[Exception], ...] = (
@@ -63,6 +64,7 @@ class Runtime:
         # Accounts and keys in the store, with this process's cache of resolved keys (no I/O).
         self.accounts = Accounts(self.store, settings.auth_cache_s)
         self.warming: threading.Thread | None = None
+        self._ready = threading.Event()  # set once `warm` is done; the store's asks may follow
 
     def start_warming(self) -> None:
         """`warm` in a background thread; `warm_state` says how it goes. A serving process
@@ -73,10 +75,11 @@ class Runtime:
 
     @property
     def warm_state(self) -> str:
-        """ "cold" (never asked to warm), "warming", or "warm"."""
+        """ "cold" (never asked to warm), "warming", or "warm" (ready to serve: the store's
+        own warm-up asks may still be running behind)."""
         if self.warming is None:
             return "cold"
-        return "warming" if self.warming.is_alive() else "warm"
+        return "warm" if self._ready.is_set() or not self.warming.is_alive() else "warming"
 
     def _warm_logged(self) -> None:
         t0 = time.perf_counter()
@@ -89,9 +92,19 @@ class Runtime:
         # long as the process: a full garbage collection walked them all, 330-360 ms with
         # every request stopped (pushes came in clusters of 1-2 s). Frozen, it skips them.
         gc.freeze()
+        self._ready.set()
         log.info(
             "warm in %.1f s (model, language tables, search indexes)", time.perf_counter() - t0
         )
+        t0 = time.perf_counter()
+        try:
+            asked = self.warm_store()
+        except Exception:  # the store's warm-up only makes later asks faster
+            log.exception("warming up the store failed")
+            return
+        if asked:
+            gc.freeze()  # what the asks left in caches lives as long, too
+            log.info("store warm in %.1f s (%d asks)", time.perf_counter() - t0, asked)
 
     def warm(self) -> None:
         """Load now what the first ask and the first live message would load while a customer
@@ -103,6 +116,16 @@ class Runtime:
         context = [Turn(role="customer", text=WARM_TEXTS[0])]
         for text in WARM_TEXTS:
             self.ask(AskRequest(query=text, context=context), 3)
+
+    def warm_store(self) -> int:
+        """The store's own warm-up, once the process serves: `GraphStore.warm_up_asks` asks
+        with texts the store holds (its messages, then its passages), as many as it has up
+        to that. A just-started Neo4j compiles its hot code over its first few hundred
+        queries; asked here, it does so before the employees' asks. Returns the asks made."""
+        texts = warm_up_texts(self.store, self.store.warm_up_asks)
+        for text in texts:
+            self.ask(AskRequest(query=text), 3)
+        return len(texts)
 
     def ingestor(self) -> Ingestor:
         if self._ingestor is None:
@@ -129,3 +152,15 @@ class Runtime:
 
     def close(self) -> None:
         self.store.close()
+
+
+def warm_up_texts(store: GraphStore, n: int) -> list[str]:
+    """Up to n texts of the store to ask with while it warms up: messages first (what
+    customers write), then passages; each cut to a question's length."""
+    texts: list[str] = []
+    for label in (Label.MESSAGE, Label.CHUNK):
+        if len(texts) >= n:
+            break
+        page = store.query_nodes(NodeQuery(label=label, limit=n - len(texts)))
+        texts += [text[:WARM_TEXT_CHARS] for node in page.nodes if (text := node.search_text())]
+    return texts[:n]

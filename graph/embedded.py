@@ -236,6 +236,7 @@ class EmbeddedStore:
     # SQLite's full-text search is the longer of the two searches here (9.8 against 7.6 ms
     # at 100k): it runs while the query is embedded (ask p50 22 against 26 ms after it).
     lexical_beside_model = True
+    warm_up_asks = 0  # nothing here compiles as it runs
 
     def __init__(self, conn: sqlite3.Connection, path: Path, busy_timeout: float = 30.0) -> None:
         self._conn = conn

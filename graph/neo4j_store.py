@@ -340,6 +340,10 @@ class Neo4jStore:
     # longer of the two here, both queries run on the server while the client waits: ask p50
     # 54 -> 43 ms at 100k (benchmarks/assist_latency.py).
     lexical_beside_model = False
+    # A just-started server compiles its hot code (the JVM's JIT) over its first few hundred
+    # queries, on the cores the queries need: ask p50 47.5 ms over the first 100 asks, 29 after
+    # 300 (benchmarks/README.md, stop 30). `spiral serve` makes these asks in the background.
+    warm_up_asks = 300
 
     def __init__(self, driver: Driver, database: str = "neo4j", uri: str = "") -> None:
         self.uri = uri

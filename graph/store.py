@@ -196,6 +196,9 @@ class GraphStore(Protocol):
     # Whether a hybrid search runs the lexical search while the query is embedded (True) or
     # beside the vector search once the vector is known (graph.search.search_sides).
     lexical_beside_model: bool
+    # How many asks a serving process makes against the store once it is ready, so that the
+    # first employees' asks do not pay for the store's own warm-up (api.runtime).
+    warm_up_asks: int
 
     def write(self, batch: WriteBatch, actor: str = "ingest") -> WriteResult:
         """Apply one batch atomically (delete `replace_sources`, then upsert nodes, links),

@@ -104,3 +104,54 @@ def test_spiral_serve_runs_the_warming_app(monkeypatch: pytest.MonkeyPatch) -> N
     made: dict[str, object] = {}
     monkeypatch.setattr(app_module, "create_app", lambda **kw: made.update(kw) or "app")
     assert app_module.serving_app() == "app" and made == {"warm": True}
+
+
+def test_the_store_warms_up_behind_a_ready_server(tmp_path: Path) -> None:
+    """A store that compiles as it runs (Neo4j's JVM: `GraphStore.warm_up_asks`) is asked
+    that many times with its own texts once the process is ready, messages before passages:
+    the server answers readyz while those asks run. A store that needs none gets none."""
+    from api.runtime import WARM_TEXT_CHARS, warm_up_texts
+    from graph.model import Label
+    from graph.neo4j_store import Neo4jStore
+    from graph.store import NodeQuery
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    gate = threading.Event()
+    with hashed_client(tmp_path) as client:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        store = runtime.store
+        transcript = sorted((examples / "transcripts").iterdir())[0]
+        runtime.ingestor().ingest([transcript, examples / "docs" / "理赔流程.md"])
+        assert store.warm_up_asks == 0 and runtime.warm_store() == 0
+        assert Neo4jStore.warm_up_asks > 0
+
+        def texts(label: Label) -> list[str]:
+            nodes = store.query_nodes(NodeQuery(label=label, limit=1000)).nodes
+            return [n.search_text()[:WARM_TEXT_CHARS] for n in nodes]
+
+        messages, chunks = texts(Label.MESSAGE), texts(Label.CHUNK)
+        assert len(messages) > 3 and chunks
+        assert warm_up_texts(store, 3) == messages[:3]
+        assert warm_up_texts(store, len(messages) + 1) == [*messages, chunks[0]]
+
+        store.warm_up_asks = 3
+        asked: list[str] = []
+        ask = runtime.ask
+
+        def recorded(request, top_k=5):  # type: ignore[no-untyped-def]
+            if not request.context:  # the store's warm-up: `warm` asks with a context
+                assert gate.wait(30)
+                asked.append(request.query)
+            return ask(request, top_k)
+
+        runtime.ask = recorded
+        runtime.start_warming()
+        for _ in range(600):
+            if runtime.warm_state == "warm":
+                break
+            threading.Event().wait(0.05)
+        assert client.get("/readyz").json()["status"] == "ready"
+        assert runtime.warming.is_alive() and asked == []  # its asks wait behind the gate
+        gate.set()
+        runtime.warming.join(60)
+        assert asked == messages[:3]
