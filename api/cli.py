@@ -374,14 +374,25 @@ def _demo_live(rt: Runtime) -> None:
     query = "客户说金盾百万医疗险太贵了，我该怎么回？"
     first = next((s for s in rt.ask(query, 3).suggestions if s.item), None)
     if first is None:
+        out.print(f"no talk track among the options for “{query}”")
         return
     before = [s.id for s in rt.ask(query, 3).suggestions]
-    used, now = 0, rt.ask(query, 3)
+    used, now, told = 0, rt.ask(query, 3), []
     while used < 8 and [s.id for s in now.suggestions] == before:
-        record_feedback(rt.store, first.id, "failed", "employee:demo", reason="customer left")
+        told.append(
+            record_feedback(rt.store, first.id, "failed", "employee:demo", reason="customer left")
+        )
         used, now = used + 1, rt.ask(query, 3)
     out.print(f"“{first.title}” was used {used} times and the customer left each time:")
     _print_answer(now, as_json=False)
+    # Taken back (undone, newest first), so that the next demo on this store tells the same.
+    for event in reversed(told):
+        rt.store.undo(event.seq, actor="demo", reason="the demo's own feedback")
+    if told:
+        out.print(
+            f"[dim]the demo's feedback is taken back (events #{told[0].seq}–#{told[-1].seq} "
+            "undone), so a demo run again tells the same[/dim]"
+        )
 
 
 def _demo_mining(rt: Runtime) -> None:

@@ -334,10 +334,13 @@ def demo_people(rt: Runtime) -> None:
     out.rule(f"[bold]Handover: {weak} moves on, 王丽 takes over[/bold]")
     try:
         done = handover(rt.store, weak, "王丽", "admin:demo", f"{weak} moves to another team")
-    except ValueError as exc:  # a second demo run: nothing is left to hand over
+    except ValueError as exc:  # nothing to hand over (a store where it was not given back)
         out.print(f"[dim]{exc}[/dim]")
         return
     out.print(
         f"{len(done.customers)} customers and {len(done.conversations)} open conversations now "
         f"with 王丽 (event #{done.event}); what {weak} said stays his"
     )
+    # One event: undone, it gives everything back, and a demo run again tells the same.
+    back = rt.store.undo(done.event, actor="admin:demo", reason="the demo's own handover")
+    out.print(f"[dim]the demo gives them back to {weak} (event #{back.seq})[/dim]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -387,14 +388,19 @@ def test_learn_commands(corpus_dir: Path, use_store, tmp_path: Path) -> None:
 
 
 def test_demo_tells_the_whole_spiral(tmp_path: Path, use_store) -> None:
+    """Every step of the spiral, and the same story when the demo runs again on the same
+    store: its feedback is taken back, so the loop still has a talk track to move."""
     use_store(tmp_path / "demo")
-    result = runner.invoke(app, ["demo", "--queries", "1"])
-    assert result.exit_code == 0, result.output
-    text = " ".join(result.stdout.split())
-    for step in ("Externalization", "Live:", "The loop", "Socialization", "Internalization"):
-        assert step in text, step
-    assert "张强" in text and "a path of" in text and "FSRS brings it back" in text
-    assert "now with 王丽" in text and "stays his" in text
+    for _ in range(2):
+        result = runner.invoke(app, ["demo", "--queries", "1"])
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.stdout.split())
+        for step in ("Externalization", "Live:", "The loop", "Socialization", "Internalization"):
+            assert step in text, step
+        assert re.search(r"was used \d+ times and the customer left each time", text)
+        assert "the demo's feedback is taken back" in text
+        assert "张强" in text and "a path of" in text and "FSRS brings it back" in text
+        assert "now with 王丽" in text and "stays his" in text
 
 
 def test_ingest_batch_survives_whatever_it_is_fed(
