@@ -106,7 +106,7 @@ __all__ = ["Neo4jStore"]
 _CHUNK = 5000  # rows per UNWIND query
 _CANDIDATE_FACTOR = 3  # candidates per hit asked for, when filtering
 _MAX_CANDIDATES = 10_000  # the widest a filtered vector search looks
-_MIN_CANDIDATES = 100
+_MIN_CANDIDATES = 100  # the fewest a filtered vector search asks the index for
 # A view short of hits among the union's: its own query asks for margin x what its share of
 # the union says k of its hits need, at most _VIEW_CANDIDATES at first.
 _VIEW_MARGIN = 1.5
