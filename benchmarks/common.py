@@ -93,16 +93,24 @@ def server_cpu_ms(pid: int | None, compiler_only: bool = False) -> float | None:
     `compiler_only` that of the JVM's JIT compiler threads alone. None without the process."""
     if pid is None:
         return None
+    tasks = list(Path(f"/proc/{pid}/task").glob("*"))
+    if not tasks:  # the process is gone, or there is no /proc
+        return None
     ticks = 0
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    for task in tasks:
         try:
             if compiler_only and "Compiler" not in (task / "comm").read_text():
                 continue
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # a thread that ended, or no /proc
+        except OSError:  # a thread that ended meanwhile
             continue
         ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks * 1000.0 / os.sysconf("SC_CLK_TCK") if ticks else None
+    return ticks * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_spent_s(before: float | None, after: float | None) -> float | None:
+    """Seconds between two `server_cpu_ms` readings; None when either is missing."""
+    return None if before is None or after is None else round((after - before) / 1000, 1)
 
 
 def machine_info() -> dict[str, Any]:

@@ -37,7 +37,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, ROOT, data_dir, machine_info, server_cpu_ms, table, write_json
+from common import (
+    RESULTS,
+    ROOT,
+    cpu_spent_s,
+    data_dir,
+    machine_info,
+    server_cpu_ms,
+    table,
+    write_json,
+)
 
 from graph.embedded import EmbeddedStore
 from graph.embeddings import get_embedder
@@ -450,20 +459,15 @@ def corpus_run(folder: str, store_name: str, warm: bool = False) -> dict[str, An
         if warm:
             _warm_up(store, store_name, Path(folder), Path(tmp))
         start = time.perf_counter()
-        cpu = server_cpu_ms(SERVER["pid"]), server_cpu_ms(SERVER["pid"], compiler_only=True)
+        pid = SERVER["pid"]
+        cpu_before, jit_before = server_cpu_ms(pid), server_cpu_ms(pid, compiler_only=True)
         # The store named, so that its defaults apply (the group size differs).
         settings = Settings(store=store_name, deid_key="bench", data_dir=Path(tmp))
         ingestor = Ingestor(store, get_embedder(), settings)
         report = ingestor.ingest([Path(folder)])
         seconds = time.perf_counter() - start
-        server_cpu = [
-            None if before is None or after is None else round((after - before) / 1000, 1)
-            for before, after in zip(
-                cpu,
-                (server_cpu_ms(SERVER["pid"]), server_cpu_ms(SERVER["pid"], compiler_only=True)),
-                strict=True,
-            )
-        ]
+        server_cpu = cpu_spent_s(cpu_before, server_cpu_ms(pid))
+        compiler_cpu = cpu_spent_s(jit_before, server_cpu_ms(pid, compiler_only=True))
         logged = last_seq(store)
         again = time.perf_counter()
         rerun = ingestor.ingest([Path(folder)])  # unchanged input: must write nothing
@@ -478,8 +482,8 @@ def corpus_run(folder: str, store_name: str, warm: bool = False) -> dict[str, An
         "links": stats.total_links,
         "entities": stats.nodes.get(Label.ENTITY.value, 0),
         "peak_rss_mb": round(_peak_rss_mb()),
-        "server_cpu_s": server_cpu[0],  # a local Neo4j's CPU during the import
-        "server_compiler_cpu_s": server_cpu[1],  # of it, the JVM's JIT compiler threads
+        "server_cpu_s": server_cpu,  # a local Neo4j's CPU during the import
+        "server_compiler_cpu_s": compiler_cpu,  # of it, the JVM's JIT compiler threads
         "rerun_s": round(rerun_s, 1),
         "rerun_unchanged": sum(f.status == "unchanged" for f in rerun.files),
         "rerun_events": rerun_events,

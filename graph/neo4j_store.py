@@ -106,7 +106,6 @@ __all__ = ["Neo4jStore"]
 _CHUNK = 5000  # rows per UNWIND query
 _CANDIDATE_FACTOR = 3  # candidates per hit asked for, when filtering
 _MAX_CANDIDATES = 10_000  # the widest a filtered vector search looks
-_MIN_CANDIDATES = 100  # the fewest a filtered vector search asks the index for
 # A view short of hits among the union's: its own query asks for margin x what its share of
 # the union says k of its hits need, at most _VIEW_CANDIDATES at first.
 _VIEW_MARGIN = 1.5
@@ -989,7 +988,7 @@ class Neo4jStore:
         # (benchmarks/assist_latency.py); when too few pass, the loop below widens. Chunks
         # carry no status, so an ask's filter passes them all: k candidates are enough.
         if filtered and not own:
-            candidates = max(candidates, int(k * _CANDIDATE_FACTOR), _MIN_CANDIDATES)
+            candidates = max(candidates, k * _CANDIDATE_FACTOR, 100)
         else:
             candidates = max(candidates, k)
         query, count = (
