@@ -27,6 +27,7 @@ import numpy as np
 from graph.onnx_light import LightEncoder, LightModel, load_probes, save_probes
 from graph.onnx_query import (
     INT8_MIN_COSINE,
+    MAX_BATCH_TEXTS,
     PROBES,
     TOLERANCE,
     EncoderShapes,
@@ -77,7 +78,8 @@ QUERY_BATCH = 8
 # 2 cores ran at 121 / 114 / 93 / 54 texts/s with 8 / 16 / 32 / 64 on ONNX (torch: 115 / 108
 # / - / 58), and peak RSS fell from 2.2 to 1.3 GB (64 → 16): a batch pads every text to its
 # longest, and a big batch's activations outgrow the caches. 16 is within 6 % of the best here
-# and leaves room for machines with more cores.
+# and leaves room for machines with more cores. On the ONNX backends it is 16 texts of 64
+# tokens (graph.onnx_query.like_length_batches): more of shorter texts, fewer of longer ones.
 DEFAULT_BATCH_SIZE = 16
 QUERY_THREADS = 1
 # onnxruntime threads for a batch on the ONNX backends: one per core, as torch does.
@@ -305,7 +307,8 @@ class SentenceEmbedder:
         if self._light is not None:
             if len(texts) <= QUERY_BATCH:
                 return self._each(self._light[1], texts)
-            return self._light_batches(self._light).encode_batches(list(texts), self.batch_size)
+            light = self._light_batches(self._light)
+            return light.encode_batches(list(texts), self.batch_size, self._max_batch_texts)
         if len(texts) <= QUERY_BATCH:
             onnx = self._few_onnx()
             if onnx is not None:
@@ -313,8 +316,15 @@ class SentenceEmbedder:
             return _query_threads().submit(self._encode, list(texts)).result()
         batches = self._batch_onnx()
         if batches is not None:
-            return batches.encode_batches(list(texts), self.batch_size)
+            return batches.encode_batches(list(texts), self.batch_size, self._max_batch_texts)
         return self._encode(list(texts))
+
+    @property
+    def _max_batch_texts(self) -> int:
+        """Texts in one model call of a batch: as many short ones as fit its tokens, but no
+        more than `batch_size` on int8, whose activations are quantized with one scale per
+        call, so a text's vector depends on the texts beside it, more with more of them."""
+        return self.batch_size if self.backend == "onnx-int8" else MAX_BATCH_TEXTS
 
     def encode_context(self, texts: Sequence[str]) -> np.ndarray:
         """A few texts that carry a conversation's context for an ask: on the int8 model on
@@ -606,6 +616,13 @@ class LazyEmbedder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self.loaded.encode(texts)
+
+    @property
+    def _max_batch_texts(self) -> int:
+        """Texts in one model call of a batch: as many short ones as fit its tokens, but no
+        more than `batch_size` on int8, whose activations are quantized with one scale per
+        call, so a text's vector depends on the texts beside it, more with more of them."""
+        return self.batch_size if self.backend == "onnx-int8" else MAX_BATCH_TEXTS
 
     def encode_context(self, texts: Sequence[str]) -> np.ndarray:
         return self.loaded.encode_context(texts)

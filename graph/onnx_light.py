@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from graph.onnx_query import PROBES, EncoderShapes, session_options, write_once
+from graph.onnx_query import (
+    MAX_BATCH_TEXTS,
+    PROBES,
+    EncoderShapes,
+    like_length_batches,
+    session_options,
+    write_once,
+)
 
 __all__ = ["LightEncoder", "LightModel", "load_probes", "probes_path", "save_probes"]
 
@@ -62,10 +69,13 @@ def load_probes(onnx_file: Path) -> np.ndarray | None:
 class LightModel:
     """A sentence-transformers model folder read without sentence-transformers: its
     tokenizer (as sentence-transformers configures it: truncated at max_seq_length, padded to
-    the longest text) and its pooling. `open` says None for any other kind of model."""
+    the longest text of a batch) and its pooling. `open` says None for any other kind of model."""
 
-    def __init__(self, tokenizer: Any, pooling: str, normalize: bool, dim: int) -> None:
+    def __init__(
+        self, tokenizer: Any, pooling: str, normalize: bool, dim: int, pad_id: int = 0
+    ) -> None:
         self.tokenizer, self.pooling, self.normalize, self.dim = tokenizer, pooling, normalize, dim
+        self.pad_id = pad_id
 
     @classmethod
     def open(cls, folder: Path) -> LightModel | None:
@@ -94,16 +104,29 @@ class LightModel:
         if pad_id is None:
             return None
         tokenizer.enable_truncation(max_length=int(config["max_seq_length"]))
-        tokenizer.enable_padding(pad_id=pad_id, pad_token=pad)
-        return cls(tokenizer, modes[0], len(kinds) == 3, int(pooling["word_embedding_dimension"]))
+        tokenizer.no_padding()  # padded here, per batch (`padded`), from one tokenization
+        dim = int(pooling["word_embedding_dimension"])
+        return cls(tokenizer, modes[0], len(kinds) == 3, dim, pad_id)
+
+    def tokenize(self, texts: Sequence[str]) -> list[Any]:
+        """The texts' token encodings, truncated and not padded."""
+        return self.tokenizer.encode_batch(list(texts))  # type: ignore[no-any-return]
+
+    def padded(self, encodings: Sequence[Any]) -> dict[str, np.ndarray]:
+        """The model's inputs for these encodings, padded on the right to the longest, as
+        the tokenizer pads."""
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = e.attention_mask
+            types[row, : len(e.ids)] = e.type_ids
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
 
     def features(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        encodings = self.tokenizer.encode_batch(list(texts))
-        return {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
+        return self.padded(self.tokenize(texts))
 
     def pool(self, tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.pooling == "cls":
@@ -129,7 +152,20 @@ class LightEncoder(EncoderShapes):
         self.dim = model.dim
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        features = self.model.features(texts)
+        return self._run(self.model.features(texts))
+
+    def encode_batches(
+        self, texts: Sequence[str], batch_size: int, max_texts: int = MAX_BATCH_TEXTS
+    ) -> np.ndarray:
+        """As `EncoderShapes.encode_batches`, the texts tokenized once."""
+        encodings = self.model.tokenize(texts)
+        counts = [len(e.ids) for e in encodings]
+        vectors = np.empty((len(texts), self.dim), dtype=np.float32)
+        for batch in like_length_batches(counts, batch_size, max_texts):
+            vectors[batch] = self._run(self.model.padded([encodings[i] for i in batch]))
+        return vectors
+
+    def _run(self, features: dict[str, np.ndarray]) -> np.ndarray:
         (tokens,) = self._session.run(None, {n: features[n] for n in self._names})
         vectors = self.model.pool(tokens, features["attention_mask"])
         norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -36,12 +36,15 @@ __all__ = [
     "EXPORT_VERSION",
     "INT8_MIN_COSINE",
     "INT8_VERSION",
+    "MAX_BATCH_TEXTS",
+    "TOKENS_PER_TEXT",
     "TOLERANCE",
     "EncoderShapes",
     "OnnxEncoder",
     "OnnxQueryEncoder",
     "cache_path",
     "default_cache_dir",
+    "like_length_batches",
     "quantize",
     "session_options",
     "write_once",
@@ -90,6 +93,32 @@ def cache_path(cache_dir: Path, model_name: str, weights_id: str, variant: str =
     return cache_dir / "onnx" / f"{slug}-{key[:16]}{suffix}.onnx"
 
 
+# A batch holds `batch_size` texts of TOKENS_PER_TEXT tokens, more of shorter ones (up to
+# MAX_BATCH_TEXTS) and fewer of longer ones: what a model call costs beyond its own overhead
+# is its tokens (padding included). On 2 cores, against a fixed 16 texts a batch sorted by
+# characters: 4,000 JDDC messages (25 tokens on average) 16.4 → 15.0 s, 3,000 entity names
+# (4 tokens) 2.8 → 1.9 s, the sample documents' 429 passages (mixed Chinese and English, so
+# characters sort them badly) 3.9 → 2.8 s. Memory stays bounded by the tokens of a batch.
+TOKENS_PER_TEXT = 64
+MAX_BATCH_TEXTS = 256
+
+
+def like_length_batches(
+    counts: Sequence[int], batch_size: int, max_texts: int = MAX_BATCH_TEXTS
+) -> list[np.ndarray]:
+    """Indexes of texts with `counts` tokens, longest first (as sentence-transformers
+    orders them), cut into batches of at most `batch_size` * TOKENS_PER_TEXT tokens with
+    padding and `max_texts` texts (at least one text each)."""
+    order = np.argsort([-c for c in counts], kind="stable")
+    budget = batch_size * TOKENS_PER_TEXT
+    batches, start = [], 0
+    while start < len(order):
+        size = max(1, min(max_texts, budget // max(1, counts[order[start]])))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
 class EncoderShapes:
     """What every ONNX encoder does with its `encode`: one text per run, batches of like
     length, the checks against torch's vectors of PROBES."""
@@ -105,16 +134,23 @@ class EncoderShapes:
             return self.encode(texts)
         return np.concatenate([self.encode([t]) for t in texts])
 
-    def encode_batches(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        """`encode` in batches of texts of like length (longest first, as sentence-transformers
-        does), so little is padded; rows in the order of `texts`."""
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text, truncated as the model truncates (characters where unknown)."""
+        return [len(t) for t in texts]
+
+    def encode_batches(
+        self, texts: Sequence[str], batch_size: int, max_texts: int = MAX_BATCH_TEXTS
+    ) -> np.ndarray:
+        """`encode` in batches of texts of like length (`like_length_batches`), so little is
+        padded; rows in the order of `texts`."""
+        counts = self.token_counts(texts)
         parts = [
-            self.encode([texts[i] for i in order[start : start + batch_size]])
-            for start in range(0, len(texts), batch_size)
+            (batch, self.encode([texts[i] for i in batch]))
+            for batch in like_length_batches(counts, batch_size, max_texts)
         ]
-        vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
-        vectors[order] = np.concatenate(parts)
+        vectors = np.empty((len(texts), parts[0][1].shape[1]), dtype=np.float32)
+        for batch, part in parts:
+            vectors[batch] = part
         return vectors
 
     def difference(self, reference: np.ndarray) -> float:
@@ -162,6 +198,12 @@ class OnnxEncoder(EncoderShapes):
                 export(model, self._names, source)
             quantize(source, path)
         self._session = ort.InferenceSession(str(path), options, providers=_CPU)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        tokenized = self._model.tokenizer(
+            list(texts), truncation=True, max_length=self._model.max_seq_length
+        )
+        return [len(ids) for ids in tokenized["input_ids"]]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         import torch

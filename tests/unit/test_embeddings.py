@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from graph.embeddings import (
     ModelError,
@@ -19,8 +21,8 @@ from graph.embeddings import (
     resolve_model_path,
     verify_default_weights,
 )
-from graph.onnx_light import LightModel, probes_path, save_probes
-from graph.onnx_query import PROBES
+from graph.onnx_light import LightEncoder, LightModel, probes_path, save_probes
+from graph.onnx_query import MAX_BATCH_TEXTS, PROBES, TOKENS_PER_TEXT, like_length_batches
 from graph.settings import DEFAULT_MODEL
 
 
@@ -299,3 +301,49 @@ def test_no_session_keeps_a_memory_plan_per_shape(tmp_path: Path) -> None:
     sessions += [s._session for s in light._light.values()]
     assert len(sessions) >= 3
     assert all(not s.get_session_options().enable_mem_pattern for s in sessions)
+
+
+@given(
+    counts=st.lists(st.integers(min_value=1, max_value=300), max_size=600),
+    batch_size=st.integers(min_value=1, max_value=32),
+    max_texts=st.sampled_from([4, 16, MAX_BATCH_TEXTS]),
+)
+def test_batches_hold_each_text_once_longest_first_within_their_tokens(
+    counts: list[int], batch_size: int, max_texts: int
+) -> None:
+    batches = like_length_batches(counts, batch_size, max_texts)
+    flat = [int(i) for batch in batches for i in batch]
+    assert sorted(flat) == list(range(len(counts)))  # every text, once
+    assert [counts[i] for i in flat] == sorted(counts, reverse=True)  # longest first
+    for batch in batches:
+        padded = len(batch) * max(counts[i] for i in batch)
+        assert len(batch) == 1 or padded <= batch_size * TOKENS_PER_TEXT
+        assert 1 <= len(batch) <= max_texts
+
+
+def test_short_texts_share_a_call_and_long_ones_do_not() -> None:
+    """At the default batch size: one text longer than the whole budget alone, 16 texts of 64
+    tokens a call (the last 4 with 12 names, padded to 64), 256 names of 4 tokens."""
+    names, messages, giant = [4] * 300, [64] * 20, [2000]
+    sizes = [len(b) for b in like_length_batches(giant + messages + names, 16)]
+    assert sizes == [1, 16, 16, 256, 32]
+
+
+@pytest.mark.model
+def test_batches_give_each_text_its_own_vector(tmp_path: Path) -> None:
+    """Texts of many lengths in calls of many sizes, padded per call from one tokenization:
+    each row is the vector of its text encoded alone, in the texts' order."""
+    embedder = SentenceEmbedder(DEFAULT_MODEL, backend="onnx", cache_dir=tmp_path)
+    embedder.encode(["x"] * 9)  # exported, on the way of a batch
+    folder = resolve_model_path(DEFAULT_MODEL)
+    assert isinstance(folder, Path)
+    model = LightModel.open(folder)
+    assert model is not None
+    encoder = LightEncoder(model, embedder._onnx_file, threads=2)
+    texts = ["好的", "How long does a refund take to reach my card?", "退货的运费谁出？"] * 3
+    texts += ["谢谢", "订单" * 40, "Where is my parcel? " * 8, "嗯", "hi"]
+    counts = [len(e.ids) for e in model.tokenize(texts)]
+    batches = like_length_batches(counts, batch_size=1)  # 64 tokens a call
+    assert len(batches) > 2 and max(len(b) for b in batches) > 4
+    batched = encoder.encode_batches(texts, batch_size=1)
+    assert np.abs(batched - encoder.encode_each(texts)).max() < 1e-5
