@@ -308,3 +308,36 @@ def test_searches_and_hit_contexts_answer_in_one_record_in_score_order(neo4j_uri
         store._read = read
         store.clear()
         store.close()
+
+
+def test_queries_reach_the_driver_without_their_vectors_spelled_out(
+    neo4j_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The driver formats every query's parameters for its debug log whether or not it is
+    on: the store's rows, ids and vectors go as lists it does not spell out, and arrive
+    whole."""
+    import logging
+
+    from graph.model import Label
+    from graph.neo4j_store import Neo4jStore
+    from tests.contract.test_store_contract import doc_batch
+
+    first = doc_batch("d1", "a.md", ["退货的运费谁出", "refund within 7 days"])
+    second = doc_batch("d2", "b.md", ["how long does a refund take"])
+    vector = first.nodes[1].embedding
+    assert vector
+    store = Neo4jStore.connect(neo4j_uri)
+    store.clear()
+    try:
+        with caplog.at_level(logging.DEBUG, logger="neo4j"):
+            store.write_many([first, second])  # both new: the import's statements
+            hits = store.vector_search(vector, 3, [Label.CHUNK])
+        runs = [r.getMessage() for r in caplog.records if " C: RUN " in r.getMessage()]
+        assert len(runs) >= 4
+        assert not [line for line in runs if repr(vector[0]) in line or len(line) > 4000]
+        stored = store.get_node("d1#0")
+        assert stored is not None and stored.embedding == pytest.approx(vector, abs=1e-6)
+        assert hits[0].id == "d1#0" and hits[0].score == pytest.approx(1.0, abs=1e-4)
+    finally:
+        store.clear()
+        store.close()
