@@ -242,8 +242,10 @@ class Ingestor:
         report = IngestReport()
         files, unreadable = _expand(paths)
         report.files += unreadable
-        shown = _progress(self, files, progress)
-        report.files += self.ingest_many(self._read(path, str(path), kind) for path in shown)
+        with _progress(self, len(files), progress) as settled:
+            for done in self.ingest_many(self._read(path, str(path), kind) for path in files):
+                report.files.append(done)
+                settled(done)
         totals = report.totals()
         if totals["chunks"] + totals["messages"] >= TIDY_AFTER_TEXTS:
             self.store.tidy()
@@ -844,10 +846,12 @@ def _lexists(path: Path) -> bool:
         return False
 
 
-def _progress(ingestor: Ingestor, files: list[Path], show: bool) -> Iterable[Path]:
-    """A bar over files, and one over the texts of the current file while it is embedded."""
+@contextmanager
+def _progress(ingestor: Ingestor, files: int, show: bool) -> Iterator[Callable[[FileReport], None]]:
+    """A bar over files, advanced as each is settled (written, unchanged or failed), and one
+    over the texts being embedded when they are many (a long file, a group of chats)."""
     if not show:
-        yield from files
+        yield lambda _report: None
         return
     columns: list[Callable[..., object] | object] = [
         TextColumn("[progress.description]{task.description}"),
@@ -857,18 +861,18 @@ def _progress(ingestor: Ingestor, files: list[Path], show: bool) -> Iterable[Pat
         TextColumn("{task.fields[name]}"),
     ]
     with Progress(*columns, transient=True) as bar:  # type: ignore[arg-type]
-        task = bar.add_task("files", total=len(files), name="")
+        task = bar.add_task("files", total=files, name="")
         texts = bar.add_task("embedding", total=None, name="", visible=False)
 
         def on_embedded(done: int, total: int) -> None:
-            bar.update(texts, completed=done, total=total, visible=total > EMBED_SLICE)
+            shown = total > EMBED_SLICE and done < total  # many texts, still going
+            bar.update(texts, completed=done, total=total, visible=shown)
+
+        def settled(report: FileReport) -> None:
+            bar.update(task, advance=1, name=escape(safe_uri(Path(report.uri).name)))
 
         ingestor.on_embedded = on_embedded
         try:
-            for path in files:
-                bar.update(task, name=escape(safe_uri(path.name)))  # rich reads "[x]" as markup
-                yield path
-                bar.advance(task)
-                bar.update(texts, visible=False)
+            yield settled
         finally:
             ingestor.on_embedded = None
