@@ -535,7 +535,12 @@ def files_mode(
                 if done.returncode != 0:
                     print(done.stderr[-3000:])
                     return 1
-                run = json.loads(done.stdout.strip().splitlines()[-1])
+                try:
+                    run = json.loads(done.stdout.strip().splitlines()[-1])
+                except (IndexError, json.JSONDecodeError):
+                    print(f"no figures from {store_name}:\n{done.stdout[-2000:]}")
+                    print(done.stderr[-2000:])
+                    return 1
                 run.update(corpus=name, store=store_name, texts=len(texts), ceiling=ceil)
                 run["warm_server"] = warmed
                 run["texts_per_s"] = len(texts) / run["seconds"]

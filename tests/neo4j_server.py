@@ -48,7 +48,7 @@ def build_launcher() -> str:
         built = cp_file.stat().st_mtime
         stale = any(path.stat().st_mtime > built for path in sources)
     if stale:
-        subprocess.run(
+        maven = subprocess.run(
             [
                 "mvn",
                 "-q",
@@ -58,8 +58,14 @@ def build_launcher() -> str:
                 "-Dmdep.outputFile=target/classpath.txt",
             ],
             cwd=LAUNCHER,
-            check=True,
+            # Kept from our stdout: Maven writes colour codes there even with -q, and a
+            # benchmark's stdout is its data (ingest_bench reads its child's last line).
+            capture_output=True,
+            text=True,
+            check=False,
         )
+        if maven.returncode != 0:
+            raise RuntimeError(f"building the Neo4j launcher failed:\n{maven.stdout[-4000:]}")
     return f"{LAUNCHER / 'target' / 'classes'}:{cp_file.read_text().strip()}"
 
 
