@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 EXPORT_VERSION = "1"  # bump when the exported graph changes: older files are not reused
 TOLERANCE = 1e-4  # largest difference to torch's vector allowed on the probe texts
-INT8_VERSION = "1"  # bump when the quantization recipe changes
+INT8_VERSION = "2"  # bump when the quantization recipe changes (2: weights in 7 bits)
 INT8_MIN_COSINE = 0.99  # the int8 model's least cosine to torch's vector on the probe texts
 PROBES = ("退货的运费谁出？", "How long does a refund take to reach my card?")
 _CPU = ["CPUExecutionProvider"]
@@ -263,7 +263,13 @@ def quantize(source: Path, path: Path) -> None:
     quantization (weights int8 per output channel, activations per batch at run time) of the
     MatMuls only. Quantizing per tensor costs too much (cosine to torch 0.89-0.97 on the
     probes, against 0.992 per channel). The embedding tables stay float: quantized too, the
-    file is 22 MB instead of 58 for no gain in accuracy or speed."""
+    file is 22 MB instead of 58 for no gain in accuracy or speed.
+
+    Weights in 7 bits (`reduce_range`), as onnxruntime advises for x86 without VNNI: there
+    its int8 kernels add pairs of products in 16 bits, which saturate with full-range
+    weights. On such a box (AVX2 only) the same texts encoded alone and in a batch agreed to
+    a cosine of 0.989 with 8 bits and 0.995 with 7; the mean cosine to torch on 400 JDDC
+    messages went 0.9846 -> 0.9858."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     def write(tmp: str) -> None:
@@ -276,6 +282,7 @@ def quantize(source: Path, path: Path) -> None:
                 op_types_to_quantize=["MatMul"],
                 per_channel=True,
                 weight_type=QuantType.QInt8,
+                reduce_range=True,
             )
         finally:
             root.removeFilter(_no_preprocessing_advice)
