@@ -617,12 +617,5 @@ class LazyEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self.loaded.encode(texts)
 
-    @property
-    def _max_batch_texts(self) -> int:
-        """Texts in one model call of a batch: as many short ones as fit its tokens, but no
-        more than `batch_size` on int8, whose activations are quantized with one scale per
-        call, so a text's vector depends on the texts beside it, more with more of them."""
-        return self.batch_size if self.backend == "onnx-int8" else MAX_BATCH_TEXTS
-
     def encode_context(self, texts: Sequence[str]) -> np.ndarray:
         return self.loaded.encode_context(texts)

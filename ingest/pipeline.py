@@ -869,7 +869,8 @@ def _progress(ingestor: Ingestor, files: int, show: bool) -> Iterator[Callable[[
             bar.update(texts, completed=done, total=total, visible=shown)
 
         def settled(report: FileReport) -> None:
-            bar.update(task, advance=1, name=escape(safe_uri(Path(report.uri).name)))
+            name = escape(safe_uri(Path(report.uri).name))  # rich reads "[x]" as markup
+            bar.update(task, advance=1, name=name)
 
         ingestor.on_embedded = on_embedded
         try:
