@@ -288,9 +288,10 @@ def test_spacy_is_imported_without_torch() -> None:
 
 
 @pytest.mark.model
-def test_no_session_keeps_a_memory_plan_per_shape(tmp_path: Path) -> None:
+def test_no_session_keeps_a_memory_plan_per_shape_or_spins(tmp_path: Path) -> None:
     """onnxruntime's memory pattern is planned and kept per input shape; every batch and query
-    has its own, so a long ingest or a server would grow with it."""
+    has its own, so a long ingest or a server would grow with it. And no pool thread spins
+    while it waits: the store writer and a local Neo4j want that core."""
     cache = tmp_path / "spiral"
     first = SentenceEmbedder(DEFAULT_MODEL, backend="onnx", cache_dir=cache)
     first.encode(["退货的运费谁出？"])
@@ -302,6 +303,8 @@ def test_no_session_keeps_a_memory_plan_per_shape(tmp_path: Path) -> None:
     sessions += [s._session for s in light._light.values()]
     assert len(sessions) >= 3
     assert all(not s.get_session_options().enable_mem_pattern for s in sessions)
+    spinning = "session.intra_op.allow_spinning"
+    assert all(s.get_session_options().get_session_config_entry(spinning) == "0" for s in sessions)
 
 
 @given(
