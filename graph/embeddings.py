@@ -82,7 +82,8 @@ QUERY_BATCH = 8
 # tokens (graph.onnx_query.like_length_batches): more of shorter texts, fewer of longer ones.
 DEFAULT_BATCH_SIZE = 16
 QUERY_THREADS = 1
-# onnxruntime threads for a batch on the ONNX backends: one per core, as torch does.
+# Batches on the ONNX backends: this many model runs side by side, one per core, each on
+# one onnxruntime thread (graph.onnx_query.run_batches says why).
 BATCH_THREADS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
@@ -226,11 +227,11 @@ class SentenceEmbedder:
         self._onnx: OnnxEncoder | None = None  # queries, one thread
         self._sessions: dict[tuple[str, int], OnnxEncoder] = {}  # (kind, threads): int8, batches
         self._onnx_lock = threading.Lock()
-        # Without torch when the export is on disk (graph.onnx_light): threads -> encoder,
-        # the one-thread query encoder at once (it is what is checked), batches when asked.
-        self._light: dict[int, LightEncoder] | None = self._open_light()
+        # Without torch when the export is on disk (graph.onnx_light): one session on one
+        # thread, for queries and (several runs at once) for batches.
+        self._light: LightEncoder | None = self._open_light()
         self._recent = RecentVectors()
-        self.dim = self._light[1].dim if self._light else self._model_dim()
+        self.dim = self._light.dim if self._light else self._model_dim()
 
     @property
     def _model(self) -> SentenceTransformer:
@@ -253,7 +254,7 @@ class SentenceEmbedder:
     def _model_dim(self) -> int:
         return int(self._model.get_embedding_dimension())
 
-    def _open_light(self) -> dict[int, LightEncoder] | None:
+    def _open_light(self) -> LightEncoder | None:
         """The torch-free encoders for queries and batches, when the backend is ONNX and its
         files and torch's probe vectors are on disk and agree (else None: sentence-transformers
         serves, and writes them for the next process)."""
@@ -282,17 +283,7 @@ class SentenceEmbedder:
         if not ok:
             log.warning("embedding through sentence-transformers: %s is off torch's vectors", path)
             return None
-        return {1: check}
-
-    def _light_batches(self, light: dict[int, LightEncoder]) -> LightEncoder:
-        """The light encoder on every core, made on the first batch (a server that only asks
-        never loads it); the same file as the checked one."""
-        if BATCH_THREADS not in light:
-            with self._onnx_lock:
-                if BATCH_THREADS not in light:
-                    query = light[1]
-                    light[BATCH_THREADS] = LightEncoder(query.model, query.path, BATCH_THREADS)
-        return light[BATCH_THREADS]
+        return check
 
     @property
     def vector_key(self) -> str:
@@ -306,9 +297,10 @@ class SentenceEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self._light is not None:
             if len(texts) <= QUERY_BATCH:
-                return self._each(self._light[1], texts)
-            light = self._light_batches(self._light)
-            return light.encode_batches(list(texts), self.batch_size, self._max_batch_texts)
+                return self._each(self._light, texts)
+            return self._light.encode_batches(
+                list(texts), self.batch_size, self._max_batch_texts, BATCH_THREADS
+            )
         if len(texts) <= QUERY_BATCH:
             onnx = self._few_onnx()
             if onnx is not None:
@@ -316,7 +308,9 @@ class SentenceEmbedder:
             return _query_threads().submit(self._encode, list(texts)).result()
         batches = self._batch_onnx()
         if batches is not None:
-            return batches.encode_batches(list(texts), self.batch_size, self._max_batch_texts)
+            return batches.encode_batches(
+                list(texts), self.batch_size, self._max_batch_texts, BATCH_THREADS
+            )
         return self._encode(list(texts))
 
     @property
@@ -362,7 +356,7 @@ class SentenceEmbedder:
             if reference is None:
                 return None
             quantize(self._onnx_file, self._int8_file)
-            encoder: EncoderShapes = LightEncoder(self._light[1].model, self._int8_file, 1)
+            encoder: EncoderShapes = LightEncoder(self._light.model, self._int8_file, 1)
         else:
             encoder = OnnxEncoder(self._model, self._int8_file, 1, source=self._onnx_file)
             reference = self._encode(list(PROBES))
@@ -404,7 +398,7 @@ class SentenceEmbedder:
     def _batch_onnx(self) -> OnnxEncoder | None:
         if self.backend == "torch":
             return None
-        return self._session(self.backend, BATCH_THREADS)
+        return self._session(self.backend, 1)  # run on BATCH_THREADS at once (run_batches)
 
     def _session(self, kind: EmbeddingBackend, threads: int) -> OnnxEncoder | None:
         """The `kind` model on `threads` threads, made once and checked against torch; None,

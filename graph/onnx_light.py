@@ -17,20 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from graph.onnx_query import (
-    MAX_BATCH_TEXTS,
-    PROBES,
-    EncoderShapes,
-    like_length_batches,
-    session_options,
-    write_once,
-)
+from graph.onnx_query import PROBES, EncoderShapes, session_options, write_once
 
 __all__ = ["LightEncoder", "LightModel", "load_probes", "probes_path", "save_probes"]
 
@@ -154,16 +147,13 @@ class LightEncoder(EncoderShapes):
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self._run(self.model.features(texts))
 
-    def encode_batches(
-        self, texts: Sequence[str], batch_size: int, max_texts: int = MAX_BATCH_TEXTS
-    ) -> np.ndarray:
-        """As `EncoderShapes.encode_batches`, the texts tokenized once."""
+    def batch_runner(
+        self, texts: Sequence[str]
+    ) -> tuple[list[int], Callable[[np.ndarray], np.ndarray]]:
+        """As `EncoderShapes.batch_runner`, the texts tokenized once."""
         encodings = self.model.tokenize(texts)
         counts = [len(e.ids) for e in encodings]
-        vectors = np.empty((len(texts), self.dim), dtype=np.float32)
-        for batch in like_length_batches(counts, batch_size, max_texts):
-            vectors[batch] = self._run(self.model.padded([encodings[i] for i in batch]))
-        return vectors
+        return counts, lambda batch: self._run(self.model.padded([encodings[i] for i in batch]))
 
     def _run(self, features: dict[str, np.ndarray]) -> np.ndarray:
         (tokens,) = self._session.run(None, {n: features[n] for n in self._names})

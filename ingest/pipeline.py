@@ -709,7 +709,11 @@ class Ingestor:
                 waiting.setdefault(text, []).append(node)
             else:
                 node.embedding = known.tolist()
-        texts = list(waiting)
+        # Longest first, so each slice holds texts of like length and its model batches pad
+        # little and run full (the model sorts within a call, not across them): the 12,136
+        # texts of 994 JDDC sessions took 39.4 s in one call, 39.5 s in sorted slices of 256
+        # and 49-52 s in slices in file order; the 994-file import 68-70 → 61-64 s.
+        texts = sorted(waiting, key=len, reverse=True)
         if progress:
             progress("embed", 0, len(texts))
         for start in range(0, len(texts), EMBED_SLICE):

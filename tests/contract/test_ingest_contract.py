@@ -288,6 +288,34 @@ def test_a_text_repeated_across_files_is_encoded_once(store: GraphStore, tmp_pat
     assert all(np.allclose(m.embedding, expected, atol=1e-6) for m in greeting)
 
 
+def test_texts_go_to_the_model_longest_first_and_each_keeps_its_own_vector(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    # Sorted across the files of a group, so each model call holds texts of like length;
+    # the sort must not hand a vector to the wrong message.
+    folder = tmp_path / "chats"
+    folder.mkdir()
+    for n in range(4):
+        messages = [
+            {"role": "customer", "text": "快" * (3 + n)},
+            {"role": "employee", "text": f"第{n}单" + "已经发货了" * (5 - n)},
+        ]
+        chat = {"id": f"c{n}", "employee": "王丽", "messages": messages}
+        (folder / f"c{n}.json").write_text(json.dumps(chat, ensure_ascii=False), "utf-8")
+    embedder = CountingEmbedder()
+    ingest = Ingestor(store, embedder, Settings(deid_key="t", data_dir=tmp_path))
+    assert sum(f.status == "ingested" for f in ingest.ingest([folder]).files) == 4
+
+    encoded = embedder.texts[-embedder.calls[-1] :]  # the messages' call
+    assert len(encoded) == 8
+    assert [len(t) for t in encoded] == sorted((len(t) for t in encoded), reverse=True)
+    stored = [n for n in store.get_nodes(Label.MESSAGE, limit=100) if isinstance(n, Message)]
+    assert len(stored) == 8
+    for message in stored:
+        expected = embedder.encode([message.text])[0]
+        assert np.allclose(message.embedding, expected, atol=1e-6), message.text
+
+
 def _twelve_chats_in_groups_of_two(store: GraphStore, tmp_path: Path) -> Ingestor:
     """12 chat files of 2 texts each, and an ingestor that groups 4 texts (2 files)."""
     _chats(tmp_path / "chats", 12)

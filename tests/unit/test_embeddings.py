@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,13 @@ from graph.embeddings import (
     verify_default_weights,
 )
 from graph.onnx_light import LightEncoder, LightModel, probes_path, save_probes
-from graph.onnx_query import MAX_BATCH_TEXTS, PROBES, TOKENS_PER_TEXT, like_length_batches
+from graph.onnx_query import (
+    MAX_BATCH_TEXTS,
+    PROBES,
+    TOKENS_PER_TEXT,
+    like_length_batches,
+    run_batches,
+)
 from graph.settings import DEFAULT_MODEL
 
 
@@ -201,6 +208,7 @@ def test_the_context_encoder_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> No
 
 LIGHT_CHECK = """
 import sys
+import threading
 import numpy as np
 from graph.embeddings import SentenceEmbedder
 from graph.settings import DEFAULT_MODEL
@@ -288,23 +296,47 @@ def test_spacy_is_imported_without_torch() -> None:
 
 
 @pytest.mark.model
-def test_no_session_keeps_a_memory_plan_per_shape_or_spins(tmp_path: Path) -> None:
+def test_every_session_runs_on_one_thread_without_a_plan_per_shape_or_spinning(
+    tmp_path: Path,
+) -> None:
     """onnxruntime's memory pattern is planned and kept per input shape; every batch and query
-    has its own, so a long ingest or a server would grow with it. And no pool thread spins
-    while it waits: the store writer and a local Neo4j want that core."""
+    has its own, so a long ingest or a server would grow with it. No pool thread spins while
+    it waits: the store writer and a local Neo4j want that core. And batches run side by side
+    on one-thread sessions (`run_batches`), not one run on every core."""
     cache = tmp_path / "spiral"
     first = SentenceEmbedder(DEFAULT_MODEL, backend="onnx", cache_dir=cache)
     first.encode(["退货的运费谁出？"])
-    first.encode(["How long does a refund take?"] * 40)  # a batch: the all-cores session
+    first.encode(["How long does a refund take?"] * 40)  # a batch
     light = SentenceEmbedder(DEFAULT_MODEL, backend="onnx", cache_dir=cache)
     assert light._light is not None  # the export is on disk now: the torch-free path
     light.encode(["理赔多久能到账"] * 40)
-    sessions = [s._session for s in first._sessions.values()]
-    sessions += [s._session for s in light._light.values()]
-    assert len(sessions) >= 3
-    assert all(not s.get_session_options().enable_mem_pattern for s in sessions)
+    assert first._onnx is not None
+    sessions = [first._onnx._session, *(s._session for s in first._sessions.values())]
+    sessions.append(light._light._session)
+    assert len(sessions) == 3
+    options = [s.get_session_options() for s in sessions]
+    assert all(not o.enable_mem_pattern for o in options)
     spinning = "session.intra_op.allow_spinning"
-    assert all(s.get_session_options().get_session_config_entry(spinning) == "0" for s in sessions)
+    assert all(o.get_session_config_entry(spinning) == "0" for o in options)
+    assert all(o.intra_op_num_threads == 1 for o in options)
+
+
+def test_batches_run_side_by_side_and_rows_come_back_in_order() -> None:
+    """Two workers: two runs at once (each waits at a barrier for the other), one batch
+    split so both have one; every row where its index says."""
+    meet = threading.Barrier(2, timeout=10)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        meet.wait()  # times out (BrokenBarrierError) unless another run is under way
+        return np.asarray(batch, np.float32)[:, None].repeat(3, axis=1)
+
+    one_batch = [np.array([4, 0, 2, 1, 3])]
+    vectors = run_batches(one_batch, run, workers=2)
+    assert vectors[:, 0].tolist() == [0, 1, 2, 3, 4]
+    many = [np.array([5, 1]), np.array([0, 4]), np.array([2]), np.array([3])]
+    assert run_batches(many, run, workers=2)[:, 2].tolist() == [0, 1, 2, 3, 4, 5]
+    alone = run_batches(many, lambda b: np.asarray(b, np.float32)[:, None], workers=1)
+    assert alone[:, 0].tolist() == [0, 1, 2, 3, 4, 5]
 
 
 @given(
@@ -343,11 +375,11 @@ def test_batches_give_each_text_its_own_vector(tmp_path: Path) -> None:
     assert isinstance(folder, Path)
     model = LightModel.open(folder)
     assert model is not None
-    encoder = LightEncoder(model, embedder._onnx_file, threads=2)
+    encoder = LightEncoder(model, embedder._onnx_file)
     texts = ["好的", "How long does a refund take to reach my card?", "退货的运费谁出？"] * 3
     texts += ["谢谢", "订单" * 40, "Where is my parcel? " * 8, "嗯", "hi"]
     counts = [len(e.ids) for e in model.tokenize(texts)]
     batches = like_length_batches(counts, batch_size=1)  # 64 tokens a call
     assert len(batches) > 2 and max(len(b) for b in batches) > 4
-    batched = encoder.encode_batches(texts, batch_size=1)
+    batched = encoder.encode_batches(texts, batch_size=1, workers=2)
     assert np.abs(batched - encoder.encode_each(texts)).max() < 1e-5
