@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -366,6 +366,28 @@ def test_many_files_are_checked_for_changes_a_batch_at_a_time(
     assert [f.uri.rsplit("/", 1)[-1] for f in again.files if f.status == "ingested"] == ["c07.json"]
     assert sum(f.status == "unchanged" for f in again.files) == 11
     assert asked == [4, 5, 3] * 2
+
+
+def test_a_file_path_is_de_identified_once_per_run(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read ahead for its stored hash and prepared later, a file's path is de-identified once;
+    the uri it is stored under is the same as before."""
+    ingest = _twelve_chats_in_groups_of_two(store, tmp_path)
+    assert ingest.deid is not None
+    real = ingest.deid.redact_identifier
+    paths: list[str] = []
+
+    def counted(value: str, known_names: Iterable[str] = ()) -> str:
+        if value.endswith(".json"):
+            paths.append(value)
+        return real(value, known_names)
+
+    monkeypatch.setattr(ingest.deid, "redact_identifier", counted)
+    report = ingest.ingest([tmp_path / "chats"])
+    assert sum(f.status == "ingested" for f in report.files) == 12
+    assert len(paths) == 12 and len(set(paths)) == 12, paths  # broken.json never loads
+    assert len(store.source_hashes([source_id_for(real(p)) for p in paths])) == 12
 
 
 def test_what_a_group_shares_with_stored_sources_is_read_once_per_group(
