@@ -267,15 +267,17 @@ class OnnxEncoder(EncoderShapes):
         self._session = ort.InferenceSession(str(path), options, providers=_CPU)
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
-        tokenized = self._model.tokenizer(
-            list(texts), truncation=True, max_length=self._model.max_seq_length
-        )
+        with _tokenizing:
+            tokenized = self._model.tokenizer(
+                list(texts), truncation=True, max_length=self._model.max_seq_length
+            )
         return [len(ids) for ids in tokenized["input_ids"]]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
-        features = self._model.preprocess(list(texts))
+        with _tokenizing:
+            features = self._model.preprocess(list(texts))
         feed = {n: features[n].numpy() for n in self._names}
         (tokens,) = self._session.run(None, feed)
         features["token_embeddings"] = torch.from_numpy(tokens)
@@ -287,6 +289,12 @@ class OnnxEncoder(EncoderShapes):
 
 
 OnnxQueryEncoder = OnnxEncoder  # its first name, when it served queries only
+
+# transformers' fast tokenizer sets its padding and truncation on each call (without padding
+# for `token_counts`, with it for `preprocess`); a change while another thread's call is
+# under way fails ("Already borrowed"). Batches run on several threads (`run_batches`), so
+# calls into it take turns; they are short beside the model's run.
+_tokenizing = threading.Lock()
 
 
 _export_lock = threading.Lock()
