@@ -225,7 +225,7 @@ class SentenceEmbedder:
         self._onnx_file = cache_path(cache, model, weights)
         self._int8_file = cache_path(cache, model, weights, "int8")
         self._onnx: OnnxEncoder | None = None  # queries, one thread
-        self._sessions: dict[tuple[str, int], OnnxEncoder] = {}  # (kind, threads): int8, batches
+        self._sessions: dict[str, OnnxEncoder] = {}  # kind → batches (and int8's queries)
         self._onnx_lock = threading.Lock()
         # Without torch when the export is on disk (graph.onnx_light): one session on one
         # thread, for queries and (several runs at once) for batches.
@@ -271,7 +271,7 @@ class SentenceEmbedder:
         if light is None:
             return None
         try:
-            check = LightEncoder(light, path, 1)
+            check = LightEncoder(light, path)
             ok = (
                 check.least_cosine(reference) >= INT8_MIN_COSINE
                 if int8
@@ -356,9 +356,9 @@ class SentenceEmbedder:
             if reference is None:
                 return None
             quantize(self._onnx_file, self._int8_file)
-            encoder: EncoderShapes = LightEncoder(self._light.model, self._int8_file, 1)
+            encoder: EncoderShapes = LightEncoder(self._light.model, self._int8_file)
         else:
-            encoder = OnnxEncoder(self._model, self._int8_file, 1, source=self._onnx_file)
+            encoder = OnnxEncoder(self._model, self._int8_file, source=self._onnx_file)
             reference = self._encode(list(PROBES))
         least = encoder.least_cosine(reference)
         if least < INT8_MIN_COSINE:
@@ -390,7 +390,7 @@ class SentenceEmbedder:
         """What encodes a few texts on one thread: the int8 model when it is the backend, else
         the float export when `query_encoder` is "onnx"; None: torch."""
         if self.backend == "onnx-int8":
-            int8 = self._session("onnx-int8", 1)
+            int8 = self._session("onnx-int8")
             if int8 is not None:
                 return int8
         return self._query_onnx()
@@ -398,24 +398,21 @@ class SentenceEmbedder:
     def _batch_onnx(self) -> OnnxEncoder | None:
         if self.backend == "torch":
             return None
-        return self._session(self.backend, 1)  # run on BATCH_THREADS at once (run_batches)
+        return self._session(self.backend)  # run on BATCH_THREADS at once (run_batches)
 
-    def _session(self, kind: EmbeddingBackend, threads: int) -> OnnxEncoder | None:
-        """The `kind` model on `threads` threads, made once and checked against torch; None,
+    def _session(self, kind: EmbeddingBackend) -> OnnxEncoder | None:
+        """The `kind` model, made once and checked against torch; None,
         with a warning saying why, when it cannot be made or its vectors are off (the backend
         is then torch)."""
-        key = (kind, threads)
-        found = self._sessions.get(key)
+        found = self._sessions.get(kind)
         if found is not None or self.backend != kind:
             return found
         with self._onnx_lock:
-            if key not in self._sessions and self.backend == kind:
+            if kind not in self._sessions and self.backend == kind:
                 int8 = kind == "onnx-int8"
                 path = self._int8_file if int8 else self._onnx_file
                 try:
-                    onnx = OnnxEncoder(
-                        self._model, path, threads, source=self._onnx_file if int8 else None
-                    )
+                    onnx = OnnxEncoder(self._model, path, source=self._onnx_file if int8 else None)
                     reference = self._encode(list(PROBES))
                     ok = (
                         onnx.least_cosine(reference) >= INT8_MIN_COSINE
@@ -439,8 +436,8 @@ class SentenceEmbedder:
                     self.backend = "torch"
                     return None
                 save_probes(self._onnx_file, reference)
-                self._sessions[key] = onnx
-        return self._sessions.get(key)
+                self._sessions[kind] = onnx
+        return self._sessions.get(kind)
 
     def _query_onnx(self) -> OnnxEncoder | None:
         """The ONNX query encoder, made on the first query (exported once per machine, ~2 s);

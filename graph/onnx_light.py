@@ -133,13 +133,14 @@ class LightModel:
 
 
 class LightEncoder(EncoderShapes):
-    """The ONNX file at `path` on `threads` onnxruntime threads, fed by a LightModel."""
+    """The ONNX file at `path` on one onnxruntime thread (`session_options`), fed by a
+    LightModel."""
 
-    def __init__(self, model: LightModel, path: Path, threads: int = 1) -> None:
+    def __init__(self, model: LightModel, path: Path) -> None:
         import onnxruntime as ort
 
-        options = session_options(threads)
-        self.model, self.path, self.threads = model, path, threads
+        options = session_options()
+        self.model, self.path = model, path
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._names = [i.name for i in self._session.get_inputs()]
         self.dim = model.dim

@@ -7,12 +7,13 @@ for it, mostly the cost of running each small op; onnxruntime runs the same grap
 probe texts and falls back to torch when they differ by more than `TOLERANCE`.
 
 Batches (ingest) run where `SPIRAL_EMBEDDING_BACKEND` says (graph.embeddings): torch, this
-export on all cores, or an int8 copy of it (`quantize`: dynamic quantization of the MatMul
-weights, per channel), whose vectors are slightly different (cosine to torch's at least
-`INT8_MIN_COSINE` on the probes, checked at every load). Batches are sorted by length so a
-batch pads little (benchmarks/embed_backends.py). Tokenising, pooling and normalising stay
-sentence-transformers' own modules, so whatever pooling a model is configured with is kept;
-once the export is on disk, graph.onnx_light does the same for plain models without torch.
+export (one run per core side by side, `run_batches`), or an int8 copy of it (`quantize`:
+dynamic quantization of the MatMul weights, per channel), whose vectors are slightly
+different (cosine to torch's at least `INT8_MIN_COSINE` on the probes, checked at every
+load). Batches are sorted by length so a batch pads little (benchmarks/embed_backends.py).
+Tokenising, pooling and normalising stay sentence-transformers' own modules, so whatever
+pooling a model is configured with is kept; once the export is on disk, graph.onnx_light
+does the same for plain models without torch.
 """
 
 from __future__ import annotations
@@ -63,9 +64,10 @@ _CPU = ["CPUExecutionProvider"]
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def session_options(threads: int) -> Any:
-    """onnxruntime options for one of our sessions: `threads` for the op, no memory pattern,
-    and threads that sleep when they wait.
+def session_options() -> Any:
+    """onnxruntime options for every one of our sessions: one thread for the op (a query runs
+    beside the lexical search, which needs the other core; batches run one per core side by
+    side, `run_batches`), no memory pattern, and threads that sleep when they wait.
 
     No memory pattern: it is planned and kept per input shape, and every batch and query has
     a shape of its own (texts x tokens), so a long ingest or a server grew by it (400 batches
@@ -80,7 +82,7 @@ def session_options(threads: int) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     options.enable_mem_pattern = False
@@ -230,8 +232,8 @@ class EncoderShapes:
 
 
 class OnnxEncoder(EncoderShapes):
-    """`encode` on `threads` onnxruntime threads: one for a few short texts (a query runs
-    beside the lexical search, which needs the other core), all cores for batches.
+    """`encode` on one onnxruntime thread (`session_options`), through sentence-transformers'
+    tokenizer and pooling.
 
     With `source` (the float model's file) the model at `path` is the int8 copy of it, made
     from it when missing (and `source` exported first when it is missing too)."""
@@ -240,15 +242,13 @@ class OnnxEncoder(EncoderShapes):
         self,
         model: SentenceTransformer,
         path: Path,
-        threads: int = 1,
         source: Path | None = None,
     ) -> None:
         import onnxruntime as ort
 
         self._model = model
         self._names = [n for n in _INPUTS if n in model.preprocess(["x"])]
-        self.threads = threads
-        options = session_options(threads)
+        options = session_options()
         if path.is_file():
             try:
                 self._session = ort.InferenceSession(str(path), options, providers=_CPU)

@@ -208,7 +208,6 @@ def test_the_context_encoder_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> No
 
 LIGHT_CHECK = """
 import sys
-import threading
 import numpy as np
 from graph.embeddings import SentenceEmbedder
 from graph.settings import DEFAULT_MODEL
