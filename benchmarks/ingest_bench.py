@@ -80,7 +80,7 @@ def texts_to_embed(ingestor: Ingestor, loaded: Sequence[Loaded]) -> list[str]:
     """What the pipeline would embed: built with its own steps, so the ceiling is like for like."""
     texts: list[str] = []
     for item in loaded:
-        graph, _, _ = ingestor._build(item, "bench")
+        graph, _, _ = ingestor.preparer.build(item, "bench")
         texts += [n.search_text() for n in graph.text_nodes]
     return texts
 
@@ -350,7 +350,7 @@ def large_file_run(mb: float, kind: str, raise_limits: bool = False) -> dict[str
 
 
 def _time_steps(ingestor: Ingestor, store: GraphStore, phases: dict[str, float]) -> None:
-    import ingest.pipeline as pipeline
+    import ingest.prepare as prepare
 
     def timed(name: str, fn: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -362,8 +362,9 @@ def _time_steps(ingestor: Ingestor, store: GraphStore, phases: dict[str, float])
 
         return wrapper
 
-    pipeline.load = timed("load", pipeline.load)  # type: ignore[attr-defined]
-    for step, name in (("_build", "build"), ("_link", "link"), ("_embed", "embed")):
+    prepare.load = timed("load", prepare.load)  # type: ignore[attr-defined]
+    ingestor.preparer.build = timed("build", ingestor.preparer.build)  # type: ignore[method-assign]
+    for step, name in (("_link", "link"), ("_embed", "embed")):
         setattr(ingestor, step, timed(name, getattr(ingestor, step)))
     for step, name in (("prefetch", "names"), ("resolve", "resolve")):
         setattr(ingestor.resolver, step, timed(name, getattr(ingestor.resolver, step)))
@@ -442,7 +443,7 @@ def corpus_texts(paths: Sequence[Path]) -> list[str]:
     )
     texts: list[str] = []
     for path in paths:
-        graph, _, _ = probe._build(load(path, uri=str(path)), "bench")
+        graph, _, _ = probe.preparer.build(load(path, uri=str(path)), "bench")
         texts += [n.search_text() for n in graph.embedded_nodes]
     return texts
 

@@ -321,32 +321,50 @@ class EmbeddedStore:
             )
 
     def write_many(self, batches: Sequence[WriteBatch], actor: str = "ingest") -> list[WriteResult]:
-        """Each batch in its own transaction: SQLite commits cheaply."""
-        return [self.write(batch, actor) for batch in batches]
+        """The batches in one transaction, each its own event. A commit copies every page it
+        changed into the log, and each file of an import touches the same index pages: with
+        a commit per file, writing 994 chat files took 13-15 s of the writer's CPU against
+        12, and 25-27 s against 19-21 s of its time with the model's vectors at hand. A
+        ValueError leaves none written (`GraphStore.write_many`)."""
+        prepared = [_prepare(batch.nodes) for batch in batches]
+        with self._tx() as conn:
+            return [
+                self._write(conn, batch, nodes, actor)
+                for batch, nodes in zip(batches, prepared, strict=True)
+            ]
 
     def write(self, batch: WriteBatch, actor: str = "ingest") -> WriteResult:
         """Replace sources by difference: only what the new batch no longer has is deleted,
         only what changed is written, so writing the same batch twice writes nothing."""
-        keep_nodes = {n.id for n in batch.nodes}
-        keep_links = {link.key for link in batch.links}
         prepared = _prepare(batch.nodes)
         with self._tx() as conn:
-            result = WriteResult()
-            touched: set[str] = set()
-            for source_id in batch.replace_sources:
-                owned = self._owned(conn, source_id)
-                stale = [n for n in owned if n not in keep_nodes]
-                result.links_deleted += self._delete_links_of(conn, stale, touched)
-                result.links_deleted += self._delete_source_links(
-                    conn, source_id, touched, keep=keep_links
-                )
-                result.nodes_deleted += self._delete_nodes(conn, stale)
-            result.nodes_written = self._upsert_nodes(conn, prepared)
-            result.links_written = self._upsert_links(conn, batch.links)
-            result.nodes_deleted += self._delete_nodes(conn, self._orphans(conn, touched))
-            if result != WriteResult():
-                _Tx(self, conn).append_event(batch_event(batch, result, actor))
-            return result
+            return self._write(conn, batch, prepared, actor)
+
+    def _write(
+        self,
+        conn: sqlite3.Connection,
+        batch: WriteBatch,
+        prepared: Sequence[_Prepared],
+        actor: str,
+    ) -> WriteResult:
+        keep_nodes = {n.id for n in batch.nodes}
+        keep_links = {link.key for link in batch.links}
+        result = WriteResult()
+        touched: set[str] = set()
+        for source_id in batch.replace_sources:
+            owned = self._owned(conn, source_id)
+            stale = [n for n in owned if n not in keep_nodes]
+            result.links_deleted += self._delete_links_of(conn, stale, touched)
+            result.links_deleted += self._delete_source_links(
+                conn, source_id, touched, keep=keep_links
+            )
+            result.nodes_deleted += self._delete_nodes(conn, stale)
+        result.nodes_written = self._upsert_nodes(conn, prepared)
+        result.links_written = self._upsert_links(conn, batch.links)
+        result.nodes_deleted += self._delete_nodes(conn, self._orphans(conn, touched))
+        if result != WriteResult():
+            _Tx(self, conn).append_event(batch_event(batch, result, actor))
+        return result
 
     def upsert_nodes(self, nodes: Sequence[Node]) -> int:
         return self.write(WriteBatch(nodes=list(nodes))).nodes_written

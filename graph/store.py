@@ -208,9 +208,9 @@ class GraphStore(Protocol):
 
     def write_many(self, batches: Sequence[WriteBatch], actor: str = "ingest") -> list[WriteResult]:
         """Apply batches in order, each as `write` would (its own event; a later batch sees
-        the earlier ones), and each whole or not at all. A store may commit them together
-        (Neo4j: one transaction, as a commit costs far more than a small file's rows), so a
-        ValueError may leave none written: write them one by one to find whose it was."""
+        the earlier ones), and each whole or not at all. Both stores commit them together (a
+        commit costs more than a small file's rows), so a ValueError leaves none written:
+        write them one by one to find whose it was."""
         ...
 
     def upsert_nodes(self, nodes: Sequence[Node]) -> int: ...

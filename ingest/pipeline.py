@@ -1,8 +1,9 @@
 """The ingest pipeline: load → de-identify → segment → extract → link → embed → write.
 
-One transaction per source file: a run killed part-way leaves every file either fully
-written or not at all, and a rerun completes the rest (unchanged files are skipped by their
-content hash, before the model is even loaded).
+Files are written a group at a time, one transaction per group and each file its own
+event: a run killed part-way leaves every file either fully written or not at all, and a
+rerun completes the rest (unchanged files are skipped by their content hash, before the
+model is even loaded). Preparing a file (reading to mentions) is `ingest/prepare.py`.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from graph.embeddings import Embedder, ModelError
+from graph.embeddings import Embedder
 from graph.ids import content_hash
 from graph.model import Chunk, Customer, Employee, Entity, Label, Message, Node, Sentence, make_id
 from graph.recent import Recent
@@ -32,8 +32,6 @@ from graph.settings import Settings
 from graph.store import (
     GraphStore,
     NodeQuery,
-    StoreBusy,
-    StoreUnavailable,
     WriteBatch,
     WriteResult,
     iter_nodes,
@@ -41,30 +39,28 @@ from graph.store import (
 from ingest.build import (
     SourceGraph,
     add_mentions,
-    build_document,
-    build_note,
-    build_transcript,
-    message_employee,
     source_id_for,
 )
-from ingest.contacts import customer_fields
-from ingest.deidentify import Deidentifier, PiiKind
-from ingest.extract import Extractor, Mention
+from ingest.deidentify import Deidentifier
+from ingest.extract import Mention
 from ingest.gazetteer import (
     GazetteerEntry,
-    gazetteer_digest,
     gazetteer_file,
     load_gazetteer,
     merge,
 )
-from ingest.loaders import iter_files, load
+from ingest.loaders import iter_files
 from ingest.name_cache import NameVectorCache
-from ingest.records import (
-    LoadedDocument,
-    LoadedNote,
-    LoadedTranscript,
-    LoadError,
-    TranscriptConversation,
+from ingest.prepare import (
+    PIPELINE_VERSION,
+    FileReport,
+    FileSource,
+    Loaded,
+    OnProgress,
+    Prepared,
+    Preparer,
+    Source,
+    per_file,
 )
 from ingest.resolve import Resolution, Resolver
 from ingest.untrusted import safe_uri
@@ -78,16 +74,8 @@ __all__ = [
     "customer_node_id",
 ]
 
-# Failures of the store or the model, not of a file: raised to be said once (the CLI turns
-# them into one line), as every later file would fail the same way.
-BATCH_ERRORS: tuple[type[Exception], ...] = (StoreBusy, StoreUnavailable, ModelError)
 _log = logging.getLogger(__name__)
 
-# Bump when the pipeline's output changes, so unchanged files are re-processed once.
-# 2: employees keyed by source-system ids; customer fields merged per field with sources.
-# 3: sentences of chunks get their own vectors.
-# 4: names, WeChat/QQ/passport/plate de-identified; uris and titles de-identified too.
-PIPELINE_VERSION = "4"
 EMBED_SLICE = 256  # texts per encode call: the progress granularity of one long file
 RECENT_TEXTS = 20_000  # vectors of recently embedded texts kept (~30 MB at 384 dimensions)
 # An ingest that wrote this many chunks and messages tidies the store's search index after
@@ -96,26 +84,8 @@ TIDY_AFTER_TEXTS = 2_000
 # Files whose stored content hashes are read in one query when many are ingested.
 HASHES_AHEAD = 64
 
-Loaded = LoadedDocument | LoadedTranscript | LoadedNote
-
 Observed = Callable[[str], Node | None]
 """A node as stored, or as an earlier file of the same group will have written it."""
-
-OnProgress = Callable[[str, int, int], None]
-"""Told (phase, done, total) as one file goes through: "read", "extract", "embed" (texts
-embedded of all, once per EMBED_SLICE), "write". It must not raise."""
-
-
-class FileReport(BaseModel):
-    uri: str
-    status: Literal["ingested", "unchanged", "failed"]
-    kind: str = ""
-    chunks: int = 0
-    messages: int = 0
-    entities: int = 0
-    links: int = 0
-    reason: str = ""
-    row_errors: list[str] = Field(default_factory=list)
 
 
 class IngestReport(BaseModel):
@@ -137,53 +107,11 @@ class IngestReport(BaseModel):
 
 
 @dataclass
-class _Prepared:
-    """One source between reading and writing: its graph (people, customers and entities
-    not merged with the store's yet), the mentions found in its texts, what it replaces."""
-
-    uri: str
-    kind: str
-    graph: SourceGraph
-    customers: list[Customer]
-    mentions: dict[str, list[Mention]]
-    replace: list[str]
-    row_errors: list[str]
-    progress: OnProgress | None = None
-
-    def all_mentions(self) -> list[Mention]:
-        return [m for found in self.mentions.values() for m in found]
-
-
-@dataclass
 class _Built:
     """One file's batch, merged and ready to write, and how many entities it names."""
 
     batch: WriteBatch
     entities: int
-
-
-@dataclass
-class _Outcome:
-    report: FileReport | None = None
-
-
-@contextmanager
-def _per_file(uri: str) -> Iterator[_Outcome]:
-    """Any failure in the block costs this file only: it becomes the outcome's report. What
-    fails every file alike (the store, the model) is raised, to be said once."""
-    outcome = _Outcome()
-    try:
-        yield outcome
-    except LoadError as exc:
-        outcome.report = FileReport(uri=uri, status="failed", reason=exc.reason)
-    except BATCH_ERRORS:
-        raise
-    except Exception as exc:  # a bug must cost one file, not the batch
-        _log.debug("ingest of %s failed", uri, exc_info=True)
-        reason = safe_uri(" ".join(str(exc).split())[:200]) or "no message"
-        outcome.report = FileReport(
-            uri=uri, status="failed", reason=f"{type(exc).__name__}: {reason}"
-        )
 
 
 class Ingestor:
@@ -198,30 +126,15 @@ class Ingestor:
     ) -> None:
         self.store, self.embedder, self.settings = store, embedder, settings
         self.on_embedded: Callable[[int, int], None] | None = None
-        self._pii_kinds: dict[str, str] = {}  # name or id → what personal data it is
-        self.deid = (
-            Deidentifier(settings.deid_key.get_secret_value()) if settings.deidentify else None
-        )
         entries = list(gazetteer) if gazetteer is not None else self._gazetteer()
-        self.extractor = Extractor(entries, keywords=settings.keyword_topics)
+        self.preparer = Preparer(settings, entries)
+        self.deid, self.extractor = self.preparer.deid, self.preparer.extractor
+        self.config_hash = self.preparer.config_hash
         # Vectors of texts embedded lately: a live conversation is re-ingested whole at each
         # message (api/live.py), and its earlier messages need not be encoded again.
         self._vectors: Recent[str, np.ndarray] = Recent(RECENT_TEXTS)  # float32: 1.5 KB each
-        self._uris: Recent[str, str] = Recent(4 * HASHES_AHEAD)  # file path → de-identified
         names = NameVectorCache(settings.data_dir / "cache" / "names.sqlite")
         self.resolver = Resolver(entries, embedder=embedder, cache=names)
-        # What else decides the output: a change of any of these re-processes every file.
-        self.config_hash = content_hash(
-            PIPELINE_VERSION,
-            str(settings.deidentify),
-            *([] if settings.keyword_topics else ["no-topics"]),
-            settings.deid_key.get_secret_value(),
-            settings.embedding_model,
-            # int8 vectors differ a little from the float model's: switching re-embeds every
-            # file (torch and onnx agree to 1e-6, so switching between them changes nothing).
-            *(["int8"] if settings.embedding_backend == "onnx-int8" else []),
-            gazetteer_digest(entries),
-        )
 
     def _gazetteer(self) -> list[GazetteerEntry]:
         """The gazetteer file (the bundled one unless configured), extended by the pinned
@@ -243,8 +156,9 @@ class Ingestor:
         report = IngestReport()
         files, unreadable = _expand(paths)
         report.files += unreadable
+        sources = (FileSource(path, safe_uri(str(path)), kind) for path in files)
         with _progress(self, len(files), progress) as settled:
-            for done in self.ingest_many(self._read(path, str(path), kind) for path in files):
+            for done in self.ingest_many(sources):
                 report.files.append(done)
                 settled(done)
         totals = report.totals()
@@ -253,13 +167,13 @@ class Ingestor:
         report.seconds = time.perf_counter() - start
         return report
 
-    def ingest_many(self, sources: Iterable[Loaded | FileReport]) -> Iterator[FileReport]:
-        """Ingest loaded sources (a FileReport stands for one that failed to load) with their
-        texts embedded together across files, in groups of about `ingest_group_texts`: the
-        model runs full batches however small each file is, and memory holds two groups, not
-        the corpus. The files of a group are committed together (`_write_all`), in order,
-        each whole or not at all: a failure costs that file only, and a run killed part-way
-        leaves whole sources (at most one group's work to redo).
+    def ingest_many(self, sources: Iterable[Source]) -> Iterator[FileReport]:
+        """Ingest sources (files still to read, loaded ones, or a FileReport standing for one
+        that failed to load) with their texts embedded together across files, in groups of
+        about `ingest_group_texts`: the model runs full batches however small each file is,
+        and memory holds two groups, not the corpus. The files of a group are committed
+        together (`_write_all`), in order, each whole or not at all: a failure costs that file
+        only, and a run killed part-way leaves whole sources (at most one group's work to redo).
 
         One group is written on a thread of its own while the next is prepared and embedded:
         a transaction mostly waits on the store (on Neo4j, on another process), and the
@@ -282,17 +196,11 @@ class Ingestor:
             if writing is not None:
                 yield from writing.result()
 
-    def _groups(
-        self, sources: Iterable[Loaded | FileReport]
-    ) -> Iterator[list[_Prepared] | FileReport]:
+    def _groups(self, sources: Iterable[Source]) -> Iterator[list[Prepared] | FileReport]:
         """Prepared files in groups of about `ingest_group_texts` texts; failures one by one."""
-        group: list[_Prepared] = []
+        group: list[Prepared] = []
         texts = 0
-        for source, stored in self._with_stored(sources):
-            if isinstance(source, FileReport):
-                prepared: _Prepared | FileReport = source
-            else:
-                prepared = self._try_prepare(source, stored=stored)
+        for prepared in self._prepared(sources):
             if isinstance(prepared, FileReport):
                 yield prepared
                 continue
@@ -304,18 +212,20 @@ class Ingestor:
         if group:
             yield group
 
-    def _with_stored(
-        self, sources: Iterable[Loaded | FileReport]
-    ) -> Iterator[tuple[Loaded | FileReport, dict[str, str]]]:
-        """Each source with the content hashes stored for it and the others read with it,
-        HASHES_AHEAD sources at a time: on Neo4j checking each file for changes was a round
-        trip of its own, 13 s of waiting in a 100 s ingest of 994 chat files."""
+    def _prepared(self, sources: Iterable[Source]) -> Iterator[Prepared | FileReport]:
+        """Each source prepared (or its report), in the order given. Whether a file changed is
+        read for HASHES_AHEAD files at once, before they are read: on Neo4j checking each file
+        was a round trip of its own, 13 s of waiting in a 100 s ingest of 994 chat files."""
         ahead = iter(sources)
         while chunk := list(itertools.islice(ahead, HASHES_AHEAD)):
-            ids = [source_id_for(self._uri(s.uri)) for s in chunk if not isinstance(s, FileReport)]
-            stored = self.store.source_hashes(ids) if ids else {}
-            for source in chunk:
-                yield source, stored
+            ids = [
+                None if isinstance(s, FileReport) else source_id_for(self.preparer.uri(s.uri))
+                for s in chunk
+            ]
+            stored = self.store.source_hashes([i for i in ids if i]) if any(ids) else {}
+            for source, source_id in zip(chunk, ids, strict=True):
+                digest = stored.get(source_id) if source_id else None
+                yield self.preparer.source(source, lambda _id, h=digest: h)
 
     def ingest_file(
         self,
@@ -329,92 +239,49 @@ class Ingestor:
         `progress` is told each phase (`OnProgress`)."""
         if progress:
             progress("read", 0, 0)
-        loaded = self._read(path, uri, kind)
+        loaded = self.preparer.read(path, uri, kind)
         if isinstance(loaded, FileReport):
             return loaded
         return self.ingest_loaded(loaded, progress)
 
-    def _read(self, path: Path, uri: str, kind: str | None = None) -> Loaded | FileReport:
-        """The file loaded, or a failed report saying why (never raised)."""
-        max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
-        max_text = int(self.settings.max_text_mb * 1024 * 1024)
-        uri = safe_uri(uri)
-        with _per_file(uri) as outcome:
-            return load(path, uri=uri, kind=kind, max_bytes=max_bytes, max_text_bytes=max_text)
-        assert outcome.report is not None
-        return outcome.report
-
     def ingest_loaded(self, loaded: Loaded, progress: OnProgress | None = None) -> FileReport:
         """Ingest an already loaded source (e.g. a converted export) as one transaction."""
-        prepared = self._try_prepare(loaded, progress)
+        prepared = self.preparer.prepare(loaded, self.store.source_hash, progress)
         if isinstance(prepared, FileReport):
             return prepared
         return next(iter(self._finish([prepared])))
 
     # -- one group of files: prepare each, then extract, embed and write them together -----
 
-    def _try_prepare(
-        self,
-        loaded: Loaded,
-        progress: OnProgress | None = None,
-        stored: dict[str, str] | None = None,
-    ) -> _Prepared | FileReport:
-        with _per_file(safe_uri(loaded.uri)) as outcome:
-            return self._prepare(loaded, progress, stored)
-        assert outcome.report is not None
-        return outcome.report
-
-    def _prepare(
-        self, loaded: Loaded, progress: OnProgress | None, stored: dict[str, str] | None
-    ) -> _Prepared | FileReport:
-        """De-identified and segmented, its mentions found; unchanged: its report. `stored`:
-        the content hashes of sources read ahead (`_with_stored`), else the store is asked."""
-        raw_uri = loaded.uri
-        loaded = self._deidentify_metadata(loaded)
-        uri = loaded.uri
-        digest = content_hash(loaded.raw_hash, self.config_hash)
-        row_errors = loaded.row_errors if isinstance(loaded, LoadedTranscript) else []
-        source_id = source_id_for(uri)
-        known = stored.get(source_id) if stored is not None else self.store.source_hash(source_id)
-        if known == digest:
-            return FileReport(uri=uri, status="unchanged", row_errors=row_errors)
-        if progress:
-            progress("extract", 0, 0)
-        graph, kind_name, customers = self._build(loaded, digest)
-        mentions = {n.id: self.extractor.extract(n.text) for n in graph.text_nodes}
-        # A source an older version stored under the raw (not de-identified) uri goes too.
-        replace = list(dict.fromkeys([graph.source_id, source_id_for(raw_uri)]))
-        return _Prepared(uri, kind_name, graph, customers, mentions, replace, row_errors, progress)
-
-    def _finish(self, group: list[_Prepared]) -> Iterator[FileReport]:
+    def _finish(self, group: list[Prepared]) -> Iterator[FileReport]:
         """Resolve, embed and write one group, here and now."""
         failed, ready = self._ready(group)
         yield from failed
         yield from self._write_all(ready)
 
     def _ready(
-        self, group: list[_Prepared]
-    ) -> tuple[list[FileReport], list[tuple[_Prepared, Resolution]]]:
+        self, group: list[Prepared]
+    ) -> tuple[list[FileReport], list[tuple[Prepared, Resolution]]]:
         """Each file's entities resolved (names new to the model encoded once, together) and
         every file's texts embedded in one run of full batches; with the files that failed."""
         failed: list[FileReport] = []
         if not group:
             return failed, []
-        with _per_file(""):  # a failure shows again, and is reported, in its own file's resolve
+        with per_file(""):  # a failure shows again, and is reported, in its own file's resolve
             self.resolver.prefetch([m for p in group for m in p.all_mentions()])
-        resolved: list[tuple[_Prepared, Resolution]] = []
+        resolved: list[tuple[Prepared, Resolution]] = []
         for p in group:
-            with _per_file(p.uri) as outcome:
+            with per_file(p.uri) as outcome:
                 resolved.append((p, self.resolver.resolve(p.all_mentions())))
             if outcome.report:
                 failed.append(outcome.report)
         progress = next((p.progress for p, _ in resolved if p.progress), None)
-        with _per_file("") as together:
+        with per_file("") as together:
             self._embed([p.graph for p, _ in resolved], progress)
         if together.report:  # a text the model refused: find whose, file by file
             embedded = []
             for p, resolution in resolved:
-                with _per_file(p.uri) as alone:
+                with per_file(p.uri) as alone:
                     self._embed([p.graph], p.progress)
                 if alone.report:
                     failed.append(alone.report)
@@ -423,23 +290,23 @@ class Ingestor:
             resolved = embedded
         return failed, resolved
 
-    def _write_all(self, ready: list[tuple[_Prepared, Resolution]]) -> list[FileReport]:
-        """The group's files committed together (`GraphStore.write_many`: on Neo4j one
-        transaction, each file its own event; every file whole or none), each merged with
+    def _write_all(self, ready: list[tuple[Prepared, Resolution]]) -> list[FileReport]:
+        """The group's files committed together (`GraphStore.write_many`: one transaction,
+        each file its own event; every file whole or none), each merged with
         what the store and the earlier files of the group hold. Should that fail for one
         file's sake, each file is written again on its own, so a failure stays that file's."""
         reports: list[FileReport] = []
-        written: list[tuple[_Prepared, Resolution, _Built]] = []
+        written: list[tuple[Prepared, Resolution, _Built]] = []
         seen: dict[str, Node] = {}  # what earlier files of the group will have written
         # What the store holds of the nodes the files share with other sources, read for the
         # whole group at once: nothing of the group is written before its files are built, so
         # each file would read the same (on Neo4j a round trip per file was 16 s of a 100 s
         # import of 994 chat files).
         stored: dict[str, Node] | None = None  # None: each file reads its own
-        with _per_file(""):  # a failure shows again, and is reported, in its own file's build
+        with per_file(""):  # a failure shows again, and is reported, in its own file's build
             stored = self.store.get_observed_many([i for p, r in ready for i in _shared(p, r)])
         for p, resolution in ready:
-            with _per_file(p.uri) as outcome:
+            with per_file(p.uri) as outcome:
                 built = self._batch(p, resolution, seen, stored)
                 seen.update((n.id, n) for n in built.batch.nodes)
                 written.append((p, resolution, built))
@@ -459,16 +326,16 @@ class Ingestor:
             return [*reports, *self._write_each([(p, r) for p, r, _ in written])]
         return [*reports, *(self._ingested(p, built) for p, _, built in written)]
 
-    def _write_each(self, ready: list[tuple[_Prepared, Resolution]]) -> list[FileReport]:
+    def _write_each(self, ready: list[tuple[Prepared, Resolution]]) -> list[FileReport]:
         reports = []
         for p, resolution in ready:
-            with _per_file(p.uri) as outcome:
+            with per_file(p.uri) as outcome:
                 outcome.report = self._write(p, resolution)
             assert outcome.report is not None
             reports.append(outcome.report)
         return reports
 
-    def _write(self, p: _Prepared, resolution: Resolution) -> FileReport:
+    def _write(self, p: Prepared, resolution: Resolution) -> FileReport:
         """One file in its own transaction, merged with what the store holds now."""
         built = self._batch(p, resolution, {})
         try:
@@ -479,7 +346,7 @@ class Ingestor:
 
     def _batch(
         self,
-        p: _Prepared,
+        p: Prepared,
         resolution: Resolution,
         seen: dict[str, Node],
         stored: dict[str, Node] | None = None,
@@ -512,7 +379,7 @@ class Ingestor:
         return _Built(batch, entities)
 
     @staticmethod
-    def _ingested(p: _Prepared, built: _Built) -> FileReport:
+    def _ingested(p: Prepared, built: _Built) -> FileReport:
         nodes = built.batch.nodes
         return FileReport(
             uri=p.uri,
@@ -529,135 +396,12 @@ class Ingestor:
         """The source stored for `path` (under its de-identified uri), and one an older version
         stored under the raw uri."""
         raw = safe_uri(str(path))
-        results = [self.store.delete_source(source_id_for(u)) for u in {self._uri(raw), raw}]
+        uris = {self.preparer.uri(raw), raw}
+        results = [self.store.delete_source(source_id_for(u)) for u in uris]
         totals = {f: sum(getattr(r, f) for r in results) for f in WriteResult.model_fields}
         return WriteResult(**totals)
 
     # -- steps --------------------------------------------------------------------------
-
-    def _redact(self, text: str, known: Iterable[str] = (), keep: Iterable[str] = ()) -> str:
-        return self.deid.redact(text, known, keep).text if self.deid else text
-
-    def _uri(self, value: str, known: Iterable[str] = ()) -> str:
-        """A file path or id, de-identified and still unique (`Deidentifier.redact_identifier`).
-        A file's own path is kept a while: it is asked for when its stored hash is read ahead
-        (`_with_stored`) and again when it is prepared (~0.4 ms each, 994 chat files)."""
-        if not (self.deid and value):
-            return value
-        names = tuple(known)
-        if names:
-            return self.deid.redact_identifier(value, names)
-        found = self._uris.get(value)
-        if found is None:
-            found = self.deid.redact_identifier(value)
-            self._uris.put(value, found)
-        return found
-
-    def _deidentify_metadata(
-        self, loaded: LoadedDocument | LoadedTranscript | LoadedNote
-    ) -> LoadedDocument | LoadedTranscript | LoadedNote:
-        """The uri (the file name) and the title go through the same de-identification as the
-        text: they are stored in nodes and returned as every suggestion's source."""
-        update = {"uri": self._uri(loaded.uri)}
-        if not isinstance(loaded, LoadedTranscript):
-            title = loaded.title  # the file's stem when the file names no title itself
-            update["title"] = self.deid.redact(title, identifier=True).text if self.deid else title
-        return loaded.model_copy(update=update)
-
-    def _build(self, loaded: Loaded, digest: str) -> tuple[SourceGraph, str, list[Customer]]:
-        """The source's own graph; the customers it names are kept aside, to be merged with
-        the store's view of them when the file is written (`_write`)."""
-        if isinstance(loaded, LoadedDocument):
-            doc = loaded.model_copy(update={"text": self._redact(loaded.text)})
-            return build_document(doc, digest), loaded.kind, []
-        if isinstance(loaded, LoadedNote):
-            author, author_id = self._person(loaded.author, loaded.author_id)
-            note = loaded.model_copy(
-                update={
-                    "text": self._redact(loaded.text, keep=[loaded.author]),  # an employee
-                    "author": author,
-                    "author_id": author_id,
-                }
-            )
-            return build_note(note, digest), "note", []
-        conversations = [self._deidentify_conversation(c) for c in loaded.conversations]
-        customers = [self._customer(loaded.uri, i, c) for i, c in enumerate(loaded.conversations)]
-        clean = loaded.model_copy(update={"conversations": conversations})
-        graph = build_transcript(clean, digest, [c.id for c in customers])
-        return graph, f"transcript:{loaded.format}", customers
-
-    def _deidentify_conversation(self, conv: TranscriptConversation) -> TranscriptConversation:
-        """Texts, the conversation id and shared files de-identified; the customer's names (as
-        the source gives them) are replaced wherever they occur, employees' names are kept."""
-        employee, employee_id = self._person(conv.employee, conv.employee_id)
-        known, keep = _conversation_names(conv)
-        messages = []
-        for m in conv.messages:
-            update = {"text": self._redact(m.text, known, keep)}
-            if who := message_employee(conv, m):  # resolved on the raw names, then hashed
-                update["speaker"], update["speaker_id"] = self._person(*who)
-            messages.append(m.model_copy(update=update))
-        files = [
-            f.model_copy(
-                update={
-                    "filename": self._uri(f.filename, known),
-                    "sender": self._redact(f.sender, known, keep),
-                }
-            )
-            for f in conv.files
-        ]
-        update = {"messages": messages, "customer": "", "customer_id": "", "cards": []}
-        update |= {"employee": employee, "employee_id": employee_id}
-        update |= {"id": self._uri(conv.id, known), "files": files}
-        return conv.model_copy(update=update)
-
-    def _person(self, name: str, external_id: str) -> tuple[str, str]:
-        """An employee's (name, source id) as stored. An id or a name holding personal data (an
-        e-mail address, a phone) is replaced by its keyed hash: the hash is then the person's id
-        (`email:HASH`), and the name becomes `employee-HASH8`, so no raw address is stored."""
-        if self.deid is None:
-            return name, external_id
-        if external_id and (kind := self._pii_kind(external_id)):
-            external_id = f"{kind}:{self.deid.key_hash_text(external_id)}"
-        if name and (kind := self._pii_kind(name)):
-            hashed = self.deid.key_hash_text(name)
-            external_id = external_id or f"{kind}:{hashed}"
-            name = f"employee-{hashed[:8]}"
-        return name, external_id
-
-    def _pii_kind(self, value: str) -> str:
-        """'email', 'phone', ... when `value` is exactly one such value; 'pii' when it holds
-        personal data among other text; '' when it holds none (or de-identification is off)."""
-        text = value.strip()
-        if text in self._pii_kinds:  # the same few names recur on every message
-            return self._pii_kinds[text]
-        findings = self.deid.redact(text).findings if self.deid else []
-        findings = [f for f in findings if f.kind is not PiiKind.NAME]  # employees keep names
-        kind = ""
-        if findings:
-            whole = len(findings) == 1 and (findings[0].start, findings[0].end) == (0, len(text))
-            kind = findings[0].kind.value.lower() if whole else "pii"
-        self._pii_kinds[text] = kind
-        return kind
-
-    def _customer_key(self, raw: str) -> str:
-        return self.deid.key_hash_text(raw) if self.deid else content_hash(raw)
-
-    def _customer(self, uri: str, index: int, conv: TranscriptConversation) -> Customer:
-        """The customer as a keyed hash of their identifier (the source system's customer id
-        when given, else the name): the same person links across conversations, and no raw
-        identifier is stored. Each field records where it was seen (`URI@TIME`)."""
-        raw = conv.customer_id or conv.customer or f"{uri}#{conv.id or index}"
-        key = self._customer_key(raw)
-        fields = customer_fields(conv, self.deid) if self.deid else {}
-        seen = f"{uri}@{_conversation_time(conv)}"
-        return Customer(
-            id=make_id(Label.CUSTOMER, key),
-            name=f"customer-{key[:8]}",
-            key_hash=key,
-            fields=fields,
-            field_sources=dict.fromkeys(fields, seen),
-        )
 
     def _merge_customers(
         self, uri: str, customers: Sequence[Customer], observed: Observed
@@ -742,7 +486,7 @@ class Ingestor:
                 progress("embed", start + len(part), len(texts))
 
 
-def _shared(p: _Prepared, resolution: Resolution) -> list[str]:
+def _shared(p: Prepared, resolution: Resolution) -> list[str]:
     """The ids of the nodes a file shares with other sources: its customers, employees and
     the entities it names."""
     shared = [c.id for c in p.customers]
@@ -750,7 +494,7 @@ def _shared(p: _Prepared, resolution: Resolution) -> list[str]:
     return shared + [e.id for e in resolution.entities]
 
 
-def _not_written(p: _Prepared, exc: ValueError) -> FileReport:
+def _not_written(p: Prepared, exc: ValueError) -> FileReport:
     """The report of a file the store refused (a link to a node that does not exist, ...)."""
     return FileReport(uri=p.uri, status="failed", reason=f"could not write: {exc}")
 
@@ -792,21 +536,6 @@ def customer_node_id(settings: Settings, raw: str) -> str:
     else:
         key = content_hash(value)
     return make_id(Label.CUSTOMER, key)
-
-
-def _conversation_names(conv: TranscriptConversation) -> tuple[frozenset[str], frozenset[str]]:
-    """(customer names, employee names) the source gives: the conversation's customer, the
-    speakers of customer messages and the names on shared cards; the employee and speakers of
-    employee messages."""
-    known = {conv.customer, *(c.name for c in conv.cards)}
-    known |= {m.speaker for m in conv.messages if m.role == "customer"}
-    keep = {conv.employee, *(m.speaker for m in conv.messages if m.role == "employee")}
-    return frozenset(known - keep - {""}), frozenset(keep - {""})
-
-
-def _conversation_time(conv: TranscriptConversation) -> str:
-    """When the conversation started: the first message time it gives ('' when none does)."""
-    return next((m.time for m in conv.messages if m.time), "")
 
 
 def _source_uri(source: str) -> str:

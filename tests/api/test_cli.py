@@ -411,7 +411,7 @@ def test_ingest_batch_survives_whatever_it_is_fed(
     from graph.embedded import EmbeddedStore
     from graph.model import Label, Message
     from graph.store import NodeQuery, iter_nodes
-    from ingest import pipeline
+    from ingest import prepare
 
     use_store(tmp_path / "store")
     given = tmp_path / "in"
@@ -430,14 +430,14 @@ def test_ingest_batch_survives_whatever_it_is_fed(
     (given / "boom.md").write_text("# boom\n这个文件触发一个错误。", encoding="utf-8")
     good = tmp_path / "good.md"
     good.write_text("# 退货\n七天无理由退货。", encoding="utf-8")
-    real_build = pipeline.build_document
+    real_build = prepare.build_document
 
     def build(doc, digest):  # a bug that only this one file meets
         if doc.uri.endswith("boom.md"):
             raise RuntimeError("boom")
         return real_build(doc, digest)
 
-    monkeypatch.setattr(pipeline, "build_document", build)
+    monkeypatch.setattr(prepare, "build_document", build)
     result = runner.invoke(app, ["ingest", str(given), str(tmp_path / "missing.md"), str(good)])
     assert result.exit_code == 1, result.output
     assert "ingest summary" in result.stdout

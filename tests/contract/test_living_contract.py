@@ -348,6 +348,21 @@ def test_a_group_whose_link_needs_a_later_source_fails_as_in_order(store: GraphS
     assert store.get_node("ie") is None
 
 
+def test_a_group_that_fails_leaves_none_of_its_sources(store: GraphStore) -> None:
+    """Both stores commit a group together (a commit per file of an import cost more than
+    its rows): a batch that fails leaves the batches before it unwritten too, and no event;
+    the pipeline then writes the files one by one, to find whose it was."""
+    entity = Entity(id="e1", name="退款")
+    cursor = store.events()[-1].seq if store.events() else 0
+    with pytest.raises(ValueError, match="do not exist"):
+        store.write_many([_new_source("a", entity), _new_source("b", entity, far="nowhere")])
+    assert store.get_node("src:a") is None and store.get_node("ia") is None
+    assert store.events(since=cursor) == []
+    assert store.write_many([_new_source("a", entity)]) == [
+        WriteResult(nodes_written=3, links_written=2)
+    ]
+
+
 # -- queries and search filters --------------------------------------------------------------
 
 
