@@ -83,6 +83,8 @@ RECENT_TEXTS = 20_000  # vectors of recently embedded texts kept (~30 MB at 384 
 TIDY_AFTER_TEXTS = 2_000
 # Files whose stored content hashes are read in one query when many are ingested.
 HASHES_AHEAD = 64
+# A last group of this many texts is embedded and written as two (`_last_in_two`).
+SPLIT_LAST_TEXTS = 512
 
 Observed = Callable[[str], Node | None]
 """A node as stored, or as an earlier file of the same group will have written it."""
@@ -209,8 +211,7 @@ class Ingestor:
             if texts >= self.settings.group_texts:
                 yield group
                 group, texts = [], 0
-        if group:
-            yield group
+        yield from _last_in_two(group)
 
     def _prepared(self, sources: Iterable[Source]) -> Iterator[Prepared | FileReport]:
         """Each source prepared (or its report), in the order given. Whether a file changed is
@@ -484,6 +485,19 @@ class Ingestor:
                 self.on_embedded(start + len(part), len(texts))
             if progress:
                 progress("embed", start + len(part), len(texts))
+
+
+def _last_in_two(group: list[Prepared]) -> Iterator[list[Prepared]]:
+    """The last group as two, its last quarter of texts apart: the first part is written
+    while that quarter is embedded, so the import does not end on one long write alone (the
+    last of 994 chat files' groups took 1.7-2.6 s to write, with one core idle)."""
+    texts = [len(p.graph.embedded_nodes) for p in group]
+    total, done, cut = sum(texts), 0, 0
+    if total >= SPLIT_LAST_TEXTS:  # else a few files: one call, one commit
+        while cut < len(group) - 1 and done + texts[cut] <= total * 3 // 4:
+            done += texts[cut]
+            cut += 1
+    yield from (part for part in (group[:cut], group[cut:]) if part)
 
 
 def _shared(p: Prepared, resolution: Resolution) -> list[str]:

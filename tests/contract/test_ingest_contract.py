@@ -337,6 +337,32 @@ def test_groups_are_written_in_order_while_the_next_is_embedded(
     assert len(store.get_nodes(Label.EMPLOYEE, limit=10)) == 1
 
 
+def test_the_last_group_is_written_as_two_so_the_import_ends_on_a_short_write(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 12 files of 2 texts in one group: its first three quarters are written while the last
+    # quarter is embedded. A group under SPLIT_LAST_TEXTS stays whole (one call, one commit).
+    _chats(tmp_path / "chats", 12)
+    settings = Settings(deid_key="t", data_dir=tmp_path, ingest_group_texts=1000)
+    embedder = CountingEmbedder()
+    real, groups = store.write_many, []
+
+    def counted(batches: list[WriteBatch], actor: str = "ingest") -> list[WriteResult]:
+        groups.append(len(batches))
+        return real(batches, actor)
+
+    monkeypatch.setattr(store, "write_many", counted)
+    monkeypatch.setattr(pipeline, "SPLIT_LAST_TEXTS", 24)
+    Ingestor(store, embedder, settings).ingest([tmp_path / "chats"])
+    assert groups == [9, 3]
+    assert embedder.calls[-2:] == [18, 6]  # the messages of each part (names come first)
+    assert _written(store) == [f"c{n:02d}.json" for n in range(12)]
+    monkeypatch.setattr(pipeline, "SPLIT_LAST_TEXTS", 25)
+    _chats(tmp_path / "more", 12)
+    Ingestor(store, embedder, settings).ingest([tmp_path / "more"])
+    assert groups == [9, 3, 12]
+
+
 def test_many_files_are_checked_for_changes_a_batch_at_a_time(
     store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
