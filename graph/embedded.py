@@ -324,7 +324,7 @@ class EmbeddedStore:
         """The batches in one transaction, each its own event. A commit copies every page it
         changed into the log, and each file of an import touches the same index pages: with
         a commit per file, writing 994 chat files took 13-15 s of the writer's CPU against
-        12, and 25-27 s against 19-21 s of its time with the model's vectors at hand. A
+        12, and 23-27 s against 19-21 s of its time with the model's vectors at hand. A
         ValueError leaves none written (`GraphStore.write_many`)."""
         prepared = [_prepare(batch.nodes) for batch in batches]
         with self._tx() as conn:
