@@ -47,7 +47,7 @@ test: setup  ## the whole suite; starts a real Neo4j 5.26 from neo4j-local/ unle
 
 bench: setup  ## speed figures (prints medians and ratios; not a pass/fail test)
 	$(BIN)/python benchmarks/run.py
-	$(BIN)/python benchmarks/ingest_bench.py --files --jddc-sessions 0 --warm-server
+	$(BIN)/python benchmarks/ingest_bench.py --files --jddc-sessions 0 --warm-server --floor
 	$(BIN)/python benchmarks/push_latency.py
 	$(BIN)/python benchmarks/neo4j_write_bench.py
 

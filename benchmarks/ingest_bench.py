@@ -182,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="FOLDER",
         help="the pipeline's own floor: FOLDER imported with the model's vectors replayed",
     )
+    parser.add_argument(
+        "--floor", action="store_true", help="files mode: also --vectors-at-hand on the sessions"
+    )
     parser.add_argument("--one-corpus", help=argparse.SUPPRESS)  # the child process
     parser.add_argument("--store", default="embedded", help=argparse.SUPPRESS)
     parser.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
@@ -200,7 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.files:
         stores = [s for s in args.stores.split(",") if s]
         return files_mode(
-            args.jddc_sessions, args.replay, stores, not args.no_docs, args.warm_server
+            args.jddc_sessions,
+            args.replay,
+            stores,
+            not args.no_docs,
+            args.warm_server,
+            args.floor,
         )
     if args.one_large:
         print(json.dumps(large_file_run(args.one_large, args.large_kind, args.raise_limits)))
@@ -530,6 +538,7 @@ def vectors_at_hand(folder: Path, runs: int = 3) -> int:
     return 0
 
 
+FLOOR_BEFORE_S = 19.4  # --vectors-at-hand, 994 sessions, December 5 (stop 35)
 WARM_FILES = 300  # --warm-server: files imported (then cleared) before the timed run
 
 
@@ -586,7 +595,12 @@ def _warm_up(store: GraphStore, store_name: str, folder: Path, tmp: Path) -> Non
 
 
 def files_mode(
-    sessions: int, replay: int, stores: Sequence[str], docs: bool, warm: bool = False
+    sessions: int,
+    replay: int,
+    stores: Sequence[str],
+    docs: bool,
+    warm: bool = False,
+    floor: bool = False,
 ) -> int:
     corpora: dict[str, list[Path]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -652,6 +666,12 @@ def files_mode(
                         f"{run['rerun_events']} events)",
                     ]
                 )
+        if floor:  # the pipeline's own floor, on the same session files
+            jddc_dir = str(next(iter(corpora.values()))[0].parent)
+            command = [sys.executable, __file__, "--vectors-at-hand", jddc_dir]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            print(done.stdout.strip() if done.returncode == 0 else done.stderr[-3000:])
+            print(f"(stop 35: median {FLOOR_BEFORE_S} s with vectors at hand, 994 sessions)")
     print(
         table(
             [
