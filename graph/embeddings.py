@@ -26,10 +26,8 @@ import numpy as np
 
 from graph.onnx_light import LightEncoder, LightModel, load_probes, save_probes
 from graph.onnx_query import (
-    INT8_MIN_COSINE,
     MAX_BATCH_TEXTS,
     PROBES,
-    TOLERANCE,
     EncoderShapes,
     OnnxEncoder,
     cache_path,
@@ -272,16 +270,14 @@ class SentenceEmbedder:
             return None
         try:
             check = LightEncoder(light, path)
-            ok = (
-                check.least_cosine(reference) >= INT8_MIN_COSINE
-                if int8
-                else check.difference(reference) <= TOLERANCE
-            )
+            off = check.off_torch(reference, int8)
         except Exception as exc:  # a damaged file: the torch path makes it again
             log.warning("embedding through sentence-transformers: %s cannot be run: %s", path, exc)
             return None
-        if not ok:
-            log.warning("embedding through sentence-transformers: %s is off torch's vectors", path)
+        if off:
+            log.warning(
+                "embedding through sentence-transformers: %s is off torch's vectors (%s)", path, off
+            )
             return None
         return check
 
@@ -360,14 +356,12 @@ class SentenceEmbedder:
         else:
             encoder = OnnxEncoder(self._model, self._int8_file, source=self._onnx_file)
             reference = self._encode(list(PROBES))
-        least = encoder.least_cosine(reference)
-        if least < INT8_MIN_COSINE:
+        if off := encoder.off_torch(reference, int8=True):
             log.warning(
                 "contexts encoded as the words: the int8 model at %s is too far from torch on "
-                "the probe texts (least cosine %.4f < %s)",
+                "the probe texts (%s)",
                 self._int8_file,
-                least,
-                INT8_MIN_COSINE,
+                off,
             )
             return None
         return encoder
@@ -414,24 +408,18 @@ class SentenceEmbedder:
                 try:
                     onnx = OnnxEncoder(self._model, path, source=self._onnx_file if int8 else None)
                     reference = self._encode(list(PROBES))
-                    ok = (
-                        onnx.least_cosine(reference) >= INT8_MIN_COSINE
-                        if int8
-                        else onnx.difference(reference) <= TOLERANCE
-                    )
+                    off = onnx.off_torch(reference, int8)
                 except Exception as exc:  # any failure leaves torch, which always works
                     log.warning("embedding on torch: %s export or load failed: %s", kind, exc)
                     self.backend = "torch"
                     return None
-                if not ok:
+                if off:
                     log.warning(
                         "embedding on torch: the %s model at %s is too far from torch on the "
                         "probe texts (%s)",
                         kind,
                         path,
-                        f"least cosine {onnx.least_cosine(reference):.4f} < {INT8_MIN_COSINE}"
-                        if int8
-                        else f"difference {onnx.difference(reference):.2g} > {TOLERANCE}",
+                        off,
                     )
                     self.backend = "torch"
                     return None
@@ -449,16 +437,16 @@ class SentenceEmbedder:
                 try:
                     onnx = OnnxEncoder(self._model, self._onnx_file)
                     reference = self._encode(list(PROBES))
-                    gap = onnx.difference(reference)
+                    off = onnx.off_torch(reference, int8=False)
                 except Exception as exc:  # any failure leaves torch, which always works
                     log.warning("queries stay on torch: ONNX export or load failed: %s", exc)
                     self.query_encoder = "torch"
                     return None
-                if gap > TOLERANCE:
+                if off:
                     log.warning(
-                        "queries stay on torch: the ONNX model at %s differs from torch by %.2g",
+                        "queries stay on torch: the ONNX model at %s differs from torch (%s)",
                         self._onnx_file,
-                        gap,
+                        off,
                     )
                     self.query_encoder = "torch"
                     return None

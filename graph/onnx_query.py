@@ -230,6 +230,18 @@ class EncoderShapes:
         """Least cosine to torch's (normalised) vectors of `PROBES` (`reference`)."""
         return float((self.encode(PROBES) * reference).sum(axis=1).min())
 
+    def off_torch(self, reference: np.ndarray, int8: bool) -> str:
+        """Why this model's vectors of `PROBES` are too far from torch's (`reference`), or ''
+        when they are close enough: the float model must match within TOLERANCE, the int8
+        one reach cosine INT8_MIN_COSINE."""
+        if int8:
+            least = self.least_cosine(reference)
+            return (
+                f"least cosine {least:.4f} < {INT8_MIN_COSINE}" if least < INT8_MIN_COSINE else ""
+            )
+        gap = self.difference(reference)
+        return f"difference {gap:.2g} > {TOLERANCE}" if gap > TOLERANCE else ""
+
 
 class OnnxEncoder(EncoderShapes):
     """`encode` on one onnxruntime thread (`session_options`), through sentence-transformers'

@@ -160,9 +160,9 @@ def test_backends_give_torch_s_vectors_within_their_bounds(tmp_path: Path) -> No
 def test_a_bad_int8_model_leaves_batches_on_torch_and_contexts_on_the_words_model(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import graph.embeddings as embeddings
+    import graph.onnx_query as onnx_query
 
-    monkeypatch.setattr(embeddings, "INT8_MIN_COSINE", 1.01)  # no int8 model can pass
+    monkeypatch.setattr(onnx_query, "INT8_MIN_COSINE", 1.01)  # no int8 model can pass
     embedder = SentenceEmbedder(DEFAULT_MODEL, cache_dir=tmp_path, backend="onnx-int8")
     texts = [f"question number {i} about a refund" for i in range(12)]
     vectors = embedder.encode(texts)
