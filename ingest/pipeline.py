@@ -131,7 +131,6 @@ class Ingestor:
         entries = list(gazetteer) if gazetteer is not None else self._gazetteer()
         self.preparer = Preparer(settings, entries)
         self.deid, self.extractor = self.preparer.deid, self.preparer.extractor
-        self.config_hash = self.preparer.config_hash
         # Vectors of texts embedded lately: a live conversation is re-ingested whole at each
         # message (api/live.py), and its earlier messages need not be encoded again.
         self._vectors: Recent[str, np.ndarray] = Recent(RECENT_TEXTS)  # float32: 1.5 KB each
@@ -220,13 +219,11 @@ class Ingestor:
         ahead = iter(sources)
         while chunk := list(itertools.islice(ahead, HASHES_AHEAD)):
             ids = [
-                None if isinstance(s, FileReport) else source_id_for(self.preparer.uri(s.uri))
-                for s in chunk
+                None if isinstance(s, FileReport) else self.preparer.source_id(s.uri) for s in chunk
             ]
             stored = self.store.source_hashes([i for i in ids if i]) if any(ids) else {}
             for source, source_id in zip(chunk, ids, strict=True):
-                digest = stored.get(source_id) if source_id else None
-                yield self.preparer.source(source, lambda _id, h=digest: h)
+                yield self.preparer.source(source, stored.get(source_id) if source_id else None)
 
     def ingest_file(
         self,
@@ -247,7 +244,8 @@ class Ingestor:
 
     def ingest_loaded(self, loaded: Loaded, progress: OnProgress | None = None) -> FileReport:
         """Ingest an already loaded source (e.g. a converted export) as one transaction."""
-        prepared = self.preparer.prepare(loaded, self.store.source_hash, progress)
+        stored = self.store.source_hash(self.preparer.source_id(loaded.uri))
+        prepared = self.preparer.prepare(loaded, stored, progress)
         if isinstance(prepared, FileReport):
             return prepared
         return next(iter(self._finish([prepared])))

@@ -60,9 +60,6 @@ OnProgress = Callable[[str, int, int], None]
 """Told (phase, done, total) as one file goes through: "read", "extract", "embed" (texts
 embedded of all, once per EMBED_SLICE), "write". It must not raise."""
 
-StoredHash = Callable[[str], str | None]
-"""The content hash stored for a source id (None: not stored)."""
-
 
 class FileReport(BaseModel):
     uri: str
@@ -158,8 +155,9 @@ class Preparer:
             gazetteer_digest(self.entries),
         )
 
-    def source(self, source: Source, stored: StoredHash) -> Prepared | FileReport:
-        """`source` read when it is a file, then prepared; a failure is its report."""
+    def source(self, source: Source, stored: str | None) -> Prepared | FileReport:
+        """`source` read when it is a file, then prepared; a failure is its report. `stored`:
+        the content hash the store holds for it (`source_id`), None when none."""
         if isinstance(source, FileSource):
             source = self.read(source.path, source.uri, source.kind)
         if isinstance(source, FileReport):
@@ -177,24 +175,24 @@ class Preparer:
         return outcome.report
 
     def prepare(
-        self, loaded: Loaded, stored: StoredHash, progress: OnProgress | None = None
+        self, loaded: Loaded, stored: str | None, progress: OnProgress | None = None
     ) -> Prepared | FileReport:
         """De-identified and segmented, its mentions found; unchanged (its content hash is
-        the one `stored`) or failed: its report."""
+        `stored`, the one the store holds for it) or failed: its report."""
         with per_file(safe_uri(loaded.uri)) as outcome:
             return self._prepare(loaded, stored, progress)
         assert outcome.report is not None
         return outcome.report
 
     def _prepare(
-        self, loaded: Loaded, stored: StoredHash, progress: OnProgress | None
+        self, loaded: Loaded, stored: str | None, progress: OnProgress | None
     ) -> Prepared | FileReport:
         raw_uri = loaded.uri
         loaded = self._deidentify_metadata(loaded)
         uri = loaded.uri
         digest = content_hash(loaded.raw_hash, self.config_hash)
         row_errors = loaded.row_errors if isinstance(loaded, LoadedTranscript) else []
-        if stored(source_id_for(uri)) == digest:
+        if stored == digest:
             return FileReport(uri=uri, status="unchanged", row_errors=row_errors)
         if progress:
             progress("extract", 0, 0)
@@ -203,6 +201,10 @@ class Preparer:
         # A source an older version stored under the raw (not de-identified) uri goes too.
         replace = list(dict.fromkeys([graph.source_id, source_id_for(raw_uri)]))
         return Prepared(uri, kind_name, graph, customers, mentions, replace, row_errors, progress)
+
+    def source_id(self, uri: str) -> str:
+        """The id a file's source is stored under: that of its de-identified uri."""
+        return source_id_for(self.uri(uri))
 
     def uri(self, value: str, known: Iterable[str] = ()) -> str:
         """A file path or id, de-identified and still unique (`Deidentifier.redact_identifier`).
