@@ -315,26 +315,47 @@ class Resolver:
         """Encode at once the new names that resolving these mentions (of many files, each
         resolved on its own later) will compare: one run of full model batches instead of a
         few names per file. Nothing else changes: `resolve` finds them encoded."""
+        names = self.names_to_encode(mentions)
+        if names:
+            assert self.embedder is not None
+            self.learn(names, self.embedder.encode(names))
+
+    def names_to_encode(self, mentions: Sequence[Mention]) -> list[str]:
+        """The new names that resolving these mentions will compare and whose vectors are
+        not known yet (here or in the cache): for a caller that encodes them with its own
+        texts, in the same model run, and then hands them over (`learn`)."""
         if self.embedder is None or not mentions:
-            return
+            return []
         groups, _ = self._groups(list(mentions))
-        self._encode_names(
+        return self._unknown(
             [g.name for g in groups.values() if g.entry is None and g.kind in SEMANTIC_KINDS]
         )
 
-    def _encode_names(self, names: list[str]) -> list[np.ndarray]:
-        """Name vectors, encoding only names not seen before (the model is the slow part)."""
-        assert self.embedder is not None
+    def learn(self, names: Sequence[str], vectors: Sequence[np.ndarray] | np.ndarray) -> None:
+        """Name vectors encoded elsewhere (by this resolver's model), kept for `resolve` and
+        in the cache across runs."""
+        new = {n: np.asarray(v, np.float32) for n, v in zip(names, vectors, strict=True)}
+        self._name_vectors.update(new)
+        key = getattr(self.embedder, "vector_key", None) if self.cache and new else None
+        if key:
+            self.cache.put(key, new)  # type: ignore[union-attr]
+
+    def _unknown(self, names: Sequence[str]) -> list[str]:
+        """The names, once each, whose vectors are neither here nor in the cache (those in
+        the cache are brought here)."""
         todo = list(dict.fromkeys(n for n in names if n not in self._name_vectors))
         key = getattr(self.embedder, "vector_key", None) if self.cache and todo else None
         if key:
             self._name_vectors.update(self.cache.get(key, todo))  # type: ignore[union-attr]
             todo = [n for n in todo if n not in self._name_vectors]
+        return todo
+
+    def _encode_names(self, names: list[str]) -> list[np.ndarray]:
+        """Name vectors, encoding only names not seen before (the model is the slow part)."""
+        assert self.embedder is not None
+        todo = self._unknown(names)
         if todo:
-            new = dict(zip(todo, self.embedder.encode(todo), strict=True))
-            self._name_vectors.update((n, np.asarray(v, np.float32)) for n, v in new.items())
-            if key:
-                self.cache.put(key, new)  # type: ignore[union-attr]
+            self.learn(todo, self.embedder.encode(todo))
         return [self._name_vectors[n] for n in names]
 
     def _candidates(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from graph.store import GraphStore, StoreUnavailable, WriteBatch, WriteResult
 from ingest import pipeline
 from ingest.build import source_id_for
 from ingest.pipeline import Ingestor
+from ingest.resolve import SEMANTIC_KINDS
 from tests.conftest import HashEmbedder
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -194,6 +196,16 @@ class CountingEmbedder(HashEmbedder):
         self.texts += texts
         return super().encode(texts)
 
+    def each_call(self) -> list[list[str]]:
+        """The texts of each call, in order."""
+        ends = np.cumsum(self.calls)
+        return [self.texts[end - n : end] for n, end in zip(self.calls, ends, strict=True)]
+
+
+def _chat_messages(texts: Sequence[str]) -> int:
+    """How many of the texts are messages written by `_chats`."""
+    return sum("快递什么时候到" in t or "明天送达" in t for t in texts)
+
 
 def _chats(folder: Path, count: int, poisoned: int | None = None) -> None:
     folder.mkdir()
@@ -221,9 +233,17 @@ def test_small_files_are_embedded_together_and_written_one_by_one(
         "broken.json"
     ]
     assert sum(f.status == "ingested" for f in report.files) == 24
-    # 24 files, three model calls: the gazetteer's names, every file's new entity names at
-    # once, and the 48 messages at once; never a call per file.
-    assert len(embedder.calls) == 3 and 48 in embedder.calls, embedder.calls
+    # 24 files, two model calls: the 48 messages and every file's new entity names in one
+    # run, and the gazetteer's names (when first resolving); never a call per file.
+    assert len(embedder.calls) == 2, embedder.calls
+    together = embedder.each_call()[0]
+    assert _chat_messages(together) == 48, together
+    new_names = [
+        n.name
+        for n in store.get_nodes(Label.ENTITY, limit=1000)
+        if isinstance(n, Entity) and not n.pinned and n.kind in SEMANTIC_KINDS
+    ]
+    assert new_names and set(new_names) <= set(together), (new_names, together)
     # Each file its own transaction: one event per source.
     writes = store.events(actions=["source.write"], limit=100)
     assert len(writes) == 24
@@ -306,11 +326,11 @@ def test_texts_go_to_the_model_longest_first_and_each_keeps_its_own_vector(
     ingest = Ingestor(store, embedder, Settings(deid_key="t", data_dir=tmp_path))
     assert sum(f.status == "ingested" for f in ingest.ingest([folder]).files) == 4
 
-    encoded = embedder.texts[-embedder.calls[-1] :]  # the messages' call
-    assert len(encoded) == 8
+    encoded = embedder.each_call()[0]  # the group's call: its messages and new names
     assert [len(t) for t in encoded] == sorted((len(t) for t in encoded), reverse=True)
     stored = [n for n in store.get_nodes(Label.MESSAGE, limit=100) if isinstance(n, Message)]
     assert len(stored) == 8
+    assert {m.text for m in stored} <= set(encoded), encoded
     for message in stored:
         expected = embedder.encode([message.text])[0]
         assert np.allclose(message.embedding, expected, atol=1e-6), message.text
@@ -326,8 +346,8 @@ def _twelve_chats_in_groups_of_two(store: GraphStore, tmp_path: Path) -> Ingesto
 def test_groups_are_written_in_order_while_the_next_is_embedded(
     store: GraphStore, tmp_path: Path
 ) -> None:
-    # Six groups, each written on the writer thread while the next one is embedded. Every
-    # file still lands whole, once, in the order given.
+    # Six groups, each written beside the model (on the ingest's second thread) while the
+    # next one is embedded. Every file still lands whole, once, in the order given.
     ingest = _twelve_chats_in_groups_of_two(store, tmp_path)
     report = ingest.ingest([tmp_path / "chats"])
     ingested = [f.uri.rsplit("/", 1)[-1] for f in report.files if f.status == "ingested"]
@@ -355,7 +375,8 @@ def test_the_last_group_is_written_as_two_so_the_import_ends_on_a_short_write(
     monkeypatch.setattr(pipeline, "SPLIT_LAST_TEXTS", 24)
     Ingestor(store, embedder, settings).ingest([tmp_path / "chats"])
     assert groups == [9, 3]
-    assert embedder.calls[-2:] == [18, 6]  # the messages of each part (names come first)
+    # The messages of each part, each part in one model call (with its new names).
+    assert [_chat_messages(c) for c in embedder.each_call() if _chat_messages(c)] == [18, 6]
     assert _written(store) == [f"c{n:02d}.json" for n in range(12)]
     monkeypatch.setattr(pipeline, "SPLIT_LAST_TEXTS", 25)
     _chats(tmp_path / "more", 12)
@@ -441,6 +462,38 @@ def test_what_a_group_shares_with_stored_sources_is_read_once_per_group(
     (employee,) = store.get_nodes(Label.EMPLOYEE, limit=10)
     assert all(employee.id in ids for ids in asked)
     assert real([employee.id])[employee.id].version == 1  # written once, merged ever after
+
+
+def test_the_next_group_is_prepared_while_the_model_embeds_this_one(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Preparing files is Python, the model is native code on every core: the next group's
+    # files are read and prepared beside the model's run, one group ahead and no further.
+    ingest = _twelve_chats_in_groups_of_two(store, tmp_path)
+    prepared: list[str] = []
+    prepare = ingest.preparer.source
+
+    def source(item: Any, stored: str | None) -> Any:
+        prepared.append(item.uri.rsplit("/", 1)[-1])
+        return prepare(item, stored)
+
+    monkeypatch.setattr(ingest.preparer, "source", source)
+    during_first_run: list[str] = []
+    encode = ingest.embedder.encode
+
+    def held(texts: list[str]) -> np.ndarray:
+        if _chat_messages(texts) and not during_first_run:  # the first group's run
+            deadline = time.monotonic() + 10
+            while "c03.json" not in prepared and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.05)  # would a third group be prepared too?
+            during_first_run.extend(prepared)
+        return encode(texts)
+
+    monkeypatch.setattr(ingest.embedder, "encode", held)
+    report = ingest.ingest([tmp_path / "chats"])
+    assert sum(f.status == "ingested" for f in report.files) == 12
+    assert during_first_run == ["broken.json", "c00.json", "c01.json", "c02.json", "c03.json"]
 
 
 def test_a_large_ingest_tidies_the_search_index_once_and_a_small_one_does_not(

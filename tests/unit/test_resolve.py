@@ -269,3 +269,29 @@ def test_name_vectors_are_encoded_once_across_files_and_kept_across_runs(tmp_pat
     plain = TableEmbedder(*groups)
     Resolver([], embedder=plain, cache=NameVectorCache(tmp_path / "n.sqlite")).resolve(files[0])
     assert plain.calls == [["price too high", "late"]]
+
+
+def test_names_the_caller_encodes_with_its_own_texts_are_used_and_kept(tmp_path) -> None:
+    # What the ingest does: a group's new names go into the same model run as its texts.
+    from ingest.name_cache import NameVectorCache
+
+    mentions = [
+        mention("price too high", EntityKind.OBJECTION),
+        mention("price is too high", EntityKind.OBJECTION),
+        mention("late", EntityKind.TOPIC),
+    ]
+    groups = (["price too high", "price is too high"],)
+    model = KeyedEmbedder("model-a", *groups)
+    resolver = Resolver([], embedder=model, cache=NameVectorCache(tmp_path / "n.sqlite"))
+    names = resolver.names_to_encode(mentions)
+    assert names == ["price too high", "price is too high", "late"]
+    resolver.learn(names, model.encode(["a message", *names])[1:])
+    resolution = resolver.resolve(mentions)
+    assert len(model.calls) == 1  # resolving encoded nothing more
+    assert sorted(e.name for e in resolution.entities) == ["late", "price too high"]
+    assert resolver.names_to_encode(mentions) == []
+    # Kept across runs of the same model.
+    again = Resolver([], embedder=KeyedEmbedder("model-a", *groups), cache=resolver.cache)
+    assert again.names_to_encode(mentions) == []
+    other = Resolver([], embedder=KeyedEmbedder("model-b", *groups), cache=resolver.cache)
+    assert other.names_to_encode(mentions) == names  # another model's vectors are not these
