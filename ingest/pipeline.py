@@ -172,9 +172,10 @@ class Ingestor:
         """Ingest sources (files still to read, loaded ones, or a FileReport standing for one
         that failed to load) with their texts embedded together across files, in groups of
         about `ingest_group_texts`: the model runs full batches however small each file is,
-        and memory holds two groups, not the corpus. The files of a group are committed
-        together (`_write_all`), in order, each whole or not at all: a failure costs that file
-        only, and a run killed part-way leaves whole sources (at most one group's work to redo).
+        and memory holds three groups (written, embedded, prepared), not the corpus. The files
+        of a group are committed together (`_write_all`), in order, each whole or not at all:
+        a failure costs that file only, and a run killed part-way leaves whole sources (at
+        most one group's work to redo).
 
         While the model embeds one group, a second thread writes the group before it and
         then prepares the next: writing and preparing are Python and share one core (the
