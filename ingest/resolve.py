@@ -306,10 +306,14 @@ class Resolver:
         if self._form_vectors is None:
             assert self.embedder is not None
             owners = [i for i, e in enumerate(self.entries) for _ in e.forms]
-            forms = [f for e in self.entries for f in e.forms]
-            matrix = self.embedder.encode(forms) if forms else np.zeros((0, self.embedder.dim))
+            forms = self._forms()
+            matrix = self._encode_names(forms) if forms else np.zeros((0, self.embedder.dim))
             self._form_vectors = (np.asarray(matrix, dtype=np.float32), owners)
         return self._form_vectors
+
+    def _forms(self) -> list[str]:
+        """Every gazetteer name and alias, entry by entry."""
+        return [f for e in self.entries for f in e.forms]
 
     def prefetch(self, mentions: Sequence[Mention]) -> None:
         """Encode at once the new names that resolving these mentions (of many files, each
@@ -322,14 +326,15 @@ class Resolver:
 
     def names_to_encode(self, mentions: Sequence[Mention]) -> list[str]:
         """The new names that resolving these mentions will compare and whose vectors are
-        not known yet (here or in the cache): for a caller that encodes them with its own
-        texts, in the same model run, and then hands them over (`learn`)."""
+        not known yet (here or in the cache), and the gazetteer's names the first time: for
+        a caller that encodes them with its own texts, in the same model run, and then hands
+        them over (`learn`)."""
         if self.embedder is None or not mentions:
             return []
         groups, _ = self._groups(list(mentions))
-        return self._unknown(
-            [g.name for g in groups.values() if g.entry is None and g.kind in SEMANTIC_KINDS]
-        )
+        forms = self._forms() if self._form_vectors is None else []
+        new = [g.name for g in groups.values() if g.entry is None and g.kind in SEMANTIC_KINDS]
+        return self._unknown([*forms, *new])
 
     def learn(self, names: Sequence[str], vectors: Sequence[np.ndarray] | np.ndarray) -> None:
         """Name vectors encoded elsewhere (by this resolver's model), kept for `resolve` and

@@ -233,10 +233,11 @@ def test_small_files_are_embedded_together_and_written_one_by_one(
         "broken.json"
     ]
     assert sum(f.status == "ingested" for f in report.files) == 24
-    # 24 files, two model calls: the 48 messages and every file's new entity names in one
-    # run, and the gazetteer's names (when first resolving); never a call per file.
-    assert len(embedder.calls) == 2, embedder.calls
+    # 24 files, one model call: the 48 messages, every file's new entity names and the
+    # gazetteer's names in one run; never a call per file.
+    assert len(embedder.calls) == 1, embedder.calls
     together = embedder.each_call()[0]
+    assert {f for entry in ingest.resolver.entries for f in entry.forms} <= set(together)
     assert _chat_messages(together) == 48, together
     new_names = [
         n.name

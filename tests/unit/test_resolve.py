@@ -295,3 +295,24 @@ def test_names_the_caller_encodes_with_its_own_texts_are_used_and_kept(tmp_path)
     assert again.names_to_encode(mentions) == []
     other = Resolver([], embedder=KeyedEmbedder("model-b", *groups), cache=resolver.cache)
     assert other.names_to_encode(mentions) == names  # another model's vectors are not these
+
+
+def test_the_gazetteer_names_go_into_the_first_run_and_are_kept_across_runs(tmp_path) -> None:
+    from ingest.name_cache import NameVectorCache
+
+    forms = [form for entry in ENTRIES for form in entry.forms]
+    mentions = [mention("price is too high", EntityKind.OBJECTION)]
+    model = KeyedEmbedder("model-a", ["价格太贵", "price is too high"])
+    cache = NameVectorCache(tmp_path / "n.sqlite")
+    resolver = Resolver(ENTRIES, embedder=model, cache=cache)
+    names = resolver.names_to_encode(mentions)
+    assert names == [*dict.fromkeys(forms), "price is too high"]
+    resolver.learn(names, model.encode(names))
+    resolution = resolver.resolve(mentions)
+    assert len(model.calls) == 1  # the gazetteer's names came with the first run
+    assert [e.name for e in resolution.entities] == ["价格太贵"]  # merged by the vectors
+    # Another process, the same model: the gazetteer is not encoded again.
+    again = Resolver(ENTRIES, embedder=KeyedEmbedder("model-a"), cache=cache)
+    assert again.names_to_encode(mentions) == []
+    assert again.resolve(mentions).mention_ids == resolution.mention_ids
+    assert again.embedder.calls == []  # type: ignore[union-attr]
