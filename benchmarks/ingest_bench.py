@@ -383,7 +383,8 @@ def _time_steps(ingestor: Ingestor, store: GraphStore, phases: dict[str, float])
     ingestor.preparer.build = timed("build", ingestor.preparer.build)  # type: ignore[method-assign]
     for step, name in (("_link", "link"), ("_embed", "embed")):
         setattr(ingestor, step, timed(name, getattr(ingestor, step)))
-    for step, name in (("prefetch", "names"), ("resolve", "resolve")):
+    # The new names are found here and encoded in the texts' run ("embed").
+    for step, name in (("names_to_encode", "names"), ("resolve", "resolve")):
         setattr(ingestor.resolver, step, timed(name, getattr(ingestor.resolver, step)))
     # Ingest commits through write_many (the embedded store's calls write: time one of them).
     store.write_many = timed("write", store.write_many)  # type: ignore[method-assign]

@@ -262,7 +262,7 @@ class Ingestor:
     # -- one group of files: prepare each, then extract, embed and write them together -----
 
     def _finish(self, group: list[Prepared]) -> Iterator[FileReport]:
-        """Resolve, embed and write one group, here and now."""
+        """Embed (texts and new names), resolve and write one group, here and now."""
         failed, ready = self._ready(group)
         yield from failed
         yield from self._write_all(ready)

@@ -315,15 +315,6 @@ class Resolver:
         """Every gazetteer name and alias, entry by entry."""
         return [f for e in self.entries for f in e.forms]
 
-    def prefetch(self, mentions: Sequence[Mention]) -> None:
-        """Encode at once the new names that resolving these mentions (of many files, each
-        resolved on its own later) will compare: one run of full model batches instead of a
-        few names per file. Nothing else changes: `resolve` finds them encoded."""
-        names = self.names_to_encode(mentions)
-        if names:
-            assert self.embedder is not None
-            self.learn(names, self.embedder.encode(names))
-
     def names_to_encode(self, mentions: Sequence[Mention]) -> list[str]:
         """The new names that resolving these mentions will compare and whose vectors are
         not known yet (here or in the cache), and the gazetteer's names the first time: for

@@ -253,7 +253,8 @@ def test_name_vectors_are_encoded_once_across_files_and_kept_across_runs(tmp_pat
     groups = (["price too high", "price is too high"],)
     first = KeyedEmbedder("model-a", *groups)
     resolver = Resolver([], embedder=first, cache=NameVectorCache(tmp_path / "n.sqlite"))
-    resolver.prefetch([m for found in files for m in found])
+    names = resolver.names_to_encode([m for found in files for m in found])
+    resolver.learn(names, first.encode(names))  # as the ingest does, with its texts
     alone = [resolver.resolve(found) for found in files]
     assert first.calls == [["price too high", "late", "price is too high"]]  # one call, once each
 
