@@ -19,6 +19,7 @@ __all__ = [
     "detect_language",
     "index_terms",
     "is_cjk",
+    "jieba_words",
     "normalize",
     "query_terms",
     "search_tokens",
@@ -85,11 +86,53 @@ def _kept_tokens(text: str) -> tuple[str, ...]:
 
 def _search_tokens(text: str) -> tuple[str, ...]:
     tokens: list[str] = []
-    for token in _jieba().cut_for_search(normalize(text)):
+    for token in _search_words(normalize(text)):
         token = token.strip()
         if token and _WORD.search(token):
             tokens.append(token)
     return tuple(tokens)
+
+
+# jieba's words for one block (a run it segments as a whole: Chinese, letters, digits), kept:
+# an import segments each chat message twice (its keywords, then its index terms), and chats
+# repeat their phrases (好的, 请问还有什么可以帮您): 31,719 blocks in 994 JDDC sessions, 15,967
+# distinct. The dictionary never changes in a process (no word is added), so neither do they.
+KEPT_BLOCKS = 50_000
+
+
+def jieba_words(text: str) -> list[str]:
+    """`jieba.cut(text)` (its default mode, HMM on), each block segmented once per process:
+    jieba cuts the text into blocks at everything that is not Chinese, a letter or a digit,
+    and segments each block on its own."""
+    jieba = _jieba()
+    words: list[str] = []
+    for block in jieba.re_han_default.split(text):
+        if not block:
+            continue
+        if jieba.re_han_default.match(block):
+            words += _block_words(block)
+        else:
+            words += jieba.dt.cut(block)  # spaces and punctuation: no dictionary work
+    return words
+
+
+@lru_cache(maxsize=KEPT_BLOCKS)
+def _block_words(block: str) -> tuple[str, ...]:
+    return tuple(_jieba().dt.cut(block))
+
+
+def _search_words(text: str) -> list[str]:
+    """`jieba.cut_for_search(text)` from `jieba_words`: each word, after the dictionary words
+    of two and three characters inside it."""
+    freq = _jieba().dt.FREQ
+    out: list[str] = []
+    for word in jieba_words(text):
+        if len(word) > 2:
+            out += [word[i : i + 2] for i in range(len(word) - 1) if freq.get(word[i : i + 2])]
+        if len(word) > 3:
+            out += [word[i : i + 3] for i in range(len(word) - 2) if freq.get(word[i : i + 3])]
+        out.append(word)
+    return out
 
 
 def _grams(text: str, seen: set[str], characters: bool = True) -> list[str]:

@@ -27,7 +27,7 @@ from spacy.pipeline import EntityRuler
 
 from graph.model import EntityKind
 from graph.recent import Recent
-from graph.text import is_cjk, normalize
+from graph.text import is_cjk, jieba_words, normalize
 from ingest.gazetteer import GazetteerEntry
 from ingest.nlp import get_nlp, language_of
 
@@ -469,13 +469,12 @@ _EN_WORD = re.compile(r"[a-z][a-z0-9'-]*[a-z0-9]|[a-z]")
 
 @lru_cache(maxsize=1)
 def _jieba_keywords():  # type: ignore[no-untyped-def]
-    """jieba's TF-IDF tables, its dictionary's POS tags and its tokenizer (loaded once)."""
-    import jieba
+    """jieba's TF-IDF tables and its dictionary's POS tags (loaded once)."""
     import jieba.analyse
     import jieba.posseg
 
     get_nlp("zh")  # initialises jieba quietly
-    return jieba.analyse.default_tfidf, jieba.posseg.dt.word_tag_tab, jieba.tokenize
+    return jieba.analyse.default_tfidf, jieba.posseg.dt.word_tag_tab
 
 
 def _zh_keyword_ok(word: str, tags: dict[str, str], idf: dict[str, float]) -> bool:
@@ -500,15 +499,17 @@ def _zh_keyword_ok(word: str, tags: dict[str, str], idf: dict[str, float]) -> bo
 
 
 def _zh_keywords(view: _View, top_k: int) -> list[tuple[int, int, str, float]]:
-    """TF-IDF over jieba's words with jieba.analyse's IDF table, filtered to noun-ish words;
-    jieba.tokenize gives the offsets."""
-    tfidf, tags, tokenize = _jieba_keywords()
+    """TF-IDF over jieba's words with jieba.analyse's IDF table, filtered to noun-ish words.
+    The words are `jieba_words`, shared with the full-text index's segmentation."""
+    tfidf, tags = _jieba_keywords()
     counts: dict[str, int] = {}
     first: dict[str, int] = {}
-    for word, start, _ in tokenize(view.text):
+    start = 0
+    for word in jieba_words(view.text):
         if _zh_keyword_ok(word, tags, tfidf.idf_freq):
             counts[word] = counts.get(word, 0) + 1
             first.setdefault(word, start)
+        start += len(word)
     total = sum(counts.values()) or 1
     scored = [(n * tfidf.idf_freq.get(w, tfidf.median_idf) / total, w) for w, n in counts.items()]
     scored.sort(key=lambda p: (-p[0], first[p[1]]))

@@ -21,7 +21,7 @@ from ingest.deidentify import (
     luhn_valid,
     prc_id_valid,
 )
-from ingest.names import clean_known_name
+from ingest.names import NameFinder, clean_known_name
 from ingest.pii_numbers import prc_id15_valid
 
 DEID = Deidentifier("test-key")
@@ -653,6 +653,36 @@ def test_employee_names_are_kept() -> None:
     assert DEID.redact(text).text == "您好，我是[NAME]，很高兴为您服务"
     assert DEID.redact(text, keep_names=["张伟"]).text == text
     assert DEID.redact(text, known_names=["张伟"], keep_names=["张伟"]).text == text
+
+
+def test_a_known_name_is_compiled_only_for_a_text_that_may_hold_it() -> None:
+    finder = NameFinder(["USERID_10480447"])
+    assert list(finder("好的，请问还有什么可以帮您")) == []
+    assert finder._known is None  # no text held its digits: nothing was compiled
+    text = "订单是userid_10480447的"
+    assert [text[a:b] for a, b in finder(text)] == ["userid_10480447"]
+    assert DEID.redact("我是UserId_10480447", ["USERID_10480447"]).text == "我是[NAME]"
+
+
+_NAME_CHARS = "AaBbKkSsIiß_0123456789 王芳李四ſKıİ"  # ſ, Kelvin, ı, İ
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.text(_NAME_CHARS, min_size=1, max_size=12), min_size=1, max_size=3),
+    st.text(_NAME_CHARS + "，。x", max_size=20),
+    st.sampled_from([str.upper, str.lower, str.swapcase, str]),
+    st.text(_NAME_CHARS + "，。", max_size=8),
+)
+def test_known_names_are_found_as_when_always_compiled(
+    names: list[str], before: str, case: Callable[[str], str], after: str
+) -> None:
+    """Skipping a text that lacks a name's uncased characters finds what the case-blind
+    pattern would: the same spans, whatever the case of the name in the text."""
+    text = before + case(names[0]) + after
+    lazy, eager = NameFinder(names), NameFinder(names)
+    eager._anchors = None  # every text scanned
+    assert list(lazy(text)) == list(eager(text))
 
 
 @pytest.mark.parametrize(
