@@ -164,7 +164,10 @@ def _marks(n: int) -> str:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return _RECORD_JSON.encode(value)
+
+
+_RECORD_JSON = json.JSONEncoder(ensure_ascii=False)  # one encoder, not one per call
 
 
 @dataclass

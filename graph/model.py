@@ -551,4 +551,9 @@ def record_digest(record: dict[str, Any]) -> str:
     content = {k: v for k, v in record.items() if k != "prov_created_at"}
     if isinstance(content.get("embedding"), list):  # hashing the bytes is ~50x cheaper
         content["embedding"] = content_hash(np.asarray(content["embedding"], np.float32).tobytes())
-    return content_hash(json.dumps(content, sort_keys=True, ensure_ascii=False, default=str))
+    return content_hash(_DIGEST_JSON.encode(content))
+
+
+# json.dumps with options builds an encoder per call: a third of a small record's encoding,
+# and an import digests every node and link it writes (~76,000 for 994 chat files).
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
