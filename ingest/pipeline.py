@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -177,32 +178,44 @@ class Ingestor:
         a failure costs that file only, and a run killed part-way leaves whole sources (at
         most one group's work to redo).
 
-        While the model embeds one group, a second thread writes the group before it and
-        then prepares the next: writing and preparing are Python and share one core (the
-        GIL), the model's native code takes what is left. Done in turn, as before, the model
-        waited for each next group with one core idle (994 chat files: 56 s, now 52 s). The
+        While the model embeds one group (on a thread of its own), this thread resolves the
+        group before it, and a second thread writes that one and then prepares the next:
+        resolving, writing and preparing are Python and share one core (the GIL), the model's
+        native code takes what is left. Done in turn, as before, the model waited for each
+        next group with one core idle (994 chat files: 56 s, then 52 s). The
         next group's entities are resolved against the gazetteer and names only, never
         against what the store holds, so it may go ahead; what a file shares with stored
         sources (people, customers, entity aliases) is merged when its group is written,
         after every earlier file's. Reports come as each file is settled (a failed load when
         the group after it is ready, the others when their group is written)."""
-        with ThreadPoolExecutor(1, thread_name_prefix="spiral-ingest-beside") as beside:
+        stop = threading.Event()  # a failure: the model's run of the next group ends early
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="spiral-ingest-beside") as beside,
+            ThreadPoolExecutor(1, thread_name_prefix="spiral-ingest-model") as model,
+        ):
             groups = self._groups(sources)
             failed, group = _next_group(groups)  # the first group: nothing to overlap yet
             yield from failed
+            embedding = self._start_embedding(group, model, stop) if group else None
+            upcoming = beside.submit(_next_group, groups)
             writing: Future[list[FileReport]] | None = None
-            while group is not None:
-                upcoming = beside.submit(_next_group, groups)  # after the previous write
-                try:
-                    failed, ready = self._ready(group)
+            try:
+                while embedding is not None:
+                    failed, embedded = self._learned(*embedding)
+                    yield from failed
+                    failed, group = upcoming.result()
+                    # The model goes on to the next group while this one is resolved here.
+                    embedding = self._start_embedding(group, model, stop) if group else None
+                    yield from failed
+                    failed, ready = self._resolved(embedded)
                     yield from failed
                     if writing is not None:
                         yield from writing.result()
                     writing = beside.submit(self._write_all, ready)
-                    failed, group = upcoming.result()
-                finally:
-                    upcoming.cancel()  # when something failed: prepare no more (a write ends)
-                yield from failed
+                    upcoming = beside.submit(_next_group, groups)  # after that write
+            finally:
+                upcoming.cancel()  # when something failed: prepare no more (a write ends)
+                stop.set()
             if writing is not None:
                 yield from writing.result()
 
@@ -273,25 +286,58 @@ class Ingestor:
         """Every file's texts and the group's new entity names embedded in one run of full
         batches, then each file's entities resolved; with the files that failed. One run: the
         names alone were a run of small batches (1 s per group of 2,000 texts, on 1.4 cores)."""
-        failed: list[FileReport] = []
         if not group:
-            return failed, []
-        names: list[str] = []
+            return [], []
+        names = self._names_to_encode(group)
+        vectors: Future[np.ndarray] = Future()
+        try:
+            vectors.set_result(self._embed([p.graph for p in group], _progress_of(group), names))
+        except Exception as exc:  # told apart file by file in `_learned`
+            vectors.set_exception(exc)
+        failed, embedded = self._learned(group, names, vectors)
+        more, resolved = self._resolved(embedded)
+        return failed + more, resolved
+
+    def _names_to_encode(self, group: list[Prepared]) -> list[str]:
         with per_file(""):  # a failure shows again, and is reported, in its own file's resolve
-            names = self.resolver.names_to_encode([m for p in group for m in p.all_mentions()])
-        progress = next((p.progress for p in group if p.progress), None)
-        embedded = group
+            return self.resolver.names_to_encode([m for p in group for m in p.all_mentions()])
+        return []
+
+    def _start_embedding(
+        self, group: list[Prepared], model: ThreadPoolExecutor, stop: threading.Event
+    ) -> tuple[list[Prepared], list[str], Future[np.ndarray]]:
+        """The group's texts and new names embedded on the `model` thread, while this one
+        resolves the group before (`ingest_many`): the model waited ~0.3 s for each, on one
+        core. The resolver stays on this thread; the names come from it before the run."""
+        names = self._names_to_encode(group)
+        graphs = [p.graph for p in group]
+        return group, names, model.submit(self._embed, graphs, _progress_of(group), names, stop)
+
+    def _learned(
+        self, group: list[Prepared], names: list[str], vectors: Future[np.ndarray]
+    ) -> tuple[list[FileReport], list[Prepared]]:
+        """The group's run awaited and its names' vectors handed to the resolver; should the
+        model refuse a text, the files embedded again one by one, to fail only its own."""
+        failed: list[FileReport] = []
         with per_file("") as together:
-            self.resolver.learn(names, self._embed([p.graph for p in group], progress, names))
-        if together.report:  # a text the model refused: find whose, file by file
-            embedded = []
-            for p in group:
-                with per_file(p.uri) as alone:
-                    self._embed([p.graph], p.progress)
-                if alone.report:
-                    failed.append(alone.report)
-                else:
-                    embedded.append(p)
+            self.resolver.learn(names, vectors.result())
+        if not together.report:
+            return failed, group
+        embedded = []
+        for p in group:
+            with per_file(p.uri) as alone:
+                self._embed([p.graph], p.progress)
+            if alone.report:
+                failed.append(alone.report)
+            else:
+                embedded.append(p)
+        return failed, embedded
+
+    def _resolved(
+        self, embedded: list[Prepared]
+    ) -> tuple[list[FileReport], list[tuple[Prepared, Resolution]]]:
+        """Each embedded file's entities resolved, or its failure."""
+        failed: list[FileReport] = []
         resolved: list[tuple[Prepared, Resolution]] = []
         for p in embedded:
             with per_file(p.uri) as outcome:
@@ -467,12 +513,14 @@ class Ingestor:
         graphs: Sequence[SourceGraph],
         progress: OnProgress | None = None,
         extra: Sequence[str] = (),
+        stop: threading.Event | None = None,
     ) -> np.ndarray:
         """Embed every chunk, sentence and message of the graphs together, in slices so a
         long file shows its progress; the model batches each slice in full batches. A text
         is encoded once however often it recurs (chats repeat 好的, 您好, 谢谢: about a
         quarter of JDDC's messages), and not at all when embedded lately. `extra` texts (new
-        entity names) are encoded in the same run; their vectors are returned, in order."""
+        entity names) are encoded in the same run; their vectors are returned, in order.
+        `stop` set: no further slice is begun (the import failed elsewhere)."""
         waiting: dict[str, list[Chunk | Message | Sentence]] = {}  # text → who takes its vector
         wanted, found = set(extra), dict[str, np.ndarray]()
         for text in extra:
@@ -496,6 +544,8 @@ class Ingestor:
         if progress:
             progress("embed", 0, len(texts))
         for start in range(0, len(texts), EMBED_SLICE):
+            if stop is not None and stop.is_set():
+                raise IngestStopped("the import stopped; this group was not embedded")
             part = texts[start : start + EMBED_SLICE]
             vectors = self.embedder.encode(part)
             for text, vector in zip(part, vectors, strict=True):
@@ -513,6 +563,14 @@ class Ingestor:
         if not extra:
             return np.zeros((0, self.embedder.dim), np.float32)
         return np.stack([found[text] for text in extra])
+
+
+def _progress_of(group: list[Prepared]) -> OnProgress | None:
+    return next((p.progress for p in group if p.progress), None)
+
+
+class IngestStopped(Exception):
+    """A group's run ended early: the import had already failed for another reason."""
 
 
 def _next_group(

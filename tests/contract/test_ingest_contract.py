@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from graph.store import GraphStore, StoreUnavailable, WriteBatch, WriteResult
 from ingest import pipeline
 from ingest.build import source_id_for
 from ingest.pipeline import Ingestor
+from ingest.prepare import FileSource
 from ingest.resolve import SEMANTIC_KINDS
 from tests.conftest import HashEmbedder
 
@@ -495,6 +497,62 @@ def test_the_next_group_is_prepared_while_the_model_embeds_this_one(
     report = ingest.ingest([tmp_path / "chats"])
     assert sum(f.status == "ingested" for f in report.files) == 12
     assert during_first_run == ["broken.json", "c00.json", "c01.json", "c02.json", "c03.json"]
+
+
+def test_a_group_is_resolved_while_the_model_embeds_the_next(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Resolving is Python on the ingest's own thread: it runs beside the model's next run,
+    # not between two runs (where the model would wait for it).
+    ingest = _twelve_chats_in_groups_of_two(store, tmp_path)
+    events: list[str] = []
+    runs = threading.Event()
+    encode, resolve = ingest.embedder.encode, ingest.resolver.resolve
+
+    def embedding(texts: list[str]) -> np.ndarray:
+        if _chat_messages(texts):
+            events.append("run")
+            if events.count("run") == 2:
+                runs.set()
+        return encode(texts)
+
+    def resolving(mentions: Any) -> Any:
+        if events.count("resolved") == 0:  # the first group's first file
+            runs.wait(10)  # until the second group's run is under way
+        events.append("resolved")
+        return resolve(mentions)
+
+    monkeypatch.setattr(ingest.embedder, "encode", embedding)
+    monkeypatch.setattr(ingest.resolver, "resolve", resolving)
+    report = ingest.ingest([tmp_path / "chats"])
+    assert sum(f.status == "ingested" for f in report.files) == 12
+    assert events[:3] == ["run", "run", "resolved"]  # the 1st group resolved in the 2nd run
+    assert events.count("run") == 6 and events.count("resolved") == 12
+
+
+def test_an_import_given_up_begins_no_further_model_slice(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The caller stops reading reports (a failure, Ctrl-C): the model's run of the next
+    # group, already under way on its own thread, begins no further slice of its texts.
+    monkeypatch.setattr(pipeline, "EMBED_SLICE", 1)
+    ingest = _twelve_chats_in_groups_of_two(store, tmp_path)
+    encode, started, closed = ingest.embedder.encode, [], []
+
+    def slow(texts: list[str]) -> np.ndarray:
+        started.append(time.monotonic())
+        time.sleep(0.05)  # the model is the slowest step, as on real hardware
+        return encode(texts)
+
+    monkeypatch.setattr(ingest.embedder, "encode", slow)
+    files = sorted((tmp_path / "chats").glob("c*.json"))
+    reports = ingest.ingest_many(FileSource(p, str(p), None) for p in files)
+    first = next(reports)
+    closed.append(time.monotonic())
+    reports.close()  # the model has just begun the third group's run (4 texts and names)
+    assert first.status == "ingested"
+    assert len([t for t in started if t > closed[0]]) <= 1  # the slice under way, if any
+    assert _chat_messages(ingest.embedder.texts) < 24  # the third group's run was cut short
 
 
 def test_a_large_ingest_tidies_the_search_index_once_and_a_small_one_does_not(
