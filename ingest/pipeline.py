@@ -8,6 +8,7 @@ model is even loaded). Preparing a file (reading to mentions) is `ingest/prepare
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -289,12 +290,9 @@ class Ingestor:
         if not group:
             return [], []
         names = self._names_to_encode(group)
-        vectors: Future[np.ndarray] = Future()
-        try:
-            vectors.set_result(self._embed([p.graph for p in group], _progress_of(group), names))
-        except Exception as exc:  # told apart file by file in `_learned`
-            vectors.set_exception(exc)
-        failed, embedded = self._learned(group, names, vectors)
+        graphs = [p.graph for p in group]
+        run = functools.partial(self._embed, graphs, _progress_of(group), names)
+        failed, embedded = self._learned(group, names, run)
         more, resolved = self._resolved(embedded)
         return failed + more, resolved
 
@@ -305,22 +303,24 @@ class Ingestor:
 
     def _start_embedding(
         self, group: list[Prepared], model: ThreadPoolExecutor, stop: threading.Event
-    ) -> tuple[list[Prepared], list[str], Future[np.ndarray]]:
+    ) -> tuple[list[Prepared], list[str], Callable[[], np.ndarray]]:
         """The group's texts and new names embedded on the `model` thread, while this one
         resolves the group before (`ingest_many`): the model waited ~0.3 s for each, on one
         core. The resolver stays on this thread; the names come from it before the run."""
         names = self._names_to_encode(group)
         graphs = [p.graph for p in group]
-        return group, names, model.submit(self._embed, graphs, _progress_of(group), names, stop)
+        run = model.submit(self._embed, graphs, _progress_of(group), names, stop)
+        return group, names, run.result
 
     def _learned(
-        self, group: list[Prepared], names: list[str], vectors: Future[np.ndarray]
+        self, group: list[Prepared], names: list[str], vectors: Callable[[], np.ndarray]
     ) -> tuple[list[FileReport], list[Prepared]]:
-        """The group's run awaited and its names' vectors handed to the resolver; should the
-        model refuse a text, the files embedded again one by one, to fail only its own."""
+        """The group's run (`vectors`: done here, or awaited) and its names' vectors handed
+        to the resolver; should the model refuse a text, the files embedded again one by one,
+        to fail only its own."""
         failed: list[FileReport] = []
         with per_file("") as together:
-            self.resolver.learn(names, vectors.result())
+            self.resolver.learn(names, vectors())
         if not together.report:
             return failed, group
         embedded = []
