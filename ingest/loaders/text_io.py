@@ -8,7 +8,6 @@ import codecs
 import hashlib
 import re
 import stat
-import unicodedata
 from pathlib import Path, PurePath
 
 from charset_normalizer import from_bytes
@@ -41,6 +40,18 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _ALLOWED_CONTROLS = set("\t\n\r\f\v\x1a")  # \x1a: the DOS end-of-file mark some tools append
+# Unicode's control characters (category Cc: U+0000-U+001F and U+007F-U+009F, fixed by the
+# standard) less the allowed ones: one regex pass, where a category lookup per character
+# was 1.5 % of importing 994 chat files.
+_CONTROL = re.compile(
+    "["
+    + "".join(
+        re.escape(chr(c))
+        for c in [*range(0x20), *range(0x7F, 0xA0)]
+        if chr(c) not in _ALLOWED_CONTROLS
+    )
+    + "]"
+)
 # Measured on Markdown (benchmarks/README.md, large-file mode): 0.25 MB in 107 s on an idle
 # 2-core box; 1 and 1.9 MB peaking at 2.4 and 2.8 GB, the model's 1.1 GB included.
 # See untrusted.MAX_TEXT_BYTES.
@@ -213,7 +224,4 @@ def undecodable(data: bytes, exc: UnicodeDecodeError, tried: list[str], mixed: b
 def _looks_binary(text: str) -> bool:
     """Control characters in more than 1 % of the text: no human wrote that."""
     sample = text[:100_000]
-    controls = sum(
-        1 for c in sample if c not in _ALLOWED_CONTROLS and unicodedata.category(c) == "Cc"
-    )
-    return controls > max(2, len(sample) // 100)
+    return len(_CONTROL.findall(sample)) > max(2, len(sample) // 100)

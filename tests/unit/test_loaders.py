@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from ingest.loaders import SUPPORTED_SUFFIXES, iter_files, load, load_bytes, load_jddc
 from ingest.loaders.documents import load_docx, load_html, load_markdown, load_pdf, load_text
 from ingest.loaders.notes import load_note, note_author
-from ingest.loaders.text_io import decode_text, read_bytes
+from ingest.loaders.text_io import _ALLOWED_CONTROLS, _CONTROL, decode_text, read_bytes
 from ingest.loaders.transcripts import (
     load_csv_transcript,
     load_json_transcript,
@@ -137,6 +139,14 @@ def test_utf16_with_bom_is_text_not_binary() -> None:
 def test_empty_file(tmp_path: Path) -> None:
     with pytest.raises(LoadError, match="empty file"):
         load(write(tmp_path, "empty.md", b""))
+
+
+def test_control_characters_are_unicodes_less_the_allowed_ones() -> None:
+    """What counts as a control character, checked against Unicode's own category (Cc)."""
+    for point in range(sys.maxunicode + 1):
+        char = chr(point)
+        control = char not in _ALLOWED_CONTROLS and unicodedata.category(char) == "Cc"
+        assert bool(_CONTROL.fullmatch(char)) == control, hex(point)
 
 
 def test_binary_file(tmp_path: Path) -> None:
