@@ -327,9 +327,9 @@ class NameFinder:
         names = sorted((n for n in cleaned if n and n.casefold() not in self.keep), key=len)
         self._pattern = "|".join(_known_pattern(n) for n in reversed(names)) if names else ""
         self._known: re.Pattern[str] | None = None  # compiled when first needed
-        # Compiling costs more than scanning most texts (0.2-0.5 ms: a conversation's finder
-        # is new, and its customer's id, USERID_10480447, is never in its messages): it is
-        # done only for a text that holds every character of some name that has no case.
+        # Compiling costs more than scanning most texts (~0.5 ms; a conversation's finder is
+        # new, and its customer's id, USERID_10480447, is almost never in its messages): it
+        # is done only for a text that holds some name's longest run without case.
         anchors = [_uncased_run(n) for n in names]
         self._anchors: list[str] | None = None if "" in anchors else anchors
         # The parts of a known Western name, capitalised, on their own ("Hi Michael").
