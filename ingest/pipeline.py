@@ -202,7 +202,7 @@ class Ingestor:
             groups = self._groups(sources)
             failed, group = _next_group(groups)  # the first group: nothing to overlap yet
             yield from failed
-            embedding = self._start_embedding(group, model, stop) if group else None
+            embedding = self._embedding(group, model, stop) if group else None
             upcoming = beside.submit(_next_group, groups)
             writing: Future[list[FileReport]] | None = None
             try:
@@ -211,7 +211,7 @@ class Ingestor:
                     yield from failed
                     failed, group = upcoming.result()
                     # The model goes on to the next group while this one is resolved here.
-                    embedding = self._start_embedding(group, model, stop) if group else None
+                    embedding = self._embedding(group, model, stop) if group else None
                     yield from failed
                     failed, ready = self._resolved(embedded)
                     yield from failed
@@ -294,10 +294,7 @@ class Ingestor:
         names alone were a run of small batches (1 s per group of 2,000 texts, on 1.4 cores)."""
         if not group:
             return [], []
-        names = self._names_to_encode(group)
-        graphs = [p.graph for p in group]
-        run = functools.partial(self._embed, graphs, _progress_of(group), names)
-        failed, embedded = self._learned(group, names, run)
+        failed, embedded = self._learned(*self._embedding(group))
         more, resolved = self._resolved(embedded)
         return failed + more, resolved
 
@@ -306,14 +303,20 @@ class Ingestor:
             return self.resolver.names_to_encode([m for p in group for m in p.all_mentions()])
         return []
 
-    def _start_embedding(
-        self, group: list[Prepared], model: ThreadPoolExecutor, stop: threading.Event
+    def _embedding(
+        self,
+        group: list[Prepared],
+        model: ThreadPoolExecutor | None = None,
+        stop: threading.Event | None = None,
     ) -> tuple[list[Prepared], list[str], Callable[[], np.ndarray]]:
-        """The group's texts and new names embedded on the `model` thread, while this one
-        resolves the group before (`ingest_many`): the model waited ~0.3 s for each, on one
-        core. The resolver stays on this thread; the names come from it before the run."""
+        """The group, its new names, and the run that embeds its texts with them: done when
+        called, or already under way on the `model` thread, while this one resolves the
+        group before (`ingest_many`: the model waited ~0.3 s for each, on one core). The
+        resolver stays on this thread; the names come from it before the run."""
         names = self._names_to_encode(group)
         graphs = [p.graph for p in group]
+        if model is None:
+            return group, names, functools.partial(self._embed, graphs, _progress_of(group), names)
         run = model.submit(self._embed, graphs, _progress_of(group), names, stop)
         return group, names, run.result
 
