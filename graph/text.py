@@ -104,15 +104,10 @@ def jieba_words(text: str) -> list[str]:
     """`jieba.cut(text)` (its default mode, HMM on), each block segmented once per process:
     jieba cuts the text into blocks at everything that is not Chinese, a letter or a digit,
     and segments each block on its own."""
-    jieba = _jieba()
     words: list[str] = []
-    for block in jieba.re_han_default.split(text):
-        if not block:
-            continue
-        if jieba.re_han_default.match(block):
+    for block in _jieba().re_han_default.split(text):
+        if block:  # the runs between blocks too: punctuation and spaces, mostly the same few
             words += _block_words(block)
-        else:
-            words += jieba.dt.cut(block)  # spaces and punctuation: no dictionary work
     return words
 
 

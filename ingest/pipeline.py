@@ -141,6 +141,9 @@ class Ingestor:
         # Vectors of texts embedded lately: a live conversation is re-ingested whole at each
         # message (api/live.py), and its earlier messages need not be encoded again.
         self._vectors: Recent[str, np.ndarray] = Recent(RECENT_TEXTS)  # float32: 1.5 KB each
+        # One `_embed` at a time: the model's thread may have the next group's run queued
+        # when this thread embeds a group's files one by one after a refused text.
+        self._embedding_lock = threading.Lock()
         names = NameVectorCache(settings.data_dir / "cache" / "names.sqlite")
         self.resolver = Resolver(entries, embedder=embedder, cache=names)
 
@@ -185,7 +188,9 @@ class Ingestor:
         most one group's work to redo).
 
         While the model embeds one group (on a thread of its own), this thread resolves the
-        group before it, and a second thread writes that one and then prepares the next:
+        group before it, and a second thread writes that one and then prepares the next
+        (whose run is queued behind the model's current one, so the model goes on from one
+        run to the next without waiting for this thread to take its vectors):
         resolving, writing and preparing are Python and share one core (the GIL), the model's
         native code takes what is left. Done in turn, as before, the model waited for each
         next group with one core idle (994 chat files: 56 s, then 52 s). The
@@ -207,18 +212,22 @@ class Ingestor:
             writing: Future[list[FileReport]] | None = None
             try:
                 while embedding is not None:
+                    unloaded, group = upcoming.result()
+                    # The next group's run, queued before this one's vectors are taken: the
+                    # model's idle time between runs was 0.06-0.35 s a group (994 chat files:
+                    # ~1 s with one core idle). Its names may repeat this group's, not yet
+                    # learned: those are found among the texts embedded lately.
+                    following = self._embedding(group, model, stop) if group else None
                     failed, embedded = self._learned(*embedding)
                     yield from failed
-                    failed, group = upcoming.result()
-                    # The model goes on to the next group while this one is resolved here.
-                    embedding = self._embedding(group, model, stop) if group else None
-                    yield from failed
+                    yield from unloaded
                     failed, ready = self._resolved(embedded)
                     yield from failed
                     if writing is not None:
                         yield from writing.result()
                     writing = beside.submit(self._write_all, ready)
                     upcoming = beside.submit(_next_group, groups)  # after that write
+                    embedding = following
             finally:
                 upcoming.cancel()  # when something failed: prepare no more (a write ends)
                 stop.set()
@@ -529,6 +538,16 @@ class Ingestor:
         quarter of JDDC's messages), and not at all when embedded lately. `extra` texts (new
         entity names) are encoded in the same run; their vectors are returned, in order.
         `stop` set: no further slice is begun (the import failed elsewhere)."""
+        with self._embedding_lock:
+            return self._embed_now(graphs, progress, extra, stop)
+
+    def _embed_now(
+        self,
+        graphs: Sequence[SourceGraph],
+        progress: OnProgress | None,
+        extra: Sequence[str],
+        stop: threading.Event | None,
+    ) -> np.ndarray:
         waiting: dict[str, list[Chunk | Message | Sentence]] = {}  # text → who takes its vector
         wanted, found = set(extra), dict[str, np.ndarray]()
         for text in extra:

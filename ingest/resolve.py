@@ -329,8 +329,10 @@ class Resolver:
 
     def learn(self, names: Sequence[str], vectors: Sequence[np.ndarray] | np.ndarray) -> None:
         """Name vectors encoded elsewhere (by this resolver's model), kept for `resolve` and
-        in the cache across runs."""
-        new = {n: np.asarray(v, np.float32) for n, v in zip(names, vectors, strict=True)}
+        in the cache across runs. Names known already are left as they are (a group's names
+        are listed before the group ahead of it has been learned, and may repeat its own)."""
+        pairs = zip(names, vectors, strict=True)
+        new = {n: np.asarray(v, np.float32) for n, v in pairs if n not in self._name_vectors}
         self._name_vectors.update(new)
         key = getattr(self.embedder, "vector_key", None) if self.cache and new else None
         if key:

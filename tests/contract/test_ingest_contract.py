@@ -530,6 +530,37 @@ def test_a_group_is_resolved_while_the_model_embeds_the_next(
     assert events.count("run") == 6 and events.count("resolved") == 12
 
 
+def test_the_model_begins_the_next_run_before_this_group_is_learned(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The next group's run is queued behind the current one: the model does not wait for
+    # the ingest's thread to take the vectors of one run before it begins the next.
+    ingest = _twelve_chats_in_groups_of_two(store, tmp_path)
+    events: list[str] = []
+    second_run = threading.Event()
+    encode, learn = ingest.embedder.encode, ingest.resolver.learn
+
+    def embedding(texts: list[str]) -> np.ndarray:
+        if _chat_messages(texts):
+            events.append("run")
+            if events.count("run") == 2:
+                second_run.set()
+        return encode(texts)
+
+    def learning(names: Any, vectors: Any) -> None:
+        if "learned" not in events:
+            second_run.wait(10)  # the first group's vectors are taken only once it began
+        events.append("learned")
+        learn(names, vectors)
+
+    monkeypatch.setattr(ingest.embedder, "encode", embedding)
+    monkeypatch.setattr(ingest.resolver, "learn", learning)
+    report = ingest.ingest([tmp_path / "chats"])
+    assert sum(f.status == "ingested" for f in report.files) == 12
+    assert events[:3] == ["run", "run", "learned"]
+    assert events.count("run") == 6 and events.count("learned") == 6
+
+
 def test_an_import_given_up_begins_no_further_model_slice(
     store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
