@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 __all__ = ["SURNAMES", "NameFinder", "census_first_names", "clean_known_name"]
@@ -386,8 +386,15 @@ def _known_pattern(name: str) -> str:
 # --- Chinese --------------------------------------------------------------------------------
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
-    return [(w.word, w.flag) for w in _segmenter().cut(text)]
+# A name's window (a few characters either side of a cue: 您好, 先生) is tagged by jieba's
+# part-of-speech pass, the slowest step of finding names; chats repeat their greetings (a
+# customer service's 您好, 很高兴为您服务), and the tags of a window never change in a process.
+KEPT_WINDOWS = 20_000
+
+
+@lru_cache(maxsize=KEPT_WINDOWS)
+def _tokens(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((w.word, w.flag) for w in _segmenter().cut(text))
 
 
 def _surname_len(text: str) -> int:
