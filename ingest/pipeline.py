@@ -45,6 +45,7 @@ from ingest.build import (
 )
 from ingest.deidentify import Deidentifier
 from ingest.extract import Mention
+from ingest.fewer_collections import fewer_collections
 from ingest.gazetteer import (
     GazetteerEntry,
     gazetteer_file,
@@ -201,6 +202,7 @@ class Ingestor:
         the group after it is ready, the others when their group is written)."""
         stop = threading.Event()  # a failure: the model's run of the next group ends early
         with (
+            fewer_collections(),  # the collector walked the import's objects again and again
             ThreadPoolExecutor(1, thread_name_prefix="spiral-ingest-beside") as beside,
             ThreadPoolExecutor(1, thread_name_prefix="spiral-ingest-model") as model,
         ):
