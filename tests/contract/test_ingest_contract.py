@@ -499,46 +499,30 @@ def test_the_next_group_is_prepared_while_the_model_embeds_this_one(
     assert during_first_run == ["broken.json", "c00.json", "c01.json", "c02.json", "c03.json"]
 
 
-def test_a_group_is_resolved_while_the_model_embeds_the_next(
-    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("method", "event", "calls"),
+    [
+        # Resolving is Python on the ingest's own thread: it runs beside the model's next
+        # run, not between two runs (where the model would wait for it).
+        pytest.param("resolve", "resolved", 12, id="a group resolved during the next run"),
+        # The next group's run is queued behind the current one: the model does not wait
+        # for the ingest's thread to take one run's vectors before it begins the next.
+        pytest.param("learn", "learned", 6, id="the next run begun before a group is learned"),
+    ],
+)
+def test_the_model_goes_on_to_the_next_group_while_this_thread_works(
+    store: GraphStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    event: str,
+    calls: int,
 ) -> None:
-    # Resolving is Python on the ingest's own thread: it runs beside the model's next run,
-    # not between two runs (where the model would wait for it).
-    ingest = _twelve_chats_in_groups_of_two(store, tmp_path)
-    events: list[str] = []
-    runs = threading.Event()
-    encode, resolve = ingest.embedder.encode, ingest.resolver.resolve
-
-    def embedding(texts: list[str]) -> np.ndarray:
-        if _chat_messages(texts):
-            events.append("run")
-            if events.count("run") == 2:
-                runs.set()
-        return encode(texts)
-
-    def resolving(mentions: Any) -> Any:
-        if events.count("resolved") == 0:  # the first group's first file
-            runs.wait(10)  # until the second group's run is under way
-        events.append("resolved")
-        return resolve(mentions)
-
-    monkeypatch.setattr(ingest.embedder, "encode", embedding)
-    monkeypatch.setattr(ingest.resolver, "resolve", resolving)
-    report = ingest.ingest([tmp_path / "chats"])
-    assert sum(f.status == "ingested" for f in report.files) == 12
-    assert events[:3] == ["run", "run", "resolved"]  # the 1st group resolved in the 2nd run
-    assert events.count("run") == 6 and events.count("resolved") == 12
-
-
-def test_the_model_begins_the_next_run_before_this_group_is_learned(
-    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The next group's run is queued behind the current one: the model does not wait for
-    # the ingest's thread to take the vectors of one run before it begins the next.
+    # The first call of the resolver's `method` waits (up to 10 s) for the second run.
     ingest = _twelve_chats_in_groups_of_two(store, tmp_path)
     events: list[str] = []
     second_run = threading.Event()
-    encode, learn = ingest.embedder.encode, ingest.resolver.learn
+    encode, original = ingest.embedder.encode, getattr(ingest.resolver, method)
 
     def embedding(texts: list[str]) -> np.ndarray:
         if _chat_messages(texts):
@@ -547,18 +531,18 @@ def test_the_model_begins_the_next_run_before_this_group_is_learned(
                 second_run.set()
         return encode(texts)
 
-    def learning(names: Any, vectors: Any) -> None:
-        if "learned" not in events:
-            second_run.wait(10)  # the first group's vectors are taken only once it began
-        events.append("learned")
-        learn(names, vectors)
+    def held(*args: Any) -> Any:
+        if event not in events:
+            second_run.wait(10)
+        events.append(event)
+        return original(*args)
 
     monkeypatch.setattr(ingest.embedder, "encode", embedding)
-    monkeypatch.setattr(ingest.resolver, "learn", learning)
+    monkeypatch.setattr(ingest.resolver, method, held)
     report = ingest.ingest([tmp_path / "chats"])
     assert sum(f.status == "ingested" for f in report.files) == 12
-    assert events[:3] == ["run", "run", "learned"]
-    assert events.count("run") == 6 and events.count("learned") == 6
+    assert events[:3] == ["run", "run", event]  # the first group's, during the second run
+    assert events.count("run") == 6 and events.count(event) == calls
 
 
 def test_an_import_given_up_begins_no_further_model_slice(
