@@ -5,6 +5,7 @@ structure the author gave it."""
 from __future__ import annotations
 
 import io
+import logging
 import re
 from html.parser import HTMLParser
 from typing import Any
@@ -199,6 +200,9 @@ def load_pdf(data: bytes, uri: str) -> LoadedDocument:
     password) is opened, as every PDF viewer does."""
     from pypdf import PdfReader
 
+    # pypdf logs what it repairs or gives up on ("EOF marker not found") as warnings, which
+    # reached the CLI's output above its summary; the file's own report says what failed.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not _decrypt_empty(reader):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
+import os
 import sys
 import unicodedata
 from pathlib import Path
@@ -273,6 +275,17 @@ def test_pdf_without_text_and_broken_pdf() -> None:
         load_pdf(make_pdf(), "scan.pdf")
     with pytest.raises(LoadError, match="not a readable PDF"):
         load_pdf(b"%PDF-1.4\ngarbage", "broken.pdf")
+
+
+def test_a_broken_pdf_is_reported_once_not_also_logged(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # pypdf's own warnings ("EOF marker not found") reached the CLI's output above the
+    # summary that already says the file failed, and why.
+    with caplog.at_level(logging.WARNING), pytest.raises(LoadError, match="not a readable"):
+        load_pdf(os.urandom(64), "random.pdf")
+    assert not [r for r in caplog.records if r.name.startswith("pypdf")]
+    assert capsys.readouterr().err == ""
 
 
 def test_docx_paragraphs_tables_and_title() -> None:
