@@ -192,6 +192,10 @@ def load_html(data: bytes, uri: str) -> LoadedDocument:
 # --- PDF ------------------------------------------------------------------------------------
 
 _PRODUCER_PREFIX = re.compile(r"^(Microsoft (Word|PowerPoint|Excel) - )")
+# pypdf logs what it repairs or gives up on ("EOF marker not found") as warnings, which
+# reached the CLI's output above its summary; the file's own report says what failed. Set
+# once here, not per file: setting a logger's level clears every logger's level cache.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 def load_pdf(data: bytes, uri: str) -> LoadedDocument:
@@ -200,9 +204,6 @@ def load_pdf(data: bytes, uri: str) -> LoadedDocument:
     password) is opened, as every PDF viewer does."""
     from pypdf import PdfReader
 
-    # pypdf logs what it repairs or gives up on ("EOF marker not found") as warnings, which
-    # reached the CLI's output above its summary; the file's own report says what failed.
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not _decrypt_empty(reader):
